@@ -1,0 +1,5 @@
+"""Allows `python -m bakeoff`."""
+
+from bakeoff.cli import main
+
+main()

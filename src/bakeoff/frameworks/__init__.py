@@ -1,0 +1,31 @@
+"""Framework backends: `torch/` and `keras/` hold modules of the same names and the same duties.
+
+build.py    spec graph -> idiomatic model of that framework
+weights.py  canonical weights <-> the framework's own layout
+parity.py   the worker side of a parity check: activations, loss and gradients for one batch
+byo.py      a user's own model: its layers, described in canonical form
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bakeoff.spec import schema as s
+from bakeoff.spec.graph import Node
+
+FRAMEWORKS = ("torch", "keras")
+
+
+@dataclass(frozen=True)
+class LayerMap:
+    """What a weight mapping needs to know about one layer, whether from a spec or a user's model."""
+
+    kind: str
+    # (H, W, C) of the image a dense layer reads after flatten; its kernel rows then need reordering.
+    flatten_from: tuple[int, ...] | None = None
+    heads: int = 1
+
+    @classmethod
+    def of(cls, node: Node) -> LayerMap:
+        heads = node.layer.heads if isinstance(node.layer, s.Attention) else 1
+        return cls(node.type, node.flatten_from, heads)

@@ -1,0 +1,1 @@
+"""The Keras 3 / TensorFlow backend (imported only inside Keras worker processes)."""

@@ -1,0 +1,1 @@
+"""The PyTorch backend (imported only inside torch worker processes)."""

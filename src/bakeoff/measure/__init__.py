@@ -1,0 +1,1 @@
+"""Measurement support: worker isolation, environment capture."""

@@ -1,0 +1,166 @@
+"""Parity: do the twins compute the same thing? Outputs, every layer's activations, loss and gradients.
+
+Each framework runs in its own worker; this module only sends the canonical weights and one batch,
+and compares what comes back, in canonical (channels-last) layout.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bakeoff.errors import WorkerError
+from bakeoff.measure.isolation import WorkerResult, run_workers
+from bakeoff.spec.flops import count_params
+from bakeoff.spec.graph import Graph
+from bakeoff.twins import canonical_weights, save_weights
+
+OUTPUT_ATOL = 1e-5
+GRAD_ATOL = 1e-4
+
+
+@dataclass
+class Diff:
+    """One compared tensor: an activation (`key` empty) or one canonical gradient array."""
+
+    layer: str
+    kind: str
+    key: str
+    shape: list[int]
+    max_abs: float
+    ok: bool
+
+
+@dataclass
+class ParityResult:
+    model: str
+    passed: bool
+    output_max_abs: float
+    output_max_rel: float
+    first_divergent: str | None
+    loss: dict[str, float]
+    loss_abs_diff: float
+    layers: list[Diff]
+    gradients: list[Diff]
+    params: dict[str, int]
+    settings: dict[str, Any]
+    frameworks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def worst_gradient(self) -> Diff | None:
+        return max(self.gradients, key=lambda d: d.max_abs, default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        if self.passed:
+            worst = self.worst_gradient
+            grad = f", max gradient diff {worst.max_abs:.2e}" if worst else ""
+            return f"parity ok: max output diff {self.output_max_abs:.2e}{grad}"
+        if self.first_divergent:
+            return f"parity FAILED: first divergent layer '{self.first_divergent}'"
+        bad = [f"{d.layer}.{d.key}" for d in self.gradients if not d.ok]
+        return f"parity FAILED: gradients differ for {', '.join(bad[:3]) or 'the loss'}"
+
+
+def physical_cores() -> int:
+    import psutil
+
+    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+
+
+def make_batch(graph: Graph, batch: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """A synthetic batch shaped from the spec: normal floats, tokens inside the embedding's vocabulary."""
+    rng = np.random.default_rng(seed + 1)
+    inputs = []
+    for spec in graph.inputs:
+        if spec.dtype.startswith("int"):
+            high = graph.int_ranges.get(spec.name, 2)
+            inputs.append(rng.integers(0, high, (batch, *spec.shape)).astype(spec.dtype))
+        else:
+            inputs.append(rng.normal(size=(batch, *spec.shape)).astype(np.float32))
+    task = graph.spec.task
+    if task.type == "classification":
+        target = rng.integers(0, task.num_classes or 2, batch).astype(np.int64)
+    else:
+        target = rng.normal(size=(batch, *graph.output_shape)).astype(np.float32)
+    return inputs, target
+
+
+def collect(graph: Graph, weights_by_framework: dict[str, Any], inputs: list[np.ndarray], target: np.ndarray,
+            threads: int, workdir: Path) -> dict[str, WorkerResult]:
+    """Runs the parity job in one worker per framework, each with its own canonical weight set."""
+    batch_path = workdir / "batch.npz"
+    np.savez(batch_path, target=target, **{f"input/{i.name}": x for i, x in zip(graph.inputs, inputs, strict=True)})
+    requests = []
+    for framework, weights in weights_by_framework.items():
+        weights_path = workdir / f"weights-{framework}.npz"
+        save_weights(weights, weights_path)
+        requests.append({"job": "parity", "framework": framework, "spec": graph.spec.model_dump(mode="json"),
+                         "weights": str(weights_path), "batch": str(batch_path), "threads": threads})
+    results = run_workers(requests, workdir)
+    for result in results:
+        if not result.ok:
+            raise WorkerError(f"{result.framework}: {result.error}")
+    return {r.framework: r for r in results}
+
+
+def check(graph: Graph, *, atol: float = OUTPUT_ATOL, grad_atol: float = GRAD_ATOL, batch: int = 8,
+          seed: int = 0, threads: int | None = None) -> ParityResult:
+    threads = threads or physical_cores()
+    weights = canonical_weights(graph, seed)
+    inputs, target = make_batch(graph, batch, seed)
+    with tempfile.TemporaryDirectory(prefix="bakeoff-parity-") as tmp:
+        results = collect(graph, {"torch": weights, "keras": weights}, inputs, target, threads, Path(tmp))
+    settings = {"batch": batch, "seed": seed, "threads": threads, "precision": "fp32", "tf32": False,
+                "atol": atol, "grad_atol": grad_atol, "device": "cpu",
+                "gradient_step": "training mode (batch norm uses batch statistics), dropout off"}
+    return compare(graph, results["torch"], results["keras"], settings)
+
+
+def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+
+
+def compare(graph: Graph, torch: WorkerResult, keras: WorkerResult, settings: dict[str, Any]) -> ParityResult:
+    atol, grad_atol = settings["atol"], settings["grad_atol"]
+    t, k = torch.arrays, keras.arrays
+    layers = []
+    for node in graph.nodes:
+        a, b = t[f"act/{node.name}"], k[f"act/{node.name}"]
+        diff = _max_abs(a, b) if a.shape == b.shape else float("inf")
+        layers.append(Diff(node.name, node.type, "", list(b.shape[1:]), diff, diff <= atol))
+    gradients = []
+    for name in sorted(n for n in k if n.startswith("grad/")):
+        _, layer, key = name.split("/")
+        a, b = t.get(name), k[name]
+        diff = _max_abs(a, b) if a is not None and a.shape == b.shape else float("inf")
+        gradients.append(Diff(layer, graph.node(layer).type, key, list(b.shape), diff, diff <= grad_atol))
+    out_t, out_k = t[f"act/{graph.output}"], k[f"act/{graph.output}"]
+    out_abs = _max_abs(out_t, out_k) if out_t.shape == out_k.shape else float("inf")
+    scale = float(np.max(np.abs(out_k))) or 1.0
+    loss = {"torch": float(t["loss"]), "keras": float(k["loss"])}
+    loss_diff = abs(loss["torch"] - loss["keras"])
+    first = next((d.layer for d in layers if not d.ok), None)
+    passed = first is None and out_abs <= atol and loss_diff <= grad_atol and all(d.ok for d in gradients)
+    return ParityResult(
+        model=graph.spec.name,
+        passed=passed,
+        output_max_abs=out_abs,
+        output_max_rel=out_abs / scale,
+        first_divergent=first,
+        loss=loss,
+        loss_abs_diff=loss_diff,
+        layers=layers,
+        gradients=gradients,
+        params={"spec": count_params(graph), "torch": torch.meta.get("params", -1),
+                "keras": keras.meta.get("params", -1)},
+        settings=settings,
+        frameworks={"torch": torch.meta, "keras": keras.meta},
+    )

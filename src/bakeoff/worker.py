@@ -1,0 +1,60 @@
+"""Entry point of a framework worker process: `python -m bakeoff.worker REQUEST.json`.
+
+A worker imports exactly one framework, runs one job, and writes REQUEST.npz (arrays) and
+REQUEST.result.json (metadata or the error). The parent never imports torch or TensorFlow itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bakeoff.errors import BakeoffError
+from bakeoff.spec.graph import build_graph
+from bakeoff.spec.schema import ModelSpec
+from bakeoff.twins import load_weights
+
+
+def _parity(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    module = importlib.import_module(f"bakeoff.frameworks.{request['framework']}.parity")
+    graph = build_graph(ModelSpec.model_validate(request["spec"]))
+    weights = load_weights(Path(request["weights"]))
+    with np.load(request["batch"]) as batch:
+        inputs = [batch[f"input/{i.name}"] for i in graph.inputs]
+        target = batch["target"]
+    return module.collect(graph, weights, inputs, target, request["threads"])  # type: ignore[no-any-return]
+
+
+def _byo(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    module = importlib.import_module(f"bakeoff.frameworks.{request['framework']}.byo")
+    return module.collect(request)  # type: ignore[no-any-return]
+
+
+JOBS = {"parity": _parity, "byo": _byo}
+
+
+def main(argv: list[str]) -> int:
+    request_path = Path(argv[0])
+    request = json.loads(request_path.read_text())
+    result_path = request_path.with_suffix(".result.json")
+    try:
+        arrays, meta = JOBS[request["job"]](request)
+        np.savez(request_path.with_suffix(".npz"), **arrays)
+        result: dict[str, Any] = {"ok": True, "meta": meta}
+    except BakeoffError as exc:
+        result = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
+    except Exception as exc:
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "kind": "crash",
+                  "traceback": traceback.format_exc()}
+    result_path.write_text(json.dumps(result))
+    return 0 if result["ok"] else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
