@@ -6,6 +6,7 @@ and compares what comes back, in canonical (channels-last) layout.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from bakeoff.errors import WorkerError
+from bakeoff.byo import parse_ref
+from bakeoff.errors import PairError, WorkerError
 from bakeoff.measure.isolation import WorkerResult, run_workers
 from bakeoff.spec.flops import count_params
 from bakeoff.spec.graph import Graph
@@ -93,9 +95,41 @@ def make_batch(graph: Graph, batch: int, seed: int) -> tuple[list[np.ndarray], n
     return inputs, target
 
 
+def _run(requests: list[dict[str, Any]], workdir: Path) -> dict[str, WorkerResult]:
+    results = run_workers(requests, workdir)
+    for result in results:
+        if not result.ok:
+            # The user's own pair failing to load or match is a usage error; anything else is a failure.
+            error = PairError if result.kind == "PairError" else WorkerError
+            raise error(f"{result.framework}: {result.error}")
+    return {r.framework: r for r in results}
+
+
+def _settings(batch: int, seed: int, threads: int, atol: float, grad_atol: float, loss: str) -> dict[str, Any]:
+    return {"batch": batch, "seed": seed, "threads": threads, "precision": "fp32", "tf32": False,
+            "atol": atol, "grad_atol": grad_atol, "device": "cpu", "loss": loss,
+            "gradient_step": "training mode (batch norm uses batch statistics), dropout off"}
+
+
+def check(graph: Graph, *, atol: float = OUTPUT_ATOL, grad_atol: float = GRAD_ATOL, batch: int = 8,
+          seed: int = 0, threads: int | None = None) -> ParityResult:
+    """Parity of a spec's twins, both loaded from one canonical weight set."""
+    threads = threads or physical_cores()
+    weights = canonical_weights(graph, seed)
+    inputs, target = make_batch(graph, batch, seed)
+    with tempfile.TemporaryDirectory(prefix="bakeoff-parity-") as tmp:
+        results = collect(graph, {"torch": weights, "keras": weights}, inputs, target, threads, Path(tmp))
+    settings = _settings(batch, seed, threads, atol, grad_atol, graph.spec.task.loss_name)
+    layers = [(n.name, n.name, n.type) for n in graph.nodes]
+    params = {"spec": count_params(graph)}
+    return compare(graph.spec.name, layers, f"act/{graph.output}", results["torch"], results["keras"], settings,
+                   params)
+
+
 def collect(graph: Graph, weights_by_framework: dict[str, Any], inputs: list[np.ndarray], target: np.ndarray,
             threads: int, workdir: Path) -> dict[str, WorkerResult]:
-    """Runs the parity job in one worker per framework, each with its own canonical weight set."""
+    """Runs the parity job in one worker per framework, each with its own canonical weight set (a test
+    may hand one framework a deliberately broken set)."""
     batch_path = workdir / "batch.npz"
     np.savez(batch_path, target=target, **{f"input/{i.name}": x for i, x in zip(graph.inputs, inputs, strict=True)})
     requests = []
@@ -104,63 +138,83 @@ def collect(graph: Graph, weights_by_framework: dict[str, Any], inputs: list[np.
         save_weights(weights, weights_path)
         requests.append({"job": "parity", "framework": framework, "spec": graph.spec.model_dump(mode="json"),
                          "weights": str(weights_path), "batch": str(batch_path), "threads": threads})
-    results = run_workers(requests, workdir)
-    for result in results:
-        if not result.ok:
-            raise WorkerError(f"{result.framework}: {result.error}")
-    return {r.framework: r for r in results}
+    return _run(requests, workdir)
 
 
-def check(graph: Graph, *, atol: float = OUTPUT_ATOL, grad_atol: float = GRAD_ATOL, batch: int = 8,
-          seed: int = 0, threads: int | None = None) -> ParityResult:
+def check_pair(torch_ref: str, keras_ref: str, input_shapes: list[tuple[int, ...]], *, atol: float = OUTPUT_ATOL,
+               grad_atol: float = GRAD_ATOL, batch: int = 8, seed: int = 0,
+               threads: int | None = None) -> ParityResult:
+    """Parity of a user's own pair: the torch model's weights are mapped into the Keras model by layer
+    order and shape, then both are run on one batch (images channels-last here, NCHW for torch)."""
+    parse_ref(torch_ref, "--torch")
+    parse_ref(keras_ref, "--keras")
     threads = threads or physical_cores()
-    weights = canonical_weights(graph, seed)
-    inputs, target = make_batch(graph, batch, seed)
-    with tempfile.TemporaryDirectory(prefix="bakeoff-parity-") as tmp:
-        results = collect(graph, {"torch": weights, "keras": weights}, inputs, target, threads, Path(tmp))
-    settings = {"batch": batch, "seed": seed, "threads": threads, "precision": "fp32", "tf32": False,
-                "atol": atol, "grad_atol": grad_atol, "device": "cpu",
-                "gradient_step": "training mode (batch norm uses batch statistics), dropout off"}
-    return compare(graph, results["torch"], results["keras"], settings)
+    rng = np.random.default_rng(seed + 1)
+    inputs = {f"input/{i:02d}": rng.normal(size=(batch, *shape)).astype(np.float32)
+              for i, shape in enumerate(input_shapes)}
+    with tempfile.TemporaryDirectory(prefix="bakeoff-pair-") as tmp:
+        workdir = Path(tmp)
+        np.savez(workdir / "batch.npz", **inputs)
+        common = {"job": "byo", "batch": str(workdir / "batch.npz"), "threads": threads, "seed": seed}
+        torch = _run([{**common, "framework": "torch", "ref": torch_ref}], workdir / "torch")["torch"]
+        np.savez(workdir / "torch-weights.npz", **{k: v for k, v in torch.arrays.items() if k.startswith("weight/")})
+        keras = _run([{**common, "framework": "keras", "ref": keras_ref,
+                       "torch_weights": str(workdir / "torch-weights.npz"),
+                       "torch_layers": json.dumps(torch.meta["layers"])}], workdir / "keras")["keras"]
+    described = zip(torch.meta["layers"], keras.meta["layers"], strict=True)
+    layers = [(str(i), f"{t['name']} ↔ {k['name']}", t["kind"]) for i, (t, k) in enumerate(described)]
+    settings = _settings(batch, seed, threads, atol, grad_atol, "mse to a seeded random target")
+    name = f"{torch_ref} ↔ {keras_ref}"
+    return compare(name, layers, "output", torch, keras, settings, {})
 
 
 def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
 
 
-def compare(graph: Graph, torch: WorkerResult, keras: WorkerResult, settings: dict[str, Any]) -> ParityResult:
+def _diff(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    if a is None or b is None:
+        return float("nan")  # not comparable, e.g. a recurrent layer returning sequences on one side only
+    return _max_abs(a, b) if a.shape == b.shape else float("nan")
+
+
+def compare(model: str, layers: list[tuple[str, str, str]], output_key: str, torch: WorkerResult,
+            keras: WorkerResult, settings: dict[str, Any], params: dict[str, int]) -> ParityResult:
+    """`layers` holds (array key, name to show, layer type) in execution order."""
     atol, grad_atol = settings["atol"], settings["grad_atol"]
     t, k = torch.arrays, keras.arrays
-    layers = []
-    for node in graph.nodes:
-        a, b = t[f"act/{node.name}"], k[f"act/{node.name}"]
-        diff = _max_abs(a, b) if a.shape == b.shape else float("inf")
-        layers.append(Diff(node.name, node.type, "", list(b.shape[1:]), diff, diff <= atol))
+    layer_diffs = []
+    for key, name, kind in layers:
+        a, b = t.get(f"act/{key}"), k.get(f"act/{key}")
+        diff = _diff(a, b)
+        shape = list(b.shape[1:]) if b is not None else []
+        layer_diffs.append(Diff(name, kind, "", shape, diff, not diff > atol))
+    names = {key: (name, kind) for key, name, kind in layers}
     gradients = []
-    for name in sorted(n for n in k if n.startswith("grad/")):
-        _, layer, key = name.split("/")
-        a, b = t.get(name), k[name]
-        diff = _max_abs(a, b) if a is not None and a.shape == b.shape else float("inf")
-        gradients.append(Diff(layer, graph.node(layer).type, key, list(b.shape), diff, diff <= grad_atol))
-    out_t, out_k = t[f"act/{graph.output}"], k[f"act/{graph.output}"]
+    for flat in sorted(n for n in k if n.startswith("grad/")):
+        _, key, part = flat.split("/")
+        diff = _diff(t.get(flat), k[flat])
+        gradients.append(Diff(names[key][0], names[key][1], part, list(k[flat].shape), diff, diff <= grad_atol))
+    out_t, out_k = t[output_key], k[output_key]
     out_abs = _max_abs(out_t, out_k) if out_t.shape == out_k.shape else float("inf")
     scale = float(np.max(np.abs(out_k))) or 1.0
     loss = {"torch": float(t["loss"]), "keras": float(k["loss"])}
     loss_diff = abs(loss["torch"] - loss["keras"])
-    first = next((d.layer for d in layers if not d.ok), None)
-    passed = first is None and out_abs <= atol and loss_diff <= grad_atol and all(d.ok for d in gradients)
+    first = next((d.layer for d in layer_diffs if not d.ok), None)
+    if first is None and out_abs > atol:
+        first = "(model output)"
+    passed = first is None and loss_diff <= grad_atol and all(d.ok for d in gradients)
     return ParityResult(
-        model=graph.spec.name,
+        model=model,
         passed=passed,
         output_max_abs=out_abs,
         output_max_rel=out_abs / scale,
         first_divergent=first,
         loss=loss,
         loss_abs_diff=loss_diff,
-        layers=layers,
+        layers=layer_diffs,
         gradients=gradients,
-        params={"spec": count_params(graph), "torch": torch.meta.get("params", -1),
-                "keras": keras.meta.get("params", -1)},
+        params={**params, "torch": torch.meta.get("params", -1), "keras": keras.meta.get("params", -1)},
         settings=settings,
         frameworks={"torch": torch.meta, "keras": keras.meta},
     )

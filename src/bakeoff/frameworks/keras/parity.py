@@ -39,7 +39,7 @@ def loss_fn(loss: str, probabilities: bool) -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities)
 
 
-def gradients_by_layer(model: keras.Model, grads: list[Any]) -> dict[str, list[Any]]:
+def gradients_by_layer(model: keras.Model, grads: list[Any], layers: list[Any]) -> dict[str, list[Any]]:
     """Each layer's gradients in `layer.weights` order, None for weights that are not trained."""
     # Embedding gradients arrive as IndexedSlices; densify them to compare element by element.
     by_path = {
@@ -47,7 +47,7 @@ def gradients_by_layer(model: keras.Model, grads: list[Any]) -> dict[str, list[A
         for v, g in zip(model.trainable_variables, grads, strict=True)
         if g is not None
     }
-    return {layer.name: [by_path.get(v.path) for v in layer.weights] for layer in model.layers}
+    return {layer.name: [by_path.get(v.path) for v in layer.weights] for layer in layers}
 
 
 def collect(graph: Graph, weights: dict[str, dict[str, np.ndarray]], inputs: list[np.ndarray],
@@ -69,7 +69,7 @@ def collect(graph: Graph, weights: dict[str, dict[str, np.ndarray]], inputs: lis
     with tf.GradientTape() as tape:
         output = model(feed, training=True)
         loss = loss_object(target, output)
-    grads = gradients_by_layer(model, tape.gradient(loss, model.trainable_variables))
+    grads = gradients_by_layer(model, tape.gradient(loss, model.trainable_variables), model.layers)
     arrays["loss"] = np.array(float(loss), dtype=np.float64)
     for node in graph.nodes:
         if node.name in weights:

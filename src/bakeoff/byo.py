@@ -1,0 +1,55 @@
+"""Bring your own pair: find and load a user's model from `FILE.py:NAME`, with one-line errors.
+
+Parsing happens in the parent (so a typo fails before any framework starts); loading happens in the
+framework's worker, since importing the user's file imports that framework.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+from bakeoff.errors import PairError
+
+
+def parse_ref(ref: str, flag: str) -> tuple[Path, str]:
+    path_text, sep, name = ref.rpartition(":")
+    if not sep or not path_text or not name:
+        raise PairError(f"{flag} {ref!r}: expected FILE.py:NAME, e.g. {flag} models.py:SimpleNet")
+    path = Path(path_text)
+    if not path.is_file():
+        raise PairError(f"{flag} {ref!r}: file '{path}' does not exist")
+    if not name.isidentifier():
+        raise PairError(f"{flag} {ref!r}: '{name}' is not a Python name")
+    return path, name
+
+
+def load_object(ref: str, flag: str) -> Any:
+    """The object NAME in FILE; a class or function is called without arguments to make the model."""
+    path, name = parse_ref(ref, flag)
+    module_name = f"bakeoff_user_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PairError(f"{flag} {ref!r}: cannot import '{path}' as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(path.parent.resolve()))  # so the user's file can import its neighbours
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise PairError(f"{flag} {ref!r}: importing '{path}' raised {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.path.pop(0)
+    if not hasattr(module, name):
+        defined = sorted(k for k in vars(module) if not k.startswith("_"))
+        raise PairError(f"{flag} {ref!r}: '{path}' has no '{name}' (it defines: {', '.join(defined) or 'nothing'})")
+    obj = getattr(module, name)
+    if inspect.isclass(obj) or inspect.isfunction(obj):
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise PairError(f"{flag} {ref!r}: {name}() raised {type(exc).__name__}: {exc}") from exc
+    return obj
