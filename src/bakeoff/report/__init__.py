@@ -1,0 +1,1 @@
+"""Showing results: terminal tables now; HTML and the verdict in later stages."""

@@ -1,0 +1,1 @@
+"""Run directories and the records stages write into them."""

@@ -1,0 +1,99 @@
+"""A run directory: run.json (what ran, where) and records.jsonl (one line per finished case).
+
+Each record is appended and flushed as its case finishes, so a killed run keeps everything that
+had finished and a report can be built from any prefix of the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+def make_record(stage: str, case: str, status: str, *, framework: str | None = None, message: str = "",
+                metrics: dict[str, Any] | None = None, settings: dict[str, Any] | None = None,
+                seconds: float | None = None) -> dict[str, Any]:
+    """What ran (stage, case, framework, settings), what came out (metrics) and how it ended."""
+    if status not in ("ok", "failed"):
+        raise ValueError(f"status must be 'ok' or 'failed', got {status!r}")
+    return {
+        "schema": SCHEMA_VERSION,
+        "stage": stage,
+        "case": case,
+        "framework": framework,
+        "status": status,
+        "message": message,
+        "metrics": metrics or {},
+        "settings": settings or {},
+        "seconds": seconds,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+class RunStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, out_dir: Path, model: str) -> RunStore:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", model).strip("-") or "model"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1000):
+            path = out_dir / (f"{stamp}-{slug}" + (f"-{attempt}" if attempt else ""))
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            (path / "artifacts").mkdir()
+            return cls(path)
+        raise RuntimeError(f"cannot create a fresh run directory under {out_dir}")
+
+    @property
+    def records_path(self) -> Path:
+        return self.path / "records.jsonl"
+
+    def write_run(self, info: dict[str, Any]) -> None:
+        (self.path / "run.json").write_text(json.dumps({"schema": SCHEMA_VERSION, **info}, indent=2, default=str))
+
+    def append(self, record: dict[str, Any]) -> None:
+        with self.records_path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(clean(record), default=_json_default, allow_nan=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.records_path.exists():
+            return []
+        lines = self.records_path.read_text(encoding="utf-8").splitlines()
+        # A run killed mid-write may leave a torn last line; everything before it is whole.
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+        return out
+
+
+def clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: a difference that could not be computed is stored as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    return value.tolist() if hasattr(value, "tolist") else str(value)
