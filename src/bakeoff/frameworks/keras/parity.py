@@ -58,6 +58,8 @@ def collect(graph: Graph, weights: dict[str, dict[str, np.ndarray]], inputs: lis
     probe = keras.Model(model.input, [model.get_layer(n.name).output for n in graph.nodes])
     feed = inputs[0] if len(inputs) == 1 else inputs
     values = probe(feed, training=False)
+    if len(graph.nodes) == 1:  # Keras unwraps a one-output list
+        values = [values]
     arrays = {f"act/{n.name}": np.asarray(v) for n, v in zip(graph.nodes, values, strict=True)}
 
     # Dropout draws differ between frameworks; gradients are compared with it off, batch norm still

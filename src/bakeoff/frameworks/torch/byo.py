@@ -102,7 +102,8 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     for index, (name, module) in enumerate(layers):
         heads = getattr(module, "num_heads", 1)
         m = LayerMap(KINDS[type(module)], origins.get(name), heads)
-        state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+        # Copies: .numpy() shares memory, and the training step below updates running statistics in place.
+        state = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
         for key, array in from_torch(m, state).items():
             arrays[f"weight/{index}/{key}"] = array
         if name in outputs:

@@ -116,7 +116,8 @@ def read_from(module: nn.Module, m: LayerMap, grad: bool = False) -> Arrays:
         tensors = {n: p.grad for n, p in core.named_parameters() if p.grad is not None}
     else:
         tensors = dict(core.state_dict())
-    return from_torch(m, {n: t.detach().cpu().numpy() for n, t in tensors.items()}, grad)
+    # Copies, so later in-place updates (optimizer steps, running statistics) cannot change what was read.
+    return from_torch(m, {n: t.detach().cpu().numpy().copy() for n, t in tensors.items()}, grad)
 
 
 def load_weights(model: nn.Module, graph: Graph, weights: dict[str, Arrays]) -> None:
