@@ -7,6 +7,7 @@ TensorFlow, numpy or pydantic.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -97,12 +98,9 @@ def show(
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    parts = text.replace("x", ",").replace(" ", "").strip("()[]").split(",")
-    try:
-        shape = tuple(int(p) for p in parts if p)
-    except ValueError:
-        shape = ()
-    if not shape or any(d <= 0 for d in shape):
+    parts = re.split(r"[,x]", text.replace(" ", "").strip("()[]"))
+    shape = tuple(int(p) for p in parts if p.isdigit())
+    if len(shape) != len(parts) or any(d <= 0 for d in shape):
         raise UsageError(f"--input-shape {text!r}: expected positive integers like 784 or 28,28,1")
     return shape
 

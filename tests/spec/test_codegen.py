@@ -28,8 +28,15 @@ CUSTOM_SPECS: list[dict[str, Any]] = [
         "name": "two-inputs",
         "inputs": [{"name": "image", "shape": [9, 9, 3]}, {"name": "aux", "shape": [4]}],
         "layers": [
-            {"name": "c1", "type": "conv2d", "filters": 8, "kernel_size": 3, "strides": 2,
-             "padding": "same", "activation": "silu"},
+            {
+                "name": "c1",
+                "type": "conv2d",
+                "filters": 8,
+                "kernel_size": 3,
+                "strides": 2,
+                "padding": "same",
+                "activation": "silu",
+            },
             {"name": "c2", "type": "conv2d", "filters": 8, "kernel_size": [2, 3], "padding": "same"},
             {"name": "mp", "type": "max_pool2d", "pool_size": 2, "padding": "same"},
             {"name": "ap", "type": "avg_pool2d", "pool_size": 3, "strides": 1, "padding": "same"},
@@ -37,8 +44,13 @@ CUSTOM_SPECS: list[dict[str, Any]] = [
             {"name": "sm", "type": "activation", "fn": "softmax"},
             {"name": "bn", "type": "batch_norm", "momentum": 0.99, "epsilon": 0.001},
             {"name": "gap", "type": "global_avg_pool"},
-            {"name": "a_rather_long_projection_layer_name", "type": "dense", "units": 4,
-             "activation": "tanh", "use_bias": False},
+            {
+                "name": "a_rather_long_projection_layer_name",
+                "type": "dense",
+                "units": 4,
+                "activation": "tanh",
+                "use_bias": False,
+            },
             {"name": "sum", "type": "add", "inputs": ["a_rather_long_projection_layer_name", "aux"]},
             {"name": "bn1", "type": "batch_norm"},
             {"name": "d2", "type": "dense", "units": 3, "activation": "sigmoid"},
@@ -90,7 +102,7 @@ GRAPHS = all_graphs()
 
 # Runs each generated program in its own namespace, builds the runtime twin of the same spec, copies
 # the twin's (randomized) weights into the generated model node by node and compares outputs.
-DRIVER = r'''
+DRIVER = r"""
 import json
 import sys
 from pathlib import Path
@@ -116,9 +128,10 @@ def torch_case(graph, model):
     model.eval()
     with torch.no_grad():
         for key, tensor in twin.state_dict().items():
-            if tensor.is_floating_point():
-                fresh = torch.rand_like(tensor) + 0.5 if "running_var" in key else torch.randn_like(tensor) * 0.3
-                tensor.copy_(fresh)
+            if "running_var" in key:
+                tensor.copy_(torch.rand_like(tensor) + 0.5)
+            elif tensor.is_floating_point():
+                tensor.copy_(torch.randn_like(tensor) * 0.3)
     # Twin keys are layers.<node>.<...>, generated keys <node>.<...>; within a node the order agrees.
     twin_groups = {}
     for key, tensor in twin.state_dict().items():
@@ -183,7 +196,7 @@ def main():
 
 
 main()
-'''
+"""
 
 
 def run_programs(framework: str, folder: Path) -> dict[str, dict[str, Any]]:
@@ -200,7 +213,11 @@ def run_programs(framework: str, folder: Path) -> dict[str, dict[str, Any]]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(
         [sys.executable, str(folder / "driver.py"), framework, str(folder / "manifest.json")],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     line = next(x for x in done.stdout.splitlines() if x.startswith("RESULTS "))
@@ -269,10 +286,16 @@ def test_layers_the_output_does_not_need_are_left_out() -> None:
     assert 'name="h"' not in keras_code(graph)
 
 
-@pytest.mark.parametrize(("spec_name", "expected"), [
-    ("simplenet", "Simplenet"), ("resnet-mini", "ResnetMini"), ("lstm_tiny", "LstmTiny"),
-    ("myCNN v2", "MyCNNV2"), ("3d-net", "Model3dNet"),
-])
+@pytest.mark.parametrize(
+    ("spec_name", "expected"),
+    [
+        ("simplenet", "Simplenet"),
+        ("resnet-mini", "ResnetMini"),
+        ("lstm_tiny", "LstmTiny"),
+        ("myCNN v2", "MyCNNV2"),
+        ("3d-net", "Model3dNet"),
+    ],
+)
 def test_class_name_is_camel_case_of_the_spec_name(spec_name: str, expected: str) -> None:
     assert class_name(spec_name) == expected
 

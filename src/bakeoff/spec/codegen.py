@@ -7,6 +7,7 @@ framework is imported.
 
 from __future__ import annotations
 
+import itertools
 import keyword
 import re
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ INDENT = "    "
 WIDTH = 88
 # Names a variable or attribute must not take: they would shadow a module, a helper or a Module method.
 RESERVED = frozenset(
-    "self torch nn F keras layers inputs outputs model gelu_tanh SameAvgPool2d PositionEmbedding "
-    "forward training train eval to type float double half cpu cuda apply modules children parameters "
-    "buffers state_dict load_state_dict zero_grad register_buffer register_parameter add_module compile".split()
+    {"self", "torch", "nn", "F", "keras", "layers", "inputs", "outputs", "model"}
+    | {"gelu_tanh", "SameAvgPool2d", "PositionEmbedding"}
+    | {"forward", "training", "train", "eval", "to", "type", "float", "double", "half", "cpu", "cuda"}
+    | {"apply", "modules", "children", "parameters", "buffers", "state_dict", "load_state_dict", "compile"}
+    | {"zero_grad", "register_buffer", "register_parameter", "add_module"}
 )
 CHAIN_NAMES = ("x", "h", "y", "out")
 
@@ -44,11 +47,11 @@ class SameAvgPool2d(nn.Module):
         return summed / counted
 '''
 
-KERAS_GELU_TANH = '''
+KERAS_GELU_TANH = """
 def gelu_tanh(x):
     # The string "gelu" is exact in Keras; the tanh approximation must be asked for.
     return keras.activations.gelu(x, approximate=True)
-'''
+"""
 
 KERAS_POSITION_EMBEDDING = '''
 class PositionEmbedding(layers.Layer):
@@ -179,7 +182,7 @@ def _quote(text: str) -> str:
 def _join(sections: list[str]) -> str:
     """Top-level sections with the blank lines ruff format wants: two around a def or a class."""
     text = sections[0].strip()
-    for before, after in zip(sections, sections[1:], strict=False):
+    for before, after in itertools.pairwise(sections):
         definition = any(p.lstrip().startswith(("def ", "class ")) for p in (before, after))
         text += ("\n\n\n" if definition else "\n\n") + after.strip()
     return text + "\n"
@@ -207,7 +210,7 @@ def _torch_imports(body: str) -> str:
     lines = []
     if re.search(r"\btorch\.", body):
         lines.append("import torch")
-    if "F." in body:
+    if re.search(r"\bF\.", body):
         lines.append("import torch.nn.functional as F")
     lines.append("from torch import nn")
     return "\n".join(lines) + "\n"
@@ -220,12 +223,13 @@ def _torch_init(node: Node) -> list[str]:
     return _call(INDENT * 2, f"self.{ident(node.name)} = ", *module)
 
 
-def _torch_module(node: Node) -> tuple[str, list[str]] | None:  # noqa: C901
+def _torch_module(node: Node) -> tuple[str, list[str]] | None:
     """The nn constructor and its arguments, or None for layers done inline in forward."""
     layer, shape = node.layer, node.in_shape
     match layer:
         case s.Dense():
-            return "nn.Linear", [str(shape[-1]), str(layer.units), *([] if layer.use_bias else ["bias=False"])]
+            bias = [] if layer.use_bias else ["bias=False"]
+            return "nn.Linear", [str(shape[-1]), str(layer.units), *bias]
         case s.Conv2d():
             return "nn.Conv2d", _torch_conv_args(node, layer)
         case s.MaxPool2d() | s.AvgPool2d():
@@ -235,7 +239,8 @@ def _torch_module(node: Node) -> tuple[str, list[str]] | None:  # noqa: C901
         case s.BatchNorm():
             norm = "nn.BatchNorm2d" if len(shape) == 3 else "nn.BatchNorm1d"
             # torch's momentum weighs the new batch, Keras' the old statistics.
-            return norm, [str(shape[-1]), f"eps={_num(layer.epsilon)}", f"momentum={_num(1 - layer.momentum)}"]
+            eps = f"eps={_num(layer.epsilon)}"
+            return norm, [str(shape[-1]), eps, f"momentum={_num(1 - layer.momentum)}"]
         case s.LayerNorm():
             return "nn.LayerNorm", [str(shape[-1]), f"eps={_num(layer.epsilon)}"]
         case s.Embedding():
@@ -305,11 +310,11 @@ def _needs_same_avg_pool(node: Node) -> bool:
 
 def _torch_pool(node: Node, layer: s.MaxPool2d | s.AvgPool2d) -> tuple[str, list[str]]:
     kernel, stride = pair(layer.pool_size), pair(_pool_strides(layer))
+    if _needs_same_avg_pool(node):
+        return "SameAvgPool2d", [_int_or_pair(kernel), _int_or_pair(stride), str(_uneven_pads(node))]
     args = [_int_or_pair(kernel)]
     if stride != kernel:
         args.append(f"stride={_int_or_pair(stride)}")
-    if _needs_same_avg_pool(node):
-        return "SameAvgPool2d", [_int_or_pair(kernel), _int_or_pair(stride), str(_uneven_pads(node))]
     even = _even_padding(node, kernel, stride) if layer.padding == "same" else None
     if even and any(even):
         args.append(f"padding={_int_or_pair(even)}")
@@ -334,7 +339,7 @@ def _torch_forward_body(graph: Graph, wiring: Wiring) -> list[str]:
     return [*lines, f"return {out}"]
 
 
-def _torch_forward(node: Node, args: list[str], out: str) -> list[str]:  # noqa: C901
+def _torch_forward(node: Node, args: list[str], out: str) -> list[str]:
     layer, x, attr = node.layer, args[0], f"self.{ident(node.name)}"
     match layer:
         case s.Dense() | s.Conv2d() | s.MaxPool2d() | s.AvgPool2d():
@@ -429,16 +434,17 @@ def _keras_functional(graph: Graph) -> list[str]:
     single = len(graph.inputs) == 1
     input_vars = {i.name: "inputs" if single else ident(i.name) for i in graph.inputs}
     wiring = _wiring(graph, input_vars)
-    wiring.var[graph.output] = "outputs"
+    var = {**wiring.var, graph.output: "outputs"}
     lines = [line for i in graph.inputs for line in _call("", f"{input_vars[i.name]} = ", *_keras_input(i))]
     for node in wiring.nodes:
-        lines += _call("", f"{wiring.var[node.name]} = ", *_keras_layer(node), _keras_args(node, wiring))
+        lines += _call("", f"{var[node.name]} = ", *_keras_layer(node), _keras_args(node, var))
     inputs = "inputs" if single else "[" + ", ".join(input_vars.values()) + "]"
     return [*lines, f"model = keras.Model({inputs}, outputs, name={_quote(graph.spec.name)})"]
 
 
-def _keras_args(node: Node, wiring: Wiring) -> str:
-    args = [wiring.var[source] for source in node.inputs]
+def _keras_args(node: Node, var: dict[str, str]) -> str:
+    """The call on the layer: Add and Concatenate take a list, MultiHeadAttention query and value."""
+    args = [var[source] for source in node.inputs]
     if node.type in ("add", "concat"):
         return f"([{', '.join(args)}])"
     if node.type == "attention":
@@ -457,7 +463,7 @@ def _keras_layer(node: Node) -> tuple[str, list[str]]:
     return f"layers.{func}" if func != "PositionEmbedding" else func, [*args, f'name="{node.name}"']
 
 
-def _keras_layer_args(node: Node) -> tuple[str, list[str]]:  # noqa: C901
+def _keras_layer_args(node: Node) -> tuple[str, list[str]]:
     layer = node.layer
     match layer:
         case s.Dense():
@@ -474,7 +480,8 @@ def _keras_layer_args(node: Node) -> tuple[str, list[str]]:  # noqa: C901
         case s.Dropout():
             return "Dropout", [_num(layer.rate)]
         case s.BatchNorm():
-            return "BatchNormalization", [f"momentum={_num(layer.momentum)}", f"epsilon={_num(layer.epsilon)}"]
+            momentum, epsilon = _num(layer.momentum), _num(layer.epsilon)
+            return "BatchNormalization", [f"momentum={momentum}", f"epsilon={epsilon}"]
         case s.LayerNorm():
             return "LayerNormalization", [f"epsilon={_num(layer.epsilon)}"]
         case s.Embedding():
@@ -488,7 +495,8 @@ def _keras_layer_args(node: Node) -> tuple[str, list[str]]:  # noqa: C901
             # reset_after=True is the formulation torch.nn.GRU computes.
             return "GRU", [str(layer.units), *sequences, "reset_after=True"]
         case s.Attention():
-            return "MultiHeadAttention", [f"num_heads={layer.heads}", f"key_dim={node.in_shape[-1] // layer.heads}"]
+            key_dim = node.in_shape[-1] // layer.heads
+            return "MultiHeadAttention", [f"num_heads={layer.heads}", f"key_dim={key_dim}"]
         case s.ActivationLayer():
             return "Activation", ["gelu_tanh" if layer.fn == "gelu_tanh" else f'"{layer.fn}"']
         case s.Add():
