@@ -33,8 +33,11 @@ def main() -> None:
     probe = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
     heavy = probe.stderr.strip().split("HEAVY", 1)[-1].strip() or "none"
     q = statistics.quantiles(times, n=4)
-    print(f"bakeoff --help: median {statistics.median(times) * 1000:.0f} ms, IQR {(q[2] - q[0]) * 1000:.0f} ms, "
-          f"max {max(times) * 1000:.0f} ms over {len(times)} runs (target < 1000 ms)")
+    print(
+        f"bakeoff --help: median {statistics.median(times) * 1000:.0f} ms, "
+        f"IQR {(q[2] - q[0]) * 1000:.0f} ms, "
+        f"max {max(times) * 1000:.0f} ms over {len(times)} runs (target < 1000 ms)"
+    )
     print(f"heavy modules imported by --help: {heavy}")
 
 

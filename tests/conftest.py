@@ -20,5 +20,6 @@ def fixtures() -> Path:
 
 def bakeoff(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([str(BAKEOFF), *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [str(BAKEOFF), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout, check=False
+    )

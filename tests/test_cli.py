@@ -27,9 +27,13 @@ def test_help_lists_commands_without_heavy_imports() -> None:
     assert result.returncode == 0
     for command in ("zoo", "show", "parity", "run"):
         assert command in result.stdout
-    probe = ("import sys\nfrom bakeoff.cli import app\n"
-             "print(','.join(m for m in ('torch', 'tensorflow', 'keras', 'numpy') if m in sys.modules))")
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    probe = (
+        "import sys\nfrom bakeoff.cli import app\n"
+        "print(','.join(m for m in ('torch', 'tensorflow', 'keras', 'numpy') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert loaded == ""
 
 
@@ -61,15 +65,23 @@ def test_show_unknown_model_is_usage_error() -> None:
 
 def test_show_bad_spec_names_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text("name: bad\ninputs: [{name: x, shape: [4]}]\nlayers:\n  - {type: wobble}\ntask: {type: regression}\n")
-    assert_one_line_error(bakeoff("show", str(path)), 2, "line 4", "unknown layer type 'wobble'", "valid types:")
+    path.write_text(
+        "name: bad\ninputs: [{name: x, shape: [4]}]\nlayers:\n  - {type: wobble}\ntask: {type: regression}\n"
+    )
+    assert_one_line_error(
+        bakeoff("show", str(path)), 2, "line 4", "unknown layer type 'wobble'", "valid types:"
+    )
 
 
 def test_show_incompatible_shapes(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text("name: bad\ninputs: [{name: x, shape: [8, 8, 1]}]\nlayers:\n  - {type: dense, units: 3}\n"
-                    "task: {type: regression}\n")
-    assert_one_line_error(bakeoff("show", str(path)), 2, "layer 'dense_0' (dense) cannot take input of shape [8, 8, 1]")
+    path.write_text(
+        "name: bad\ninputs: [{name: x, shape: [8, 8, 1]}]\nlayers:\n  - {type: dense, units: 3}\n"
+        "task: {type: regression}\n"
+    )
+    assert_one_line_error(
+        bakeoff("show", str(path)), 2, "layer 'dense_0' (dense) cannot take input of shape [8, 8, 1]"
+    )
 
 
 @pytest.mark.slow
@@ -91,36 +103,83 @@ def test_parity_failure_exits_1_and_names_layer() -> None:
 
 @pytest.mark.slow
 def test_parity_seed_snippets_through_cli(fixtures: Path) -> None:
-    result = bakeoff("parity", "--torch", f"{fixtures}/seed_torch.py:SimpleNet",
-                     "--keras", f"{fixtures}/seed_keras.py:model", "--input-shape", "784")
+    result = bakeoff(
+        "parity",
+        "--torch",
+        f"{fixtures}/seed_torch.py:SimpleNet",
+        "--keras",
+        f"{fixtures}/seed_keras.py:model",
+        "--input-shape",
+        "784",
+    )
     assert result.returncode == 0, result.stderr
     assert "parity ok" in result.stdout and "layer1 ↔ dense" in result.stdout
 
 
 @pytest.mark.slow
 def test_parity_unmatchable_pair_is_usage_error(fixtures: Path) -> None:
-    result = bakeoff("parity", "--torch", f"{fixtures}/seed_torch.py:SimpleNet",
-                     "--keras", f"{fixtures}/keras_models.py:too_narrow", "--input-shape", "784")
+    result = bakeoff(
+        "parity",
+        "--torch",
+        f"{fixtures}/seed_torch.py:SimpleNet",
+        "--keras",
+        f"{fixtures}/keras_models.py:too_narrow",
+        "--input-shape",
+        "784",
+    )
     assert_one_line_error(result, 2, "layer 1: torch 'layer1' (Linear)", "[784, 64]")
 
 
 def test_parity_missing_file_is_usage_error(tmp_path: Path) -> None:
-    result = bakeoff("parity", "--torch", f"{tmp_path}/nets.py:Net", "--keras", f"{tmp_path}/nets.py:net",
-                     "--input-shape", "4")
+    result = bakeoff(
+        "parity",
+        "--torch",
+        f"{tmp_path}/nets.py:Net",
+        "--keras",
+        f"{tmp_path}/nets.py:net",
+        "--input-shape",
+        "4",
+    )
     assert_one_line_error(result, 2, "does not exist")
 
 
 def test_parity_pair_needs_both_sides_and_shape(fixtures: Path) -> None:
-    assert_one_line_error(bakeoff("parity", "--torch", f"{fixtures}/seed_torch.py:SimpleNet"), 2, "go together")
-    assert_one_line_error(bakeoff("parity", "--torch", f"{fixtures}/seed_torch.py:SimpleNet", "--keras",
-                                  f"{fixtures}/seed_keras.py:model"), 2, "--input-shape")
-    assert_one_line_error(bakeoff("parity", "--torch", f"{fixtures}/seed_torch.py:SimpleNet", "--keras",
-                                  f"{fixtures}/seed_keras.py:model", "--input-shape", "7,x"), 2, "positive integers")
+    assert_one_line_error(
+        bakeoff("parity", "--torch", f"{fixtures}/seed_torch.py:SimpleNet"), 2, "go together"
+    )
+    assert_one_line_error(
+        bakeoff(
+            "parity",
+            "--torch",
+            f"{fixtures}/seed_torch.py:SimpleNet",
+            "--keras",
+            f"{fixtures}/seed_keras.py:model",
+        ),
+        2,
+        "--input-shape",
+    )
+    assert_one_line_error(
+        bakeoff(
+            "parity",
+            "--torch",
+            f"{fixtures}/seed_torch.py:SimpleNet",
+            "--keras",
+            f"{fixtures}/seed_keras.py:model",
+            "--input-shape",
+            "7,x",
+        ),
+        2,
+        "positive integers",
+    )
 
 
 def test_run_unknown_stage_is_usage_error(tmp_path: Path) -> None:
-    assert_one_line_error(bakeoff("run", "--stages", "parity,bake", "--out", str(tmp_path)), 2,
-                          "unknown stage(s) bake", "available: parity")
+    assert_one_line_error(
+        bakeoff("run", "--stages", "parity,bake", "--out", str(tmp_path)),
+        2,
+        "unknown stage(s) bake",
+        "available: parity",
+    )
     assert not list(tmp_path.iterdir())  # nothing half-made
 
 
@@ -136,6 +195,9 @@ def test_run_writes_run_directory(tmp_path: Path) -> None:
     assert info["options"]["threads"] >= 1
     records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
     assert [(r["stage"], r["case"], r["status"]) for r in records] == [
-        ("parity", "outputs", "ok"), ("parity", "layers", "ok"), ("parity", "gradients", "ok")]
+        ("parity", "outputs", "ok"),
+        ("parity", "layers", "ok"),
+        ("parity", "gradients", "ok"),
+    ]
     assert records[0]["settings"]["precision"] == "fp32"
     assert (run_dir / "artifacts").is_dir()

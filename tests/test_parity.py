@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from bakeoff import parity
-from bakeoff.spec.load import from_dict, resolve, zoo_names
 from bakeoff.spec.graph import build_graph
+from bakeoff.spec.load import from_dict, resolve, zoo_names
 from bakeoff.twins import canonical_weights
 
 pytestmark = pytest.mark.slow
@@ -33,11 +33,16 @@ def test_every_remaining_layer_and_padding_case(fixtures: Path) -> None:
 
 
 def test_softmax_output_uses_probabilities_in_both_losses() -> None:
-    graph = build_graph(from_dict({
-        "name": "probs", "inputs": [{"name": "x", "shape": [6]}],
-        "layers": [{"type": "dense", "units": 4, "activation": "softmax"}],
-        "task": {"type": "classification", "num_classes": 4},
-    }))
+    graph = build_graph(
+        from_dict(
+            {
+                "name": "probs",
+                "inputs": [{"name": "x", "shape": [6]}],
+                "layers": [{"type": "dense", "units": 4, "activation": "softmax"}],
+                "task": {"type": "classification", "num_classes": 4},
+            }
+        )
+    )
     result = parity.check(graph)
     assert result.passed, result.summary()
     assert 0.5 < result.loss["torch"] < 5  # a cross-entropy of probabilities, not of logits twice softmaxed
@@ -76,6 +81,13 @@ def test_lstm_bias_split_is_caught_when_wrong() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = parity.collect(graph, {"torch": good, "keras": broken}, inputs, target, 2, Path(tmp))
     layers = [(n.name, n.name, n.type) for n in graph.nodes]
-    result = parity.compare("lstm-tiny", layers, "act/logits", results["torch"], results["keras"],
-                            {"atol": 1e-5, "grad_atol": 1e-4}, {})
+    result = parity.compare(
+        "lstm-tiny",
+        layers,
+        "act/logits",
+        results["torch"],
+        results["keras"],
+        {"atol": 1e-5, "grad_atol": 1e-4},
+        {},
+    )
     assert result.first_divergent == "lstm"

@@ -45,7 +45,9 @@ def load_object(ref: str, flag: str) -> Any:
         sys.path.pop(0)
     if not hasattr(module, name):
         defined = sorted(k for k in vars(module) if not k.startswith("_"))
-        raise PairError(f"{flag} {ref!r}: '{path}' has no '{name}' (it defines: {', '.join(defined) or 'nothing'})")
+        raise PairError(
+            f"{flag} {ref!r}: '{path}' has no '{name}' (it defines: {', '.join(defined) or 'nothing'})"
+        )
     obj = getattr(module, name)
     if inspect.isclass(obj) or inspect.isfunction(obj):
         try:

@@ -25,9 +25,15 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result instead of tables.")]
-Atol = Annotated[float, typer.Option("--atol", help="Max abs difference allowed for outputs and activations.")]
-GradAtol = Annotated[float, typer.Option("--grad-atol", help="Max abs difference allowed for gradients and loss.")]
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print a machine-readable JSON result instead of tables.")
+]
+Atol = Annotated[
+    float, typer.Option("--atol", help="Max abs difference allowed for outputs and activations.")
+]
+GradAtol = Annotated[
+    float, typer.Option("--grad-atol", help="Max abs difference allowed for gradients and loss.")
+]
 Batch = Annotated[int, typer.Option("--batch", min=1, help="Samples in the parity batch.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the canonical weights and the batch.")]
 Threads = Annotated[
@@ -65,7 +71,9 @@ def zoo(as_json: JsonFlag = False) -> None:
 @app.command()
 def show(
     model: Annotated[str, typer.Argument(help=MODEL_HELP)],
-    code: Annotated[bool, typer.Option("--code", help="Print equivalent PyTorch and Keras source code.")] = False,
+    code: Annotated[
+        bool, typer.Option("--code", help="Print equivalent PyTorch and Keras source code.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Show a model's layers with shapes, parameters and FLOPs, or (--code) its PyTorch and Keras code."""
@@ -84,13 +92,24 @@ def show(
     if as_json:
         from bakeoff.spec.flops import count_flops, count_params, node_flops, node_params
 
-        _print_json({
-            "spec": graph.spec.model_dump(mode="json"),
-            "params": count_params(graph),
-            "flops_per_sample": count_flops(graph),
-            "layers": [{"name": n.name, "type": n.type, "inputs": n.inputs, "shape": n.shape,
-                        "params": node_params(n), "flops": node_flops(n)} for n in graph.nodes],
-        })
+        _print_json(
+            {
+                "spec": graph.spec.model_dump(mode="json"),
+                "params": count_params(graph),
+                "flops_per_sample": count_flops(graph),
+                "layers": [
+                    {
+                        "name": n.name,
+                        "type": n.type,
+                        "inputs": n.inputs,
+                        "shape": n.shape,
+                        "params": node_params(n),
+                        "flops": node_flops(n),
+                    }
+                    for n in graph.nodes
+                ],
+            }
+        )
         return
     from bakeoff.report.terminal import layers_table
 
@@ -109,15 +128,19 @@ def parse_shape(text: str) -> tuple[int, ...]:
 def parity(
     model: Annotated[str | None, typer.Argument(help=MODEL_HELP + " Leave out with --torch/--keras.")] = None,
     torch_ref: Annotated[
-        str | None, typer.Option("--torch", help="Your own torch model: FILE.py:NAME (a module, class or factory).")
+        str | None,
+        typer.Option("--torch", help="Your own torch model: FILE.py:NAME (a module, class or factory)."),
     ] = None,
     keras_ref: Annotated[
         str | None, typer.Option("--keras", help="Your own Keras model: FILE.py:NAME (a model or factory).")
     ] = None,
     input_shape: Annotated[
         list[str] | None,
-        typer.Option("--input-shape", help="Per-sample input shape for --torch/--keras, e.g. 784 or 28,28,1 "
-                     "(images channels-last; torch gets NCHW). Repeat for several inputs."),
+        typer.Option(
+            "--input-shape",
+            help="Per-sample input shape for --torch/--keras, e.g. 784 or 28,28,1 "
+            "(images channels-last; torch gets NCHW). Repeat for several inputs.",
+        ),
     ] = None,
     atol: Atol = 1e-5,
     grad_atol: GradAtol = 1e-4,
@@ -166,8 +189,12 @@ def parity(
 @app.command()
 def run(
     model: Annotated[str, typer.Argument(help=MODEL_HELP)] = "simplenet",
-    out: Annotated[Path, typer.Option("--out", help="Where run directories are made.")] = Path("bakeoff-runs"),
-    stages: Annotated[str, typer.Option("--stages", help="Comma-separated stages to run, in order.")] = "parity",
+    out: Annotated[Path, typer.Option("--out", help="Where run directories are made.")] = Path(
+        "bakeoff-runs"
+    ),
+    stages: Annotated[
+        str, typer.Option("--stages", help="Comma-separated stages to run, in order.")
+    ] = "parity",
     atol: Atol = 1e-5,
     grad_atol: GradAtol = 1e-4,
     batch: Batch = 8,
@@ -210,5 +237,7 @@ def main() -> None:
         from rich.text import Text
 
         # A Text, not markup: messages quote shapes like [28, 28, 1] that Rich would read as tags.
-        Console(stderr=True, highlight=False, soft_wrap=True).print(Text("error: ", style="red") + Text(str(exc)))
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            Text("error: ", style="red") + Text(str(exc))
+        )
         sys.exit(exc.exit_code)

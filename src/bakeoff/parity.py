@@ -17,6 +17,7 @@ import numpy as np
 from bakeoff.byo import parse_ref
 from bakeoff.errors import PairError, WorkerError
 from bakeoff.measure.isolation import WorkerResult, run_workers
+from bakeoff.npz import save_arrays
 from bakeoff.spec.flops import count_params
 from bakeoff.spec.graph import Graph
 from bakeoff.twins import canonical_weights, save_weights
@@ -105,14 +106,32 @@ def _run(requests: list[dict[str, Any]], workdir: Path) -> dict[str, WorkerResul
     return {r.framework: r for r in results}
 
 
-def _settings(batch: int, seed: int, threads: int, atol: float, grad_atol: float, loss: str) -> dict[str, Any]:
-    return {"batch": batch, "seed": seed, "threads": threads, "precision": "fp32", "tf32": False,
-            "atol": atol, "grad_atol": grad_atol, "device": "cpu", "loss": loss,
-            "gradient_step": "training mode (batch norm uses batch statistics), dropout off"}
+def _settings(
+    batch: int, seed: int, threads: int, atol: float, grad_atol: float, loss: str
+) -> dict[str, Any]:
+    return {
+        "batch": batch,
+        "seed": seed,
+        "threads": threads,
+        "precision": "fp32",
+        "tf32": False,
+        "atol": atol,
+        "grad_atol": grad_atol,
+        "device": "cpu",
+        "loss": loss,
+        "gradient_step": "training mode (batch norm uses batch statistics), dropout off",
+    }
 
 
-def check(graph: Graph, *, atol: float = OUTPUT_ATOL, grad_atol: float = GRAD_ATOL, batch: int = 8,
-          seed: int = 0, threads: int | None = None) -> ParityResult:
+def check(
+    graph: Graph,
+    *,
+    atol: float = OUTPUT_ATOL,
+    grad_atol: float = GRAD_ATOL,
+    batch: int = 8,
+    seed: int = 0,
+    threads: int | None = None,
+) -> ParityResult:
     """Parity of a spec's twins, both loaded from one canonical weight set."""
     threads = threads or physical_cores()
     weights = canonical_weights(graph, seed)
@@ -122,45 +141,81 @@ def check(graph: Graph, *, atol: float = OUTPUT_ATOL, grad_atol: float = GRAD_AT
     settings = _settings(batch, seed, threads, atol, grad_atol, graph.spec.task.loss_name)
     layers = [(n.name, n.name, n.type) for n in graph.nodes]
     params = {"spec": count_params(graph)}
-    return compare(graph.spec.name, layers, f"act/{graph.output}", results["torch"], results["keras"], settings,
-                   params)
+    return compare(
+        graph.spec.name, layers, f"act/{graph.output}", results["torch"], results["keras"], settings, params
+    )
 
 
-def collect(graph: Graph, weights_by_framework: dict[str, Any], inputs: list[np.ndarray], target: np.ndarray,
-            threads: int, workdir: Path) -> dict[str, WorkerResult]:
+def collect(
+    graph: Graph,
+    weights_by_framework: dict[str, Any],
+    inputs: list[np.ndarray],
+    target: np.ndarray,
+    threads: int,
+    workdir: Path,
+) -> dict[str, WorkerResult]:
     """Runs the parity job in one worker per framework, each with its own canonical weight set (a test
     may hand one framework a deliberately broken set)."""
     batch_path = workdir / "batch.npz"
-    np.savez(batch_path, target=target, **{f"input/{i.name}": x for i, x in zip(graph.inputs, inputs, strict=True)})
+    named = {f"input/{i.name}": x for i, x in zip(graph.inputs, inputs, strict=True)}
+    save_arrays(batch_path, {"target": target, **named})
     requests = []
     for framework, weights in weights_by_framework.items():
         weights_path = workdir / f"weights-{framework}.npz"
         save_weights(weights, weights_path)
-        requests.append({"job": "parity", "framework": framework, "spec": graph.spec.model_dump(mode="json"),
-                         "weights": str(weights_path), "batch": str(batch_path), "threads": threads})
+        requests.append(
+            {
+                "job": "parity",
+                "framework": framework,
+                "spec": graph.spec.model_dump(mode="json"),
+                "weights": str(weights_path),
+                "batch": str(batch_path),
+                "threads": threads,
+            }
+        )
     return _run(requests, workdir)
 
 
-def check_pair(torch_ref: str, keras_ref: str, input_shapes: list[tuple[int, ...]], *, atol: float = OUTPUT_ATOL,
-               grad_atol: float = GRAD_ATOL, batch: int = 8, seed: int = 0,
-               threads: int | None = None) -> ParityResult:
+def check_pair(
+    torch_ref: str,
+    keras_ref: str,
+    input_shapes: list[tuple[int, ...]],
+    *,
+    atol: float = OUTPUT_ATOL,
+    grad_atol: float = GRAD_ATOL,
+    batch: int = 8,
+    seed: int = 0,
+    threads: int | None = None,
+) -> ParityResult:
     """Parity of a user's own pair: the torch model's weights are mapped into the Keras model by layer
     order and shape, then both are run on one batch (images channels-last here, NCHW for torch)."""
     parse_ref(torch_ref, "--torch")
     parse_ref(keras_ref, "--keras")
     threads = threads or physical_cores()
     rng = np.random.default_rng(seed + 1)
-    inputs = {f"input/{i:02d}": rng.normal(size=(batch, *shape)).astype(np.float32)
-              for i, shape in enumerate(input_shapes)}
+    inputs = {
+        f"input/{i:02d}": rng.normal(size=(batch, *shape)).astype(np.float32)
+        for i, shape in enumerate(input_shapes)
+    }
     with tempfile.TemporaryDirectory(prefix="bakeoff-pair-") as tmp:
         workdir = Path(tmp)
-        np.savez(workdir / "batch.npz", **inputs)
+        save_arrays(workdir / "batch.npz", inputs)
         common = {"job": "byo", "batch": str(workdir / "batch.npz"), "threads": threads, "seed": seed}
         torch = _run([{**common, "framework": "torch", "ref": torch_ref}], workdir / "torch")["torch"]
-        np.savez(workdir / "torch-weights.npz", **{k: v for k, v in torch.arrays.items() if k.startswith("weight/")})
-        keras = _run([{**common, "framework": "keras", "ref": keras_ref,
-                       "torch_weights": str(workdir / "torch-weights.npz"),
-                       "torch_layers": json.dumps(torch.meta["layers"])}], workdir / "keras")["keras"]
+        weights = {k: v for k, v in torch.arrays.items() if k.startswith("weight/")}
+        save_arrays(workdir / "torch-weights.npz", weights)
+        keras = _run(
+            [
+                {
+                    **common,
+                    "framework": "keras",
+                    "ref": keras_ref,
+                    "torch_weights": str(workdir / "torch-weights.npz"),
+                    "torch_layers": json.dumps(torch.meta["layers"]),
+                }
+            ],
+            workdir / "keras",
+        )["keras"]
     described = zip(torch.meta["layers"], keras.meta["layers"], strict=True)
     layers = [(str(i), f"{t['name']} ↔ {k['name']}", t["kind"]) for i, (t, k) in enumerate(described)]
     settings = _settings(batch, seed, threads, atol, grad_atol, "mse to a seeded random target")
@@ -178,8 +233,15 @@ def _diff(a: np.ndarray | None, b: np.ndarray | None) -> float:
     return _max_abs(a, b) if a.shape == b.shape else float("nan")
 
 
-def compare(model: str, layers: list[tuple[str, str, str]], output_key: str, torch: WorkerResult,
-            keras: WorkerResult, settings: dict[str, Any], params: dict[str, int]) -> ParityResult:
+def compare(
+    model: str,
+    layers: list[tuple[str, str, str]],
+    output_key: str,
+    torch: WorkerResult,
+    keras: WorkerResult,
+    settings: dict[str, Any],
+    params: dict[str, int],
+) -> ParityResult:
     """`layers` holds (array key, name to show, layer type) in execution order."""
     atol, grad_atol = settings["atol"], settings["grad_atol"]
     t, k = torch.arrays, keras.arrays
@@ -191,10 +253,14 @@ def compare(model: str, layers: list[tuple[str, str, str]], output_key: str, tor
         layer_diffs.append(Diff(name, kind, "", shape, diff, not diff > atol))
     names = {key: (name, kind) for key, name, kind in layers}
     gradients = []
-    for flat in sorted(n for n in k if n.startswith("grad/")):
-        _, key, part = flat.split("/")
+    order = {key: i for i, (key, _, _) in enumerate(layers)}
+    grad_keys = [n.split("/") for n in k if n.startswith("grad/")]
+    for _, key, part in sorted(grad_keys, key=lambda g: (order[g[1]], g[2])):
+        flat = f"grad/{key}/{part}"
         diff = _diff(t.get(flat), k[flat])
-        gradients.append(Diff(names[key][0], names[key][1], part, list(k[flat].shape), diff, diff <= grad_atol))
+        gradients.append(
+            Diff(names[key][0], names[key][1], part, list(k[flat].shape), diff, diff <= grad_atol)
+        )
     out_t, out_k = t[output_key], k[output_key]
     out_abs = _max_abs(out_t, out_k) if out_t.shape == out_k.shape else float("inf")
     scale = float(np.max(np.abs(out_k))) or 1.0

@@ -31,27 +31,32 @@ class RunOutcome:
         return [r for r in self.records if r["status"] == "failed"]
 
 
-def run_stages(model: str, out: Path, stages: list[str], options: dict[str, Any],
-               progress: Callable[[str], None]) -> RunOutcome:
+def run_stages(
+    model: str, out: Path, stages: list[str], options: dict[str, Any], progress: Callable[[str], None]
+) -> RunOutcome:
     unknown = [s for s in stages if s not in STAGES]
     if unknown or not stages:
-        raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown) or '(none given)'}; "
-                         f"available: {', '.join(STAGES)}")
+        raise UsageError(
+            f"--stages: unknown stage(s) {', '.join(unknown) or '(none given)'}; "
+            f"available: {', '.join(STAGES)}"
+        )
     graph = resolve(model)
     options = {**options, "threads": options.get("threads") or physical_cores()}
     store = RunStore.create(out, graph.spec.name)
     progress(f"run directory {store.path}")
-    store.write_run({
-        "bakeoff": __version__,
-        "model": graph.spec.name,
-        "spec": graph.spec.model_dump(mode="json"),
-        "params": count_params(graph),
-        "flops_per_sample": count_flops(graph),
-        "stages": stages,
-        "options": options,
-        "environment": capture(),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
+    store.write_run(
+        {
+            "bakeoff": __version__,
+            "model": graph.spec.name,
+            "spec": graph.spec.model_dump(mode="json"),
+            "params": count_params(graph),
+            "flops_per_sample": count_flops(graph),
+            "stages": stages,
+            "options": options,
+            "environment": capture(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    )
     ctx = RunContext(graph, store, options, progress)
     started = time.perf_counter()
     for stage in stages:
@@ -59,6 +64,13 @@ def run_stages(model: str, out: Path, stages: list[str], options: dict[str, Any]
         try:
             STAGES[stage](ctx)
         except Exception as exc:  # one broken stage is recorded; the stages after it still run
-            ctx.record(make_record(stage, "stage", "failed", message=f"{type(exc).__name__}: {exc}",
-                                   seconds=time.perf_counter() - t0))
+            ctx.record(
+                make_record(
+                    stage,
+                    "stage",
+                    "failed",
+                    message=f"{type(exc).__name__}: {exc}",
+                    seconds=time.perf_counter() - t0,
+                )
+            )
     return RunOutcome(store.path, store.records(), time.perf_counter() - started, ctx.results)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bakeoff.npz import load_arrays, save_arrays
 from bakeoff.spec import schema as s
 from bakeoff.spec.graph import Graph, Node, pair
 
@@ -94,13 +95,14 @@ def _init_node(node: Node, rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 def save_weights(weights: Weights, path: Path) -> None:
-    np.savez(path, **{f"{node}/{key}": arr for node, arrays in weights.items() for key, arr in arrays.items()})
+    save_arrays(
+        path, {f"{node}/{key}": arr for node, arrays in weights.items() for key, arr in arrays.items()}
+    )
 
 
 def load_weights(path: Path) -> Weights:
     weights: Weights = {}
-    with np.load(path) as data:
-        for flat in data.files:
-            node, key = flat.rsplit("/", 1)
-            weights.setdefault(node, {})[key] = data[flat]
+    for flat, array in load_arrays(path).items():
+        node, key = flat.rsplit("/", 1)
+        weights.setdefault(node, {})[key] = array
     return weights

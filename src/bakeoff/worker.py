@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bakeoff.errors import BakeoffError
+from bakeoff.npz import load_arrays, save_arrays
 from bakeoff.spec.graph import build_graph
 from bakeoff.spec.schema import ModelSpec
 from bakeoff.twins import load_weights
@@ -25,15 +26,14 @@ def _parity(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     module = importlib.import_module(f"bakeoff.frameworks.{request['framework']}.parity")
     graph = build_graph(ModelSpec.model_validate(request["spec"]))
     weights = load_weights(Path(request["weights"]))
-    with np.load(request["batch"]) as batch:
-        inputs = [batch[f"input/{i.name}"] for i in graph.inputs]
-        target = batch["target"]
-    return module.collect(graph, weights, inputs, target, request["threads"])  # type: ignore[no-any-return]
+    batch = load_arrays(request["batch"])
+    inputs = [batch[f"input/{i.name}"] for i in graph.inputs]
+    return module.collect(graph, weights, inputs, batch["target"], request["threads"])
 
 
 def _byo(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     module = importlib.import_module(f"bakeoff.frameworks.{request['framework']}.byo")
-    return module.collect(request)  # type: ignore[no-any-return]
+    return module.collect(request)
 
 
 JOBS = {"parity": _parity, "byo": _byo}
@@ -45,13 +45,17 @@ def main(argv: list[str]) -> int:
     result_path = request_path.with_suffix(".result.json")
     try:
         arrays, meta = JOBS[request["job"]](request)
-        np.savez(request_path.with_suffix(".npz"), **arrays)
+        save_arrays(request_path.with_suffix(".npz"), arrays)
         result: dict[str, Any] = {"ok": True, "meta": meta}
     except BakeoffError as exc:
         result = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
     except Exception as exc:
-        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "kind": "crash",
-                  "traceback": traceback.format_exc()}
+        result = {
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+            "kind": "crash",
+            "traceback": traceback.format_exc(),
+        }
     result_path.write_text(json.dumps(result))
     return 0 if result["ok"] else 3
 

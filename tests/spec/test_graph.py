@@ -12,12 +12,19 @@ from bakeoff.spec.graph import build_graph, same_padding
 from bakeoff.spec.load import from_dict, resolve
 
 
-def graph(layers: list[dict[str, Any]], shape: list[int], task: dict[str, Any] | None = None,
-          dtype: str = "float32") -> Any:
-    return build_graph(from_dict({
-        "name": "t", "inputs": [{"name": "x", "shape": shape, "dtype": dtype}], "layers": layers,
-        "task": task or {"type": "regression"},
-    }))
+def graph(
+    layers: list[dict[str, Any]], shape: list[int], task: dict[str, Any] | None = None, dtype: str = "float32"
+) -> Any:
+    return build_graph(
+        from_dict(
+            {
+                "name": "t",
+                "inputs": [{"name": "x", "shape": shape, "dtype": dtype}],
+                "layers": layers,
+                "task": task or {"type": "regression"},
+            }
+        )
+    )
 
 
 def test_simplenet_is_the_seed_mlp() -> None:
@@ -48,12 +55,15 @@ def test_lstm_counts_two_torch_biases() -> None:
     assert count_params(g, "torch") - count_params(g) == 4 * 32
 
 
-@pytest.mark.parametrize(("size", "kernel", "stride", "pads"), [
-    (28, 3, 2, (0, 1)),  # TensorFlow puts the odd pixel after
-    (28, 3, 1, (1, 1)),
-    (16, 2, 1, (0, 1)),
-    (7, 1, 2, (0, 0)),
-])
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "pads"),
+    [
+        (28, 3, 2, (0, 1)),  # TensorFlow puts the odd pixel after
+        (28, 3, 1, (1, 1)),
+        (16, 2, 1, (0, 1)),
+        (7, 1, 2, (0, 0)),
+    ],
+)
 def test_same_padding_matches_tensorflow(size: int, kernel: int, stride: int, pads: tuple[int, int]) -> None:
     assert same_padding(size, kernel, stride) == pads
 
@@ -65,8 +75,14 @@ def test_dense_on_image_names_layer_and_shape() -> None:
 
 def test_add_with_different_shapes_names_both() -> None:
     with pytest.raises(SpecError, match=r"'sum' \(add\): input shapes differ: \[\[4\], \[3\]\]"):
-        graph([{"type": "dense", "units": 4, "name": "a"}, {"type": "dense", "units": 3, "name": "b", "inputs": ["x"]},
-               {"type": "add", "name": "sum", "inputs": ["a", "b"]}], [5])
+        graph(
+            [
+                {"type": "dense", "units": 4, "name": "a"},
+                {"type": "dense", "units": 3, "name": "b", "inputs": ["x"]},
+                {"type": "add", "name": "sum", "inputs": ["a", "b"]},
+            ],
+            [5],
+        )
 
 
 def test_unknown_input_reference() -> None:
@@ -81,7 +97,9 @@ def test_window_too_big() -> None:
 
 def test_groups_must_divide_channels() -> None:
     with pytest.raises(SpecError, match="groups=2 must divide input channels 3"):
-        graph([{"type": "conv2d", "filters": 4, "kernel_size": 1, "groups": 2}, {"type": "flatten"}], [4, 4, 3])
+        graph(
+            [{"type": "conv2d", "filters": 4, "kernel_size": 1, "groups": 2}, {"type": "flatten"}], [4, 4, 3]
+        )
 
 
 def test_classification_output_must_match_classes() -> None:

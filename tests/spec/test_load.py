@@ -28,25 +28,30 @@ def test_every_zoo_model_resolves(name: str) -> None:
 
 
 def test_dict_spec_with_defaults() -> None:
-    spec = from_dict({
-        "name": "tiny",
-        "inputs": [{"name": "x", "shape": [4]}],
-        "layers": [{"type": "dense", "units": 3}],
-        "task": {"type": "classification", "num_classes": 3},
-    })
+    spec = from_dict(
+        {
+            "name": "tiny",
+            "inputs": [{"name": "x", "shape": [4]}],
+            "layers": [{"type": "dense", "units": 3}],
+            "task": {"type": "classification", "num_classes": 3},
+        }
+    )
     assert spec.inputs[0].dtype == "float32"
     assert spec.task.loss_name == "cross_entropy"
 
 
 def test_unknown_layer_type_lists_valid_ones_with_line(tmp_path: Path) -> None:
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
 name: bad
 inputs: [{name: x, shape: [4]}]
 layers:
   - {type: dense, units: 3}
   - {type: denze, units: 3}
 task: {type: regression}
-""")
+""",
+    )
     with pytest.raises(SpecError) as err:
         resolve(str(path))
     message = str(err.value)
@@ -61,7 +66,9 @@ def test_bad_yaml_names_line(tmp_path: Path) -> None:
 
 
 def test_field_error_names_field_and_line(tmp_path: Path) -> None:
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
 name: bad
 inputs: [{name: x, shape: [8, 8, 1]}]
 layers:
@@ -69,7 +76,8 @@ layers:
     filters: -4
     kernel_size: 3
 task: {type: regression}
-""")
+""",
+    )
     with pytest.raises(SpecError) as err:
         resolve(str(path))
     assert "(line 5)" in str(err.value) and "layers[0].filters" in str(err.value)
@@ -78,18 +86,30 @@ task: {type: regression}
 
 def test_unknown_field_is_rejected() -> None:
     with pytest.raises(SpecError, match="units_typo"):
-        from_dict({"name": "t", "inputs": [{"name": "x", "shape": [4]}],
-                   "layers": [{"type": "dense", "units": 3, "units_typo": 1}], "task": {"type": "regression"}})
+        from_dict(
+            {
+                "name": "t",
+                "inputs": [{"name": "x", "shape": [4]}],
+                "layers": [{"type": "dense", "units": 3, "units_typo": 1}],
+                "task": {"type": "regression"},
+            }
+        )
 
 
 def test_classification_needs_classes() -> None:
     with pytest.raises(SpecError, match="num_classes"):
-        from_dict({"name": "t", "inputs": [{"name": "x", "shape": [4]}], "layers": [{"type": "dense", "units": 3}],
-                   "task": {"type": "classification"}})
+        from_dict(
+            {
+                "name": "t",
+                "inputs": [{"name": "x", "shape": [4]}],
+                "layers": [{"type": "dense", "units": 3}],
+                "task": {"type": "classification"},
+            }
+        )
 
 
 def test_missing_model_lists_zoo() -> None:
-    with pytest.raises(UsageError, match="neither a zoo model .*simplenet"):
+    with pytest.raises(UsageError, match=r"neither a zoo model .*simplenet"):
         resolve("no-such-model")
 
 

@@ -11,8 +11,18 @@ from typing import Any
 
 import psutil
 
-LIBRARIES = ("bakeoff", "torch", "tensorflow", "tensorflow-cpu", "keras", "numpy", "onnx", "onnxruntime",
-             "ai-edge-litert", "tf2onnx")
+LIBRARIES = (
+    "bakeoff",
+    "torch",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "ai-edge-litert",
+    "tf2onnx",
+)
 
 
 def cpu_model() -> str:
@@ -41,8 +51,13 @@ def gpus() -> list[dict[str, str]]:
     if not shutil.which("nvidia-smi"):
         return []
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10, check=True).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     rows = [line.split(", ") for line in out.strip().splitlines() if line.strip()]

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from bakeoff.npz import load_arrays
+
 
 @dataclass
 class WorkerResult:
@@ -41,8 +43,13 @@ def run_workers(requests: list[dict[str, Any]], workdir: Path, timeout: float = 
         path = workdir / f"{index}-{request['framework']}-{request['job']}.json"
         path.write_text(json.dumps(request))
         log = path.with_suffix(".log").open("w")
-        proc = subprocess.Popen([sys.executable, "-m", "bakeoff.worker", str(path)], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=worker_env())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bakeoff.worker", str(path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=worker_env(),
+        )
         running.append((request["framework"], path, proc, log, time.perf_counter()))
     results = []
     for framework, path, proc, log, started in running:
@@ -67,13 +74,17 @@ def _collect(framework: str, path: Path, code: int, seconds: float, timeout: flo
         else:
             why = f"exited with status {code}"
         tail = _last_line(path.with_suffix(".log"))
-        return WorkerResult(framework, False, seconds, error=f"{framework} worker {why}" + (f": {tail}" if tail else ""),
-                            kind="crash")
+        return WorkerResult(
+            framework,
+            False,
+            seconds,
+            error=f"{framework} worker {why}" + (f": {tail}" if tail else ""),
+            kind="crash",
+        )
     result = json.loads(result_path.read_text())
     if not result["ok"]:
         return WorkerResult(framework, False, seconds, error=result["error"], kind=result.get("kind", ""))
-    with np.load(path.with_suffix(".npz")) as data:
-        arrays = {k: data[k] for k in data.files}
+    arrays = load_arrays(path.with_suffix(".npz"))
     return WorkerResult(framework, True, seconds, arrays=arrays, meta=result["meta"])
 
 

@@ -40,8 +40,13 @@ def zoo_rows(graphs: list[Graph]) -> list[dict[str, Any]]:
 
 def zoo_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="bakeoff zoo", title_justify="left")
-    for column, justify in (("model", "left"), ("params", "right"), ("FLOPs/sample", "right"),
-                            ("input", "left"), ("task", "left")):
+    for column, justify in (
+        ("model", "left"),
+        ("params", "right"),
+        ("FLOPs/sample", "right"),
+        ("input", "left"),
+        ("task", "left"),
+    ):
         table.add_column(column, justify=justify, no_wrap=column != "task")  # type: ignore[arg-type]
     for r in rows:
         inputs = ", ".join(f"{shape} {dtype}" for shape, dtype in r["inputs"].values())
@@ -50,20 +55,37 @@ def zoo_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def layers_table(graph: Graph) -> Table:
-    table = Table(title=f"{graph.spec.name}: {count_params(graph):,} parameters, "
-                  f"{human(count_flops(graph))} FLOPs per sample", title_justify="left")
+    table = Table(
+        title=f"{graph.spec.name}: {count_params(graph):,} parameters, "
+        f"{human(count_flops(graph))} FLOPs per sample",
+        title_justify="left",
+    )
     for column in ("layer", "type", "inputs", "output shape", "params", "FLOPs"):
         table.add_column(column, justify="right" if column in ("params", "FLOPs") else "left")
     for n in graph.nodes:
-        table.add_row(n.name, n.type, ", ".join(n.inputs), str(list(n.shape)), f"{node_params(n):,}",
-                      human(node_flops(n)))
+        table.add_row(
+            n.name,
+            n.type,
+            ", ".join(n.inputs),
+            str(list(n.shape)),
+            f"{node_params(n):,}",
+            human(node_flops(n)),
+        )
     return table
+
+
+def _lstm_gap(result: ParityResult) -> bool:
+    p = result.params
+    return "spec" in p and p["torch"] != p["spec"] and any(d.kind == "lstm" for d in result.layers)
 
 
 def parity_tables(result: ParityResult) -> list[Table | Text]:
     s = result.settings
-    layers = Table(title=f"parity: {result.model} (fp32, batch {s['batch']}, {s['threads']} threads, "
-                   f"tolerance {s['atol']:g})", title_justify="left")
+    layers = Table(
+        title=f"parity: {result.model} (fp32, batch {s['batch']}, {s['threads']} threads, "
+        f"tolerance {s['atol']:g})",
+        title_justify="left",
+    )
     for column in ("layer", "type", "shape", "max abs diff", ""):
         layers.add_column(column)
     for d in result.layers:
@@ -72,18 +94,23 @@ def parity_tables(result: ParityResult) -> list[Table | Text]:
             mark = "[dim]not comparable[/]"
         layers.add_row(d.layer, d.kind, str(d.shape), sci(d.max_abs), mark)
 
-    grads = Table(title=f"gradients of one training step (tolerance {s['grad_atol']:g})", title_justify="left")
+    grads = Table(
+        title=f"gradients of one training step (tolerance {s['grad_atol']:g})", title_justify="left"
+    )
     for column in ("layer", "parameter", "shape", "max abs diff", ""):
         grads.add_column(column)
     for d in result.gradients:
-        grads.add_row(d.layer, d.key, str(d.shape), sci(d.max_abs), "[green]ok[/]" if d.ok else "[red bold]DIFFERS[/]")
+        grads.add_row(
+            d.layer, d.key, str(d.shape), sci(d.max_abs), "[green]ok[/]" if d.ok else "[red bold]DIFFERS[/]"
+        )
 
     params = ", ".join(f"{k} {v:,}" for k, v in result.params.items())
     lines = [
         f"output: max abs diff {sci(result.output_max_abs)}, max rel diff {sci(result.output_max_rel)}",
         f"loss ({s['loss']}): torch {result.loss['torch']:.6f}, keras {result.loss['keras']:.6f}, "
         f"diff {sci(result.loss_abs_diff)}",
-        f"trainable parameters: {params}",
+        f"trainable parameters: {params}"
+        + (" (torch's nn.LSTM keeps two bias vectors where Keras keeps one)" if _lstm_gap(result) else ""),
     ]
     if result.first_divergent:
         lines.append(f"first divergent layer: {result.first_divergent}")
@@ -104,8 +131,12 @@ def run_summary(outcome: Any) -> list[Table | Text]:
     parts.append(table)
     failed = len(outcome.failed)
     verdict = f"{failed} check(s) failed" if failed else "all checks passed"
-    parts.append(Text.from_markup(f"{'[red bold]' if failed else '[green bold]'}{verdict}[/]; "
-                                  f"records in {outcome.path / 'records.jsonl'}"))
+    parts.append(
+        Text.from_markup(
+            f"{'[red bold]' if failed else '[green bold]'}{verdict}[/]; "
+            f"records in {outcome.path / 'records.jsonl'}"
+        )
+    )
     return parts
 
 

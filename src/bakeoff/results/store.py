@@ -18,9 +18,17 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 
-def make_record(stage: str, case: str, status: str, *, framework: str | None = None, message: str = "",
-                metrics: dict[str, Any] | None = None, settings: dict[str, Any] | None = None,
-                seconds: float | None = None) -> dict[str, Any]:
+def make_record(
+    stage: str,
+    case: str,
+    status: str,
+    *,
+    framework: str | None = None,
+    message: str = "",
+    metrics: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    seconds: float | None = None,
+) -> dict[str, Any]:
     """What ran (stage, case, framework, settings), what came out (metrics) and how it ended."""
     if status not in ("ok", "failed"):
         raise ValueError(f"status must be 'ok' or 'failed', got {status!r}")
@@ -62,7 +70,9 @@ class RunStore:
         return self.path / "records.jsonl"
 
     def write_run(self, info: dict[str, Any]) -> None:
-        (self.path / "run.json").write_text(json.dumps({"schema": SCHEMA_VERSION, **info}, indent=2, default=str))
+        (self.path / "run.json").write_text(
+            json.dumps({"schema": SCHEMA_VERSION, **info}, indent=2, default=str)
+        )
 
     def append(self, record: dict[str, Any]) -> None:
         with self.records_path.open("a", encoding="utf-8") as f:

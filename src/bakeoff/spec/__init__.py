@@ -1,2 +1,1 @@
 """Model specs: schema, graph and shape checks, parameter and FLOP counts, the zoo, codegen."""
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bakeoff.errors import SpecError
@@ -105,9 +106,8 @@ def build_graph(spec: s.ModelSpec) -> Graph:
         in_shapes = tuple(shapes[i] for i in inputs)
         _check_arity(name, layer, inputs)
         _check_dtypes(name, layer, inputs, dtypes)
-        if layer.type == "embedding" and inputs[0] in dtypes:
-            vocab = layer.vocab_size  # type: ignore[union-attr]
-            int_ranges[inputs[0]] = min(vocab, int_ranges.get(inputs[0], vocab))
+        if isinstance(layer, s.Embedding):
+            int_ranges[inputs[0]] = min(layer.vocab_size, int_ranges.get(inputs[0], layer.vocab_size))
         in_origins = [origins[i] for i in inputs]
         flatten_from = _flatten_origin(name, layer, in_origins)
         shape = infer_shape(name, layer, in_shapes)
@@ -135,7 +135,7 @@ def _check_arity(name: str, layer: s.Layer, inputs: tuple[str, ...]) -> None:
         raise SpecError(f"layer '{name}' ({layer.type}) takes one input, got {list(inputs)}")
 
 
-def _check_dtypes(name: str, layer: s.Layer, inputs: tuple[str, ...], dtypes: dict[str, str]) -> None:
+def _check_dtypes(name: str, layer: s.Layer, inputs: tuple[str, ...], dtypes: Mapping[str, str]) -> None:
     is_int = [dtypes.get(i) in INT_DTYPES for i in inputs]
     if layer.type == "embedding" and not all(is_int):
         raise SpecError(f"layer '{name}' (embedding) needs an integer input; '{inputs[0]}' is float32")
@@ -165,7 +165,7 @@ def _need_rank(name: str, layer: s.Layer, shape: Shape, ranks: tuple[int, ...], 
         )
 
 
-def infer_shape(name: str, layer: s.Layer, in_shapes: tuple[Shape, ...]) -> Shape:  # noqa: C901
+def infer_shape(name: str, layer: s.Layer, in_shapes: tuple[Shape, ...]) -> Shape:
     shape = in_shapes[0]
     match layer:
         case s.Dense():

@@ -15,29 +15,59 @@ def run(ctx: RunContext) -> None:
     ctx.progress("parity: building both twins from one weight set (a worker per framework)")
     started = time.perf_counter()
     try:
-        result = parity.check(ctx.graph, atol=opts["atol"], grad_atol=opts["grad_atol"], batch=opts["batch"],
-                              seed=opts["seed"], threads=opts["threads"])
+        result = parity.check(
+            ctx.graph,
+            atol=opts["atol"],
+            grad_atol=opts["grad_atol"],
+            batch=opts["batch"],
+            seed=opts["seed"],
+            threads=opts["threads"],
+        )
     except BakeoffError as exc:
-        ctx.record(make_record("parity", "twins", "failed", message=str(exc), seconds=time.perf_counter() - started))
+        ctx.record(
+            make_record("parity", "twins", "failed", message=str(exc), seconds=time.perf_counter() - started)
+        )
         return
     seconds = time.perf_counter() - started
     ctx.results["parity"] = result
-    ctx.record(make_record(
-        "parity", "outputs", "ok" if result.output_max_abs <= opts["atol"] else "failed",
-        message=result.summary(), settings=result.settings, seconds=seconds,
-        metrics={"max_abs": result.output_max_abs, "max_rel": result.output_max_rel,
-                 "loss": result.loss, "loss_abs_diff": result.loss_abs_diff, "params": result.params,
-                 "frameworks": result.frameworks},
-    ))
-    ctx.record(make_record(
-        "parity", "layers", "ok" if result.first_divergent is None else "failed",
-        message=f"first divergent layer: {result.first_divergent}" if result.first_divergent else "",
-        settings=result.settings,
-        metrics={"first_divergent": result.first_divergent, "layers": [vars(d) for d in result.layers]},
-    ))
+    ctx.record(
+        make_record(
+            "parity",
+            "outputs",
+            "ok" if result.output_max_abs <= opts["atol"] else "failed",
+            message=result.summary(),
+            settings=result.settings,
+            seconds=seconds,
+            metrics={
+                "max_abs": result.output_max_abs,
+                "max_rel": result.output_max_rel,
+                "loss": result.loss,
+                "loss_abs_diff": result.loss_abs_diff,
+                "params": result.params,
+                "frameworks": result.frameworks,
+            },
+        )
+    )
+    ctx.record(
+        make_record(
+            "parity",
+            "layers",
+            "ok" if result.first_divergent is None else "failed",
+            message=f"first divergent layer: {result.first_divergent}" if result.first_divergent else "",
+            settings=result.settings,
+            metrics={"first_divergent": result.first_divergent, "layers": [vars(d) for d in result.layers]},
+        )
+    )
     worst = result.worst_gradient
-    ctx.record(make_record(
-        "parity", "gradients", "ok" if all(d.ok for d in result.gradients) else "failed",
-        settings=result.settings,
-        metrics={"max_abs": worst.max_abs if worst else 0.0, "gradients": [vars(d) for d in result.gradients]},
-    ))
+    ctx.record(
+        make_record(
+            "parity",
+            "gradients",
+            "ok" if all(d.ok for d in result.gradients) else "failed",
+            settings=result.settings,
+            metrics={
+                "max_abs": worst.max_abs if worst else 0.0,
+                "gradients": [vars(d) for d in result.gradients],
+            },
+        )
+    )

@@ -34,23 +34,34 @@ def activation(fn: str | None) -> Any:
     return gelu_tanh if fn == "gelu_tanh" else fn
 
 
-def build_layer(node: Node) -> keras.layers.Layer:  # noqa: C901
+def build_layer(node: Node) -> keras.layers.Layer:
     layer, name = node.layer, node.name
     match layer:
         case s.Dense():
-            return keras.layers.Dense(layer.units, activation=activation(layer.activation),
-                                      use_bias=layer.use_bias, name=name)
+            return keras.layers.Dense(
+                layer.units, activation=activation(layer.activation), use_bias=layer.use_bias, name=name
+            )
         case s.Conv2d():
-            return keras.layers.Conv2D(layer.filters, pair(layer.kernel_size), strides=pair(layer.strides),
-                                       padding=layer.padding, groups=layer.groups, use_bias=layer.use_bias,
-                                       activation=activation(layer.activation), name=name)
+            return keras.layers.Conv2D(
+                layer.filters,
+                pair(layer.kernel_size),
+                strides=pair(layer.strides),
+                padding=layer.padding,
+                groups=layer.groups,
+                use_bias=layer.use_bias,
+                activation=activation(layer.activation),
+                name=name,
+            )
         case s.MaxPool2d() | s.AvgPool2d():
             pool = keras.layers.MaxPooling2D if layer.type == "max_pool2d" else keras.layers.AveragePooling2D
             strides = pair(layer.strides) if layer.strides is not None else None
             return pool(pair(layer.pool_size), strides=strides, padding=layer.padding, name=name)
         case s.GlobalAvgPool():
-            pool = keras.layers.GlobalAveragePooling2D if len(node.in_shape) == 3 else (
-                keras.layers.GlobalAveragePooling1D)
+            pool = (
+                keras.layers.GlobalAveragePooling2D
+                if len(node.in_shape) == 3
+                else (keras.layers.GlobalAveragePooling1D)
+            )
             return pool(name=name)
         case s.Flatten():
             return keras.layers.Flatten(name=name)
@@ -68,8 +79,9 @@ def build_layer(node: Node) -> keras.layers.Layer:  # noqa: C901
             return keras.layers.LSTM(layer.units, return_sequences=layer.return_sequences, name=name)
         case s.GRU():
             # reset_after=True (the default) is the formulation torch.nn.GRU uses.
-            return keras.layers.GRU(layer.units, return_sequences=layer.return_sequences, reset_after=True,
-                                    name=name)
+            return keras.layers.GRU(
+                layer.units, return_sequences=layer.return_sequences, reset_after=True, name=name
+            )
         case s.Attention():
             return keras.layers.MultiHeadAttention(layer.heads, node.in_shape[-1] // layer.heads, name=name)
         case s.ActivationLayer():

@@ -15,6 +15,7 @@ from bakeoff.errors import PairError
 from bakeoff.frameworks import LayerMap
 from bakeoff.frameworks.keras.parity import configure, gradients_by_layer
 from bakeoff.frameworks.keras.weights import from_keras, to_keras
+from bakeoff.npz import load_arrays, numbered_inputs
 
 KINDS: dict[type, str] = {
     keras.layers.Dense: "dense",
@@ -37,21 +38,29 @@ def weight_layers(model: keras.Model) -> list[Any]:
             found += weight_layers(layer)
         elif layer.weights:
             supported = ", ".join(sorted(k.__name__ for k in KINDS))
-            raise PairError(f"Keras layer '{layer.name}' ({type(layer).__name__}) has weights bakeoff cannot "
-                            f"map; supported: {supported}")
+            raise PairError(
+                f"Keras layer '{layer.name}' ({type(layer).__name__}) has weights bakeoff cannot "
+                f"map; supported: {supported}"
+            )
     return found
 
 
-def _match(torch_layers: list[dict[str, Any]], layers: list[Any], weights: dict[str, Any]) -> list[LayerMap]:
+def _match(
+    torch_layers: list[dict[str, Any]], layers: list[Any], weights: dict[int, dict[str, np.ndarray]]
+) -> list[LayerMap]:
     if len(torch_layers) != len(layers):
         t = ", ".join(f"{d['name']} ({d['class']})" for d in torch_layers)
         k = ", ".join(f"{x.name} ({type(x).__name__})" for x in layers)
-        raise PairError(f"the torch model has {len(torch_layers)} weight layers [{t}] but the Keras model has "
-                        f"{len(layers)} [{k}]")
+        raise PairError(
+            f"the torch model has {len(torch_layers)} weight layers [{t}] but the Keras model has "
+            f"{len(layers)} [{k}]"
+        )
     maps = []
     for index, (desc, layer) in enumerate(zip(torch_layers, layers, strict=True)):
-        where = f"layer {index + 1}: torch '{desc['name']}' ({desc['class']}) vs Keras '{layer.name}' " \
-                f"({type(layer).__name__})"
+        where = (
+            f"layer {index + 1}: torch '{desc['name']}' ({desc['class']}) vs Keras '{layer.name}' "
+            f"({type(layer).__name__})"
+        )
         if KINDS[type(layer)] != desc["kind"]:
             raise PairError(f"{where}: different kinds of layer ({desc['kind']} vs {KINDS[type(layer)]})")
         heads = getattr(layer, "num_heads", 1)
@@ -60,8 +69,10 @@ def _match(torch_layers: list[dict[str, Any]], layers: list[Any], weights: dict[
         mapped = [a.shape for a in to_keras(m, weights[index])]
         have = [tuple(v.shape) for v in layer.weights]
         if mapped != have:
-            raise PairError(f"{where}: torch weights map to shapes {[list(s) for s in mapped]} but Keras holds "
-                            f"{[list(s) for s in have]}")
+            raise PairError(
+                f"{where}: torch weights map to shapes {[list(s) for s in mapped]} but Keras holds "
+                f"{[list(s) for s in have]}"
+            )
         maps.append(m)
     return maps
 
@@ -80,7 +91,11 @@ def _pre_activations(model: keras.Model, layers: list[Any], feed: Any) -> dict[i
         if fused is not None:
             layer.activation = keras.activations.linear
         try:
-            value = layer(x, x) if isinstance(layer, keras.layers.MultiHeadAttention) else layer(x, training=False)
+            value = (
+                layer(x, x)
+                if isinstance(layer, keras.layers.MultiHeadAttention)
+                else layer(x, training=False)
+            )
         finally:
             if fused is not None:
                 layer.activation = fused
@@ -93,20 +108,20 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     model = load_object(request["ref"], "--keras")
     if not isinstance(model, keras.Model):
         raise PairError(f"--keras {request['ref']!r} gave a {type(model).__name__}, not a keras.Model")
-    with np.load(request["batch"]) as batch:
-        inputs = [batch[k] for k in sorted(batch.files) if k.startswith("input/")]
+    inputs = numbered_inputs(load_arrays(request["batch"]))
     feed = inputs[0] if len(inputs) == 1 else inputs
     try:
         model(feed, training=False)  # builds a model that was defined without an input shape
     except Exception as exc:
-        raise PairError(f"--keras model failed on inputs of shape {[list(x.shape) for x in inputs]}: "
-                        f"{type(exc).__name__}: {exc}") from exc
+        raise PairError(
+            f"--keras model failed on inputs of shape {[list(x.shape) for x in inputs]}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     torch_layers = json.loads(request["torch_layers"])
     weights: dict[int, dict[str, np.ndarray]] = {}
-    with np.load(request["torch_weights"]) as data:
-        for key in data.files:
-            _, index, name = key.split("/")
-            weights.setdefault(int(index), {})[name] = data[key]
+    for key, array in load_arrays(request["torch_weights"]).items():
+        _, position, name = key.split("/")
+        weights.setdefault(int(position), {})[name] = array
     layers = weight_layers(model)
     maps = _match(torch_layers, layers, weights)
     for layer, m, index in zip(layers, maps, range(len(layers)), strict=True):
@@ -127,6 +142,8 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     for index, (layer, m) in enumerate(zip(layers, maps, strict=True)):
         for key, grad in from_keras(m, grads[layer.name]).items():
             arrays[f"grad/{index}/{key}"] = grad
-    meta.update(layers=[{"name": x.name, "class": type(x).__name__} for x in layers],
-                params=int(sum(np.prod(v.shape) for v in model.trainable_variables)))
+    meta.update(
+        layers=[{"name": x.name, "class": type(x).__name__} for x in layers],
+        params=int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+    )
     return arrays, meta

@@ -22,8 +22,9 @@ class PositionEmbedding(keras.layers.Layer):
         self.max_length = max_length
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        self.table = self.add_weight(name="table", shape=(self.max_length, input_shape[-1]),
-                                     initializer="zeros")
+        self.table = self.add_weight(
+            name="table", shape=(self.max_length, input_shape[-1]), initializer="zeros"
+        )
 
     def call(self, x: Any) -> Any:
         steps = keras.ops.shape(x)[1]

@@ -50,8 +50,13 @@ def gradients_by_layer(model: keras.Model, grads: list[Any], layers: list[Any]) 
     return {layer.name: [by_path.get(v.path) for v in layer.weights] for layer in layers}
 
 
-def collect(graph: Graph, weights: dict[str, dict[str, np.ndarray]], inputs: list[np.ndarray],
-            target: np.ndarray, threads: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def collect(
+    graph: Graph,
+    weights: dict[str, dict[str, np.ndarray]],
+    inputs: list[np.ndarray],
+    target: np.ndarray,
+    threads: int,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     meta = configure(threads)
     model = build(graph)
     load_weights(model, graph, weights)

@@ -70,8 +70,12 @@ def from_keras(m: LayerMap, w: list[Any]) -> Arrays:
             return {"kernel": w[0], "recurrent": w[1], "bias": w[2]}
         case "gru":
             bias = _zrn_to_rzn(w[2])
-            return {"kernel": _zrn_to_rzn(w[0]), "recurrent": _zrn_to_rzn(w[1]),
-                    "bias_input": bias[0], "bias_recurrent": bias[1]}
+            return {
+                "kernel": _zrn_to_rzn(w[0]),
+                "recurrent": _zrn_to_rzn(w[1]),
+                "bias_input": bias[0],
+                "bias_recurrent": bias[1],
+            }
         case "attention":
             out: Arrays = {}
             for i, part in enumerate("qkv"):

@@ -69,8 +69,12 @@ def _same_pads(node: Node, kernel: s.Pair, strides: s.Pair) -> tuple[tuple[int, 
 
 def _conv(node: Node, layer: s.Conv2d) -> nn.Module:
     cin = node.in_shape[2]
-    args = dict(kernel_size=pair(layer.kernel_size), stride=pair(layer.strides), groups=layer.groups,
-                bias=layer.use_bias)
+    args = dict(
+        kernel_size=pair(layer.kernel_size),
+        stride=pair(layer.strides),
+        groups=layer.groups,
+        bias=layer.use_bias,
+    )
     if layer.padding == "valid":
         return nn.Conv2d(cin, layer.filters, **args)  # type: ignore[arg-type]
     (top, bottom), (left, right) = _same_pads(node, layer.kernel_size, layer.strides)
@@ -98,12 +102,14 @@ def _pool(node: Node, layer: s.MaxPool2d | s.AvgPool2d) -> nn.Module:
     return L.SameAvgPool2d(kernel, stride, pad)
 
 
-def build_layer(node: Node) -> nn.Module:  # noqa: C901
+def build_layer(node: Node) -> nn.Module:
     layer, shape = node.layer, node.in_shape
     image = len(node.shape) == 3
     match layer:
         case s.Dense():
-            return _with_activation(nn.Linear(shape[-1], layer.units, bias=layer.use_bias), layer.activation, False)
+            return _with_activation(
+                nn.Linear(shape[-1], layer.units, bias=layer.use_bias), layer.activation, False
+            )
         case s.Conv2d():
             return _with_activation(_conv(node, layer), layer.activation, True)
         case s.MaxPool2d() | s.AvgPool2d():

@@ -13,8 +13,9 @@ from torch import nn
 from bakeoff.byo import load_object
 from bakeoff.errors import PairError
 from bakeoff.frameworks import LayerMap
-from bakeoff.frameworks.torch.parity import configure, to_canonical, to_torch_input
+from bakeoff.frameworks.torch.parity import configure, to_canonical, to_torch_input, without_dropout
 from bakeoff.frameworks.torch.weights import from_torch
+from bakeoff.npz import load_arrays, numbered_inputs
 
 KINDS: dict[type[nn.Module], str] = {
     nn.Linear: "dense",
@@ -39,8 +40,10 @@ def weight_layers(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Modu
             found.append((full, child))
         elif any(True for _ in child.parameters(recurse=False)):
             supported = ", ".join(sorted({k.__name__ for k in KINDS}))
-            raise PairError(f"torch layer '{full}' ({type(child).__name__}) has weights bakeoff cannot map; "
-                            f"supported: {supported}")
+            raise PairError(
+                f"torch layer '{full}' ({type(child).__name__}) has weights bakeoff cannot map; "
+                f"supported: {supported}"
+            )
         else:
             found += weight_layers(child, f"{full}.")
     return found
@@ -88,40 +91,46 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     model = load_object(request["ref"], "--torch")
     if not isinstance(model, nn.Module):
         raise PairError(f"--torch {request['ref']!r} gave a {type(model).__name__}, not a torch.nn.Module")
-    with np.load(request["batch"]) as batch:
-        inputs = [to_torch_input(batch[k]) for k in sorted(batch.files) if k.startswith("input/")]
+    inputs = [to_torch_input(x) for x in numbered_inputs(load_arrays(request["batch"]))]
     model.eval()
     try:
         outputs, origins = _flatten_sources(model, inputs)
     except Exception as exc:
-        raise PairError(f"--torch model failed on inputs of shape {[list(x.shape) for x in inputs]}: "
-                        f"{type(exc).__name__}: {exc}") from exc
+        raise PairError(
+            f"--torch model failed on inputs of shape {[list(x.shape) for x in inputs]}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     arrays: dict[str, np.ndarray] = {"output": to_canonical(outputs["__output__"])}
     described = []
     layers = weight_layers(model)
-    for index, (name, module) in enumerate(layers):
-        heads = getattr(module, "num_heads", 1)
-        m = LayerMap(KINDS[type(module)], origins.get(name), heads)
+    maps = [
+        LayerMap(KINDS[type(mod)], origins.get(name), getattr(mod, "num_heads", 1)) for name, mod in layers
+    ]
+    for index, ((name, module), m) in enumerate(zip(layers, maps, strict=True)):
         # Copies: .numpy() shares memory, and the training step below updates running statistics in place.
         state = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
         for key, array in from_torch(m, state).items():
             arrays[f"weight/{index}/{key}"] = array
         if name in outputs:
             arrays[f"act/{index}"] = to_canonical(outputs[name])
-        described.append({"name": name, "class": type(module).__name__, "kind": m.kind,
-                          "flatten_from": m.flatten_from, "heads": heads})
+        described.append(
+            {
+                "name": name,
+                "class": type(module).__name__,
+                "kind": m.kind,
+                "flatten_from": m.flatten_from,
+                "heads": m.heads,
+            }
+        )
 
     model.train()
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.eval()
+    without_dropout(model)
     output = first_tensor(model(*inputs))
     target = np.random.default_rng(request["seed"]).normal(size=tuple(output.shape)).astype(np.float32)
     loss = F.mse_loss(output, torch.from_numpy(target))
     loss.backward()
     arrays["loss"] = np.array(loss.item(), dtype=np.float64)
-    for index, (_, module) in enumerate(layers):
-        m = LayerMap(described[index]["kind"], described[index]["flatten_from"], described[index]["heads"])
+    for index, ((_, module), m) in enumerate(zip(layers, maps, strict=True)):
         grads = {k: p.grad.cpu().numpy() for k, p in module.named_parameters() if p.grad is not None}
         for key, grad in from_torch(m, grads, grad=True).items():
             arrays[f"grad/{index}/{key}"] = grad

@@ -3,6 +3,7 @@ one training step, all returned in canonical (channels-last) layout."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -19,10 +20,8 @@ from bakeoff.spec.graph import Graph
 def configure(threads: int) -> dict[str, Any]:
     """Same threads as every other framework (fairness rule 4), fp32 with TF32 off (rule 5)."""
     torch.set_num_threads(threads)
-    try:
+    with contextlib.suppress(RuntimeError):  # settable only before the first parallel work
         torch.set_num_interop_threads(threads)
-    except RuntimeError:  # only settable before the first parallel work; keep what is set
-        pass
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)
@@ -67,8 +66,13 @@ def without_dropout(model: nn.Module) -> None:
             module.eval()
 
 
-def collect(graph: Graph, weights: dict[str, dict[str, np.ndarray]], inputs: list[np.ndarray],
-            target: np.ndarray, threads: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def collect(
+    graph: Graph,
+    weights: dict[str, dict[str, np.ndarray]],
+    inputs: list[np.ndarray],
+    target: np.ndarray,
+    threads: int,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     meta = configure(threads)
     model = build(graph)
     load_weights(model, graph, weights)

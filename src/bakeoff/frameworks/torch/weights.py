@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from bakeoff.frameworks import LayerMap
+from bakeoff.frameworks.torch.build import SpecModel
 from bakeoff.spec.graph import Graph
 
 Arrays = dict[str, np.ndarray]
@@ -23,7 +24,7 @@ def _chw_rows_to_hwc(kernel: np.ndarray, hwc: tuple[int, ...]) -> np.ndarray:
     return kernel.reshape(c, h, w, -1).transpose(1, 2, 0, 3).reshape(h * w * c, -1)
 
 
-def to_torch(m: LayerMap, canon: Arrays) -> Arrays:  # noqa: C901
+def to_torch(m: LayerMap, canon: Arrays) -> Arrays:
     """Canonical arrays -> the layer's torch state_dict entries (names relative to its core module)."""
     out: Arrays = {}
     match m.kind:
@@ -35,19 +36,31 @@ def to_torch(m: LayerMap, canon: Arrays) -> Arrays:  # noqa: C901
         case "conv2d":
             out["weight"] = canon["kernel"].transpose(3, 2, 0, 1)
         case "batch_norm":
-            out.update(weight=canon["gamma"], bias=canon["beta"], running_mean=canon["mean"],
-                       running_var=canon["var"])
+            out.update(
+                weight=canon["gamma"],
+                bias=canon["beta"],
+                running_mean=canon["mean"],
+                running_var=canon["var"],
+            )
         case "layer_norm":
             out.update(weight=canon["gamma"], bias=canon["beta"])
         case "embedding" | "position_embedding":
             out["weight"] = canon["table"]
         case "lstm":
             # torch adds two bias vectors; carry the canonical one in the first and zero the second.
-            out.update(weight_ih_l0=canon["kernel"].T, weight_hh_l0=canon["recurrent"].T,
-                       bias_ih_l0=canon["bias"], bias_hh_l0=np.zeros_like(canon["bias"]))
+            out.update(
+                weight_ih_l0=canon["kernel"].T,
+                weight_hh_l0=canon["recurrent"].T,
+                bias_ih_l0=canon["bias"],
+                bias_hh_l0=np.zeros_like(canon["bias"]),
+            )
         case "gru":
-            out.update(weight_ih_l0=canon["kernel"].T, weight_hh_l0=canon["recurrent"].T,
-                       bias_ih_l0=canon["bias_input"], bias_hh_l0=canon["bias_recurrent"])
+            out.update(
+                weight_ih_l0=canon["kernel"].T,
+                weight_hh_l0=canon["recurrent"].T,
+                bias_ih_l0=canon["bias_input"],
+                bias_hh_l0=canon["bias_recurrent"],
+            )
         case "attention":
             out["in_proj_weight"] = np.concatenate([canon["wq"].T, canon["wk"].T, canon["wv"].T])
             out["in_proj_bias"] = np.concatenate([canon["bq"], canon["bk"], canon["bv"]])
@@ -58,7 +71,7 @@ def to_torch(m: LayerMap, canon: Arrays) -> Arrays:  # noqa: C901
     return out
 
 
-def from_torch(m: LayerMap, t: Arrays, grad: bool = False) -> Arrays:  # noqa: C901
+def from_torch(m: LayerMap, t: Arrays, grad: bool = False) -> Arrays:
     """Torch values (or gradients, `grad=True`) of a layer's core module -> canonical arrays."""
     out: Arrays = {}
     match m.kind:
@@ -78,13 +91,25 @@ def from_torch(m: LayerMap, t: Arrays, grad: bool = False) -> Arrays:  # noqa: C
             bias = t["bias_ih_l0"] if grad else t["bias_ih_l0"] + t["bias_hh_l0"]
             out.update(kernel=t["weight_ih_l0"].T, recurrent=t["weight_hh_l0"].T, bias=bias)
         case "gru":
-            out.update(kernel=t["weight_ih_l0"].T, recurrent=t["weight_hh_l0"].T,
-                       bias_input=t["bias_ih_l0"], bias_recurrent=t["bias_hh_l0"])
+            out.update(
+                kernel=t["weight_ih_l0"].T,
+                recurrent=t["weight_hh_l0"].T,
+                bias_input=t["bias_ih_l0"],
+                bias_recurrent=t["bias_hh_l0"],
+            )
         case "attention":
             wq, wk, wv = np.split(t["in_proj_weight"], 3)
             bq, bk, bv = np.split(t["in_proj_bias"], 3)
-            out.update(wq=wq.T, wk=wk.T, wv=wv.T, bq=bq, bk=bk, bv=bv,
-                       wo=t["out_proj.weight"].T, bo=t["out_proj.bias"])
+            out.update(
+                wq=wq.T,
+                wk=wk.T,
+                wv=wv.T,
+                bq=bq,
+                bk=bk,
+                bv=bv,
+                wo=t["out_proj.weight"].T,
+                bo=t["out_proj.bias"],
+            )
     if m.kind in ("dense", "conv2d") and "bias" in t:
         out["bias"] = t["bias"]
     return out
@@ -105,7 +130,9 @@ def load_into(module: nn.Module, m: LayerMap, canon: Arrays) -> None:
         if name not in state:
             raise KeyError(f"{type(core).__name__} has no tensor '{name}'")
         if tuple(state[name].shape) != array.shape:
-            raise ValueError(f"{type(core).__name__}.{name}: shape {tuple(state[name].shape)} != {array.shape}")
+            raise ValueError(
+                f"{type(core).__name__}.{name}: shape {tuple(state[name].shape)} != {array.shape}"
+            )
         state[name] = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
     core.load_state_dict(state)
 
@@ -120,8 +147,7 @@ def read_from(module: nn.Module, m: LayerMap, grad: bool = False) -> Arrays:
     return from_torch(m, {n: t.detach().cpu().numpy().copy() for n, t in tensors.items()}, grad)
 
 
-def load_weights(model: nn.Module, graph: Graph, weights: dict[str, Arrays]) -> None:
-    layers = model.layers  # type: ignore[attr-defined]
+def load_weights(model: SpecModel, graph: Graph, weights: dict[str, Arrays]) -> None:
     for node in graph.nodes:
         if node.name in weights:
-            load_into(layers[node.name], LayerMap.of(node), weights[node.name])
+            load_into(model.layers[node.name], LayerMap.of(node), weights[node.name])
