@@ -81,11 +81,12 @@ def _lstm_gap(result: ParityResult) -> bool:
 
 def parity_tables(result: ParityResult) -> list[Table | Text]:
     s = result.settings
-    layers = Table(
-        title=f"parity: {result.model} (fp32, batch {s['batch']}, {s['threads']} threads, "
-        f"tolerance {s['atol']:g})",
-        title_justify="left",
+    header = Text(
+        f"parity of {result.model}: {s['precision']}, batch {s['batch']}, {s['threads']} threads, "
+        f"tolerance {s['atol']:.0e} for activations, {s['grad_atol']:.0e} for gradients",
+        style="bold",
     )
+    layers = Table(title="activations, inference mode", title_justify="left")
     for column in ("layer", "type", "shape", "max abs diff", ""):
         layers.add_column(column)
     for d in result.layers:
@@ -94,9 +95,7 @@ def parity_tables(result: ParityResult) -> list[Table | Text]:
             mark = "[dim]not comparable[/]"
         layers.add_row(d.layer, d.kind, str(d.shape), sci(d.max_abs), mark)
 
-    grads = Table(
-        title=f"gradients of one training step (tolerance {s['grad_atol']:g})", title_justify="left"
-    )
+    grads = Table(title="gradients of one training step", title_justify="left")
     for column in ("layer", "parameter", "shape", "max abs diff", ""):
         grads.add_column(column)
     for d in result.gradients:
@@ -115,7 +114,7 @@ def parity_tables(result: ParityResult) -> list[Table | Text]:
     if result.first_divergent:
         lines.append(f"first divergent layer: {result.first_divergent}")
     verdict = Text.from_markup(("[green bold]" if result.passed else "[red bold]") + result.summary() + "[/]")
-    return [layers, grads, Text("\n".join(lines)), verdict]
+    return [header, layers, grads, Text("\n".join(lines)), verdict]
 
 
 def run_summary(outcome: Any) -> list[Table | Text]:
@@ -127,7 +126,7 @@ def run_summary(outcome: Any) -> list[Table | Text]:
         table.add_row(r["stage"], r["case"], status, Text(_headline(r)))
     parts: list[Table | Text] = []
     if "parity" in outcome.results:
-        parts += parity_tables(outcome.results["parity"])[:1]
+        parts += parity_tables(outcome.results["parity"])[:2]  # header and per-layer table
     parts.append(table)
     failed = len(outcome.failed)
     verdict = f"{failed} check(s) failed" if failed else "all checks passed"
