@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bakeoff.errors import PairError
+from bakeoff.errors import PairError, WorkerError
 from bakeoff.parity import check_pair
 
 pytestmark = pytest.mark.slow
@@ -104,4 +104,13 @@ def test_wrong_input_shape_is_a_clear_error(fixtures: Path) -> None:
     with pytest.raises(PairError, match=r"--torch model failed on inputs of shape \[\[8, 100\]\]"):
         check_pair(
             ref(fixtures, "seed_torch.py", "SimpleNet"), ref(fixtures, "seed_keras.py", "model"), [(100,)]
+        )
+
+
+def test_a_model_that_kills_its_worker_is_reported_not_fatal(fixtures: Path) -> None:
+    with pytest.raises(WorkerError, match="torch worker died from signal 9"):
+        check_pair(
+            ref(fixtures, "torch_models.py", "KillsItsProcess"),
+            ref(fixtures, "seed_keras.py", "model"),
+            [(784,)],
         )

@@ -155,7 +155,7 @@ def parity(
     """
     from bakeoff import parity as p
 
-    options: dict[str, Any] = dict(atol=atol, grad_atol=grad_atol, batch=batch, seed=seed, threads=threads)
+    options = p.ParityOptions(atol=atol, grad_atol=grad_atol, batch=batch, seed=seed, threads=threads)
     if torch_ref or keras_ref:
         if model:
             raise UsageError("give either a MODEL or --torch/--keras, not both")
@@ -163,7 +163,7 @@ def parity(
             raise UsageError("--torch and --keras go together: give both FILE.py:NAME")
         if not input_shape:
             raise UsageError("--torch/--keras need --input-shape, e.g. --input-shape 784")
-        result = p.check_pair(torch_ref, keras_ref, [parse_shape(s) for s in input_shape], **options)
+        result = p.check_pair(torch_ref, keras_ref, [parse_shape(s) for s in input_shape], options)
     else:
         from bakeoff.spec.load import resolve
 
@@ -171,9 +171,9 @@ def parity(
         console = None if as_json else _console()
         if console:
             with console.status(f"parity of {graph.spec.name}: one worker per framework"):
-                result = p.check(graph, **options)
+                result = p.check(graph, options)
         else:
-            result = p.check(graph, **options)
+            result = p.check(graph, options)
     if as_json:
         _print_json(result.to_dict())
     else:
@@ -216,7 +216,11 @@ def run(
         if not as_json:
             console.print(f"[dim]•[/] {line}")
 
-    options = dict(atol=atol, grad_atol=grad_atol, batch=batch, seed=seed, threads=threads)
+    options = {
+        "threads": threads,
+        "seed": seed,
+        "parity": {"atol": atol, "grad_atol": grad_atol, "batch": batch},
+    }
     outcome = run_stages(model, out, [s.strip() for s in stages.split(",") if s.strip()], options, progress)
     if as_json:
         _print_json({"run_dir": str(outcome.path), "records": outcome.records})

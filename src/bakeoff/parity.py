@@ -16,14 +16,39 @@ import numpy as np
 
 from bakeoff.byo import parse_ref
 from bakeoff.errors import PairError, WorkerError
+from bakeoff.measure.env import physical_cores
 from bakeoff.measure.isolation import WorkerResult, run_workers
 from bakeoff.npz import save_arrays
 from bakeoff.spec.flops import count_params
 from bakeoff.spec.graph import Graph
 from bakeoff.twins import canonical_weights, save_weights
 
-OUTPUT_ATOL = 1e-5
-GRAD_ATOL = 1e-4
+
+@dataclass(frozen=True)
+class ParityOptions:
+    """What a parity check may be asked to vary; everything else (fp32, TF32 off, CPU) is fixed."""
+
+    atol: float = 1e-5  # activations and outputs; public tools use 1e-5 to 1e-4
+    grad_atol: float = 1e-4  # gradients and loss
+    batch: int = 8
+    seed: int = 0
+    threads: int | None = None  # None: the machine's physical cores, for every framework alike
+
+    @property
+    def thread_count(self) -> int:
+        return self.threads or physical_cores()
+
+    def settings(self, loss: str) -> dict[str, Any]:
+        """The settings a record carries, so a report can show exactly what was compared."""
+        return {
+            **asdict(self),
+            "threads": self.thread_count,
+            "precision": "fp32",
+            "tf32": False,
+            "device": "cpu",
+            "loss": loss,
+            "gradient_step": "training mode (batch norm uses batch statistics), dropout off",
+        }
 
 
 @dataclass
@@ -72,12 +97,6 @@ class ParityResult:
         return f"parity FAILED: gradients differ for {', '.join(bad[:3]) or 'the loss'}"
 
 
-def physical_cores() -> int:
-    import psutil
-
-    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
-
-
 def make_batch(graph: Graph, batch: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
     """A synthetic batch shaped from the spec: normal floats, tokens inside the embedding's vocabulary."""
     rng = np.random.default_rng(seed + 1)
@@ -106,39 +125,16 @@ def _run(requests: list[dict[str, Any]], workdir: Path) -> dict[str, WorkerResul
     return {r.framework: r for r in results}
 
 
-def _settings(
-    batch: int, seed: int, threads: int, atol: float, grad_atol: float, loss: str
-) -> dict[str, Any]:
-    return {
-        "batch": batch,
-        "seed": seed,
-        "threads": threads,
-        "precision": "fp32",
-        "tf32": False,
-        "atol": atol,
-        "grad_atol": grad_atol,
-        "device": "cpu",
-        "loss": loss,
-        "gradient_step": "training mode (batch norm uses batch statistics), dropout off",
-    }
-
-
-def check(
-    graph: Graph,
-    *,
-    atol: float = OUTPUT_ATOL,
-    grad_atol: float = GRAD_ATOL,
-    batch: int = 8,
-    seed: int = 0,
-    threads: int | None = None,
-) -> ParityResult:
+def check(graph: Graph, options: ParityOptions | None = None) -> ParityResult:
     """Parity of a spec's twins, both loaded from one canonical weight set."""
-    threads = threads or physical_cores()
-    weights = canonical_weights(graph, seed)
-    inputs, target = make_batch(graph, batch, seed)
+    opts = options or ParityOptions()
+    weights = canonical_weights(graph, opts.seed)
+    inputs, target = make_batch(graph, opts.batch, opts.seed)
     with tempfile.TemporaryDirectory(prefix="bakeoff-parity-") as tmp:
-        results = collect(graph, {"torch": weights, "keras": weights}, inputs, target, threads, Path(tmp))
-    settings = _settings(batch, seed, threads, atol, grad_atol, graph.spec.task.loss_name)
+        results = collect(
+            graph, {"torch": weights, "keras": weights}, inputs, target, opts.thread_count, Path(tmp)
+        )
+    settings = opts.settings(graph.spec.task.loss_name)
     layers = [(n.name, n.name, n.type) for n in graph.nodes]
     params = {"spec": count_params(graph)}
     return compare(
@@ -180,27 +176,27 @@ def check_pair(
     torch_ref: str,
     keras_ref: str,
     input_shapes: list[tuple[int, ...]],
-    *,
-    atol: float = OUTPUT_ATOL,
-    grad_atol: float = GRAD_ATOL,
-    batch: int = 8,
-    seed: int = 0,
-    threads: int | None = None,
+    options: ParityOptions | None = None,
 ) -> ParityResult:
     """Parity of a user's own pair: the torch model's weights are mapped into the Keras model by layer
     order and shape, then both are run on one batch (images channels-last here, NCHW for torch)."""
     parse_ref(torch_ref, "--torch")
     parse_ref(keras_ref, "--keras")
-    threads = threads or physical_cores()
-    rng = np.random.default_rng(seed + 1)
+    opts = options or ParityOptions()
+    rng = np.random.default_rng(opts.seed + 1)
     inputs = {
-        f"input/{i:02d}": rng.normal(size=(batch, *shape)).astype(np.float32)
+        f"input/{i:02d}": rng.normal(size=(opts.batch, *shape)).astype(np.float32)
         for i, shape in enumerate(input_shapes)
     }
     with tempfile.TemporaryDirectory(prefix="bakeoff-pair-") as tmp:
         workdir = Path(tmp)
         save_arrays(workdir / "batch.npz", inputs)
-        common = {"job": "byo", "batch": str(workdir / "batch.npz"), "threads": threads, "seed": seed}
+        common = {
+            "job": "byo",
+            "batch": str(workdir / "batch.npz"),
+            "threads": opts.thread_count,
+            "seed": opts.seed,
+        }
         torch = _run([{**common, "framework": "torch", "ref": torch_ref}], workdir / "torch")["torch"]
         weights = {k: v for k, v in torch.arrays.items() if k.startswith("weight/")}
         save_arrays(workdir / "torch-weights.npz", weights)
@@ -218,7 +214,7 @@ def check_pair(
         )["keras"]
     described = zip(torch.meta["layers"], keras.meta["layers"], strict=True)
     layers = [(str(i), f"{t['name']} ↔ {k['name']}", t["kind"]) for i, (t, k) in enumerate(described)]
-    settings = _settings(batch, seed, threads, atol, grad_atol, "mse to a seeded random target")
+    settings = opts.settings("mse to a seeded random target")
     name = f"{torch_ref} ↔ {keras_ref}"
     return compare(name, layers, "output", torch, keras, settings, {})
 

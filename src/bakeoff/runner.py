@@ -10,8 +10,7 @@ from typing import Any
 
 from bakeoff import __version__
 from bakeoff.errors import UsageError
-from bakeoff.measure.env import capture
-from bakeoff.parity import physical_cores
+from bakeoff.measure.env import capture, physical_cores
 from bakeoff.results.store import RunStore, make_record
 from bakeoff.spec.flops import count_flops, count_params
 from bakeoff.spec.load import resolve

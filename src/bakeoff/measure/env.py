@@ -25,6 +25,11 @@ LIBRARIES = (
 )
 
 
+def physical_cores() -> int:
+    """The default thread count for every framework: hyperthreads share a core's arithmetic units."""
+    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:

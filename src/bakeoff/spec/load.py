@@ -30,7 +30,11 @@ def resolve(model: str) -> Graph:
             )
         if path.is_dir():
             raise UsageError(f"model '{model}' is a directory; give a YAML spec file or a zoo name")
-    return build_graph(load_file(path))
+    spec = load_file(path)
+    try:
+        return build_graph(spec)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from exc
 
 
 def load_file(path: Path) -> ModelSpec:

@@ -11,18 +11,14 @@ from bakeoff.stages.context import RunContext
 
 
 def run(ctx: RunContext) -> None:
-    opts = ctx.options
+    # threads and seed are the run's, shared by every stage; the tolerances and batch are parity's own.
+    options = parity.ParityOptions(
+        threads=ctx.options["threads"], seed=ctx.options["seed"], **ctx.options["parity"]
+    )
     ctx.progress("parity: building both twins from one weight set (a worker per framework)")
     started = time.perf_counter()
     try:
-        result = parity.check(
-            ctx.graph,
-            atol=opts["atol"],
-            grad_atol=opts["grad_atol"],
-            batch=opts["batch"],
-            seed=opts["seed"],
-            threads=opts["threads"],
-        )
+        result = parity.check(ctx.graph, options)
     except BakeoffError as exc:
         ctx.record(
             make_record("parity", "twins", "failed", message=str(exc), seconds=time.perf_counter() - started)
@@ -34,7 +30,7 @@ def run(ctx: RunContext) -> None:
         make_record(
             "parity",
             "outputs",
-            "ok" if result.output_max_abs <= opts["atol"] else "failed",
+            "ok" if result.output_max_abs <= options.atol else "failed",
             message=result.summary(),
             settings=result.settings,
             seconds=seconds,
