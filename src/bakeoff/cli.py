@@ -186,44 +186,51 @@ def parity(
         raise typer.Exit(1)
 
 
-@app.command()
-def run(
-    model: Annotated[str, typer.Argument(help=MODEL_HELP)] = "simplenet",
-    out: Annotated[Path, typer.Option("--out", help="Where run directories are made.")] = Path(
-        "bakeoff-runs"
+ALL_MODES = "torch-eager,torch-compile,keras-eager,keras-graph,keras-xla"
+Modes = Annotated[
+    str,
+    typer.Option(
+        "--modes",
+        help="Comma-separated training modes: torch-eager, torch-compile (torch.compile), "
+        "keras-eager (fit run_eagerly), keras-graph (fit as tf.function), keras-xla (jit_compile).",
     ),
-    stages: Annotated[
-        str, typer.Option("--stages", help="Comma-separated stages to run, in order.")
-    ] = "parity",
-    atol: Atol = 1e-5,
-    grad_atol: GradAtol = 1e-4,
-    batch: Batch = 8,
-    seed: Seed = 0,
-    threads: Threads = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """The main job: build the twins, run every stage, write a run directory with run.json and records.jsonl.
+]
+Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Training epochs per mode.")]
+BatchSize = Annotated[
+    int, typer.Option("--batch-size", min=1, help="Training batch size, the same in every mode.")
+]
+Lr = Annotated[float, typer.Option("--lr", help="Adam learning rate (betas 0.9/0.999, eps 1e-7 in both).")]
+Device = Annotated[str, typer.Option("--device", help="cpu or cuda (CUDA needs a GPU and GPU builds).")]
+Data = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        help="mnist, synthetic, or FILE.npz with arrays x and y [default: mnist when the "
+        "model takes 28x28 digits, else synthetic].",
+    ),
+]
+CompileMode = Annotated[
+    str, typer.Option("--compile-mode", help="torch.compile mode: default, reduce-overhead, max-autotune.")
+]
 
-    Exits 1 when any check fails; every finished check is already in records.jsonl.
-    """
-    from bakeoff.runner import run_stages
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _execute(start: Any, as_json: bool) -> None:
+    """Runs a new or resumed run with progress lines, prints its summary; exit 1 if any check failed."""
+    from rich.text import Text
 
     console = _console()
-    lines: list[str] = []
 
     def progress(line: str) -> None:
-        lines.append(line)
         if not as_json:
-            console.print(f"[dim]•[/] {line}")
+            console.print(Text.assemble(("• ", "dim"), line))  # plain text: lines quote [shapes]
 
-    options = {
-        "threads": threads,
-        "seed": seed,
-        "parity": {"atol": atol, "grad_atol": grad_atol, "batch": batch},
-    }
-    outcome = run_stages(model, out, [s.strip() for s in stages.split(",") if s.strip()], options, progress)
+    outcome = start(progress)
     if as_json:
-        _print_json({"run_dir": str(outcome.path), "records": outcome.records})
+        _print_json({"run_dir": str(outcome.path), "records": outcome.latest})
     else:
         from bakeoff.report.terminal import run_summary
 
@@ -231,6 +238,104 @@ def run(
             console.print(part)
     if outcome.failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)] = "simplenet",
+    out: Annotated[Path, typer.Option("--out", help="Where run directories are made.")] = Path(
+        "bakeoff-runs"
+    ),
+    stages: Annotated[
+        str, typer.Option("--stages", help="Comma-separated stages, in order.")
+    ] = "parity,train",
+    quick: Annotated[bool, typer.Option("--quick", help="Every stage at reduced depth (1 epoch).")] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="Finish an earlier run directory: keep its finished cases, redo the rest."
+        ),
+    ] = None,
+    modes: Modes = ALL_MODES,
+    epochs: Epochs = 3,
+    batch_size: BatchSize = 64,
+    lr: Lr = 1e-3,
+    device: Device = "cpu",
+    data: Data = None,
+    compile_mode: CompileMode = "default",
+    atol: Atol = 1e-5,
+    grad_atol: GradAtol = 1e-4,
+    batch: Batch = 8,
+    seed: Seed = 0,
+    threads: Threads = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The main job: parity, then every training mode; writes run.json and records.jsonl as cases finish.
+
+    Exits 1 when any check fails; every finished case is already in records.jsonl, and --resume
+    finishes a run that was stopped.
+    """
+    from bakeoff import runner
+
+    if resume is not None:
+        _execute(lambda progress: runner.resume(resume, progress), as_json)
+        return
+    options = {
+        "threads": threads,
+        "seed": seed,
+        "parity": {"atol": atol, "grad_atol": grad_atol, "batch": batch},
+        "train": {
+            "modes": _split(modes),
+            "epochs": 1 if quick else epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "device": device,
+            "data": data,
+            "compile_mode": compile_mode,
+        },
+        "quick": quick,
+    }
+    _execute(lambda progress: runner.run_stages(model, out, _split(stages), options, progress), as_json)
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)] = "simplenet",
+    modes: Modes = ALL_MODES,
+    epochs: Epochs = 3,
+    batch_size: BatchSize = 64,
+    lr: Lr = 1e-3,
+    device: Device = "cpu",
+    data: Data = None,
+    compile_mode: CompileMode = "default",
+    out: Annotated[Path, typer.Option("--out", help="Where run directories are made.")] = Path(
+        "bakeoff-runs"
+    ),
+    seed: Seed = 0,
+    threads: Threads = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train the twins in every mode from the same weights, data and order; compare speed and accuracy.
+
+    Prints throughput with spread, compile time, accuracy, time to accuracy and utilization per mode.
+    Same as `bakeoff run --stages train`.
+    """
+    from bakeoff import runner
+
+    options = {
+        "threads": threads,
+        "seed": seed,
+        "train": {
+            "modes": _split(modes),
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "device": device,
+            "data": data,
+            "compile_mode": compile_mode,
+        },
+    }
+    _execute(lambda progress: runner.run_stages(model, out, ["train"], options, progress), as_json)
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
-"""`bakeoff run`: make a run directory, capture the environment, run the chosen stages in order."""
+"""`bakeoff run`: make (or resume) a run directory, capture the environment, run the stages in order."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,8 @@ from bakeoff.errors import UsageError
 from bakeoff.measure.env import capture, physical_cores
 from bakeoff.results.store import RunStore, make_record
 from bakeoff.spec.flops import count_flops, count_params
-from bakeoff.spec.load import resolve
+from bakeoff.spec.graph import Graph, build_graph
+from bakeoff.spec.load import from_dict, resolve
 from bakeoff.stages import STAGES
 from bakeoff.stages.context import RunContext
 
@@ -26,21 +28,33 @@ class RunOutcome:
     results: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def latest(self) -> list[dict[str, Any]]:
+        """The newest record per (stage, case, framework): a resumed case replaces its failure."""
+        newest = {(r["stage"], r["case"], r["framework"]): r for r in self.records}
+        return list(newest.values())
+
+    @property
     def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r["status"] == "failed"]
+        return [r for r in self.latest if r["status"] == "failed"]
 
 
-def run_stages(
-    model: str, out: Path, stages: list[str], options: dict[str, Any], progress: Callable[[str], None]
-) -> RunOutcome:
+def check_stages(stages: list[str]) -> None:
     unknown = [s for s in stages if s not in STAGES]
     if unknown or not stages:
         raise UsageError(
             f"--stages: unknown stage(s) {', '.join(unknown) or '(none given)'}; "
             f"available: {', '.join(STAGES)}"
         )
+
+
+def run_stages(
+    model: str, out: Path, stages: list[str], options: dict[str, Any], progress: Callable[[str], None]
+) -> RunOutcome:
+    check_stages(stages)
     graph = resolve(model)
     options = {**options, "threads": options.get("threads") or physical_cores()}
+    for stage in stages:
+        STAGES[stage].check(graph, options)
     store = RunStore.create(out, graph.spec.name)
     progress(f"run directory {store.path}")
     store.write_run(
@@ -56,12 +70,31 @@ def run_stages(
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
     )
-    ctx = RunContext(graph, store, options, progress)
+    return _execute(RunContext(graph, store, options, progress), stages)
+
+
+def resume(run_dir: Path, progress: Callable[[str], None]) -> RunOutcome:
+    """Re-runs what did not finish ok in `run_dir`, with the options and spec it was started with."""
+    info_path = run_dir / "run.json"
+    if not info_path.is_file():
+        raise UsageError(f"--resume {run_dir}: not a run directory (no run.json)")
+    info = json.loads(info_path.read_text())
+    graph: Graph = build_graph(from_dict(info["spec"], source=str(info_path)))
+    store = RunStore(run_dir)
+    done = {(r["stage"], r["case"]) for r in store.records() if r["status"] == "ok"}
+    progress(f"resuming {run_dir}: {len(done)} finished case(s) kept")
+    info.setdefault("resumed_at", []).append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    store.write_run(info)
+    ctx = RunContext(graph, store, info["options"], progress, done=done)
+    return _execute(ctx, info["stages"])
+
+
+def _execute(ctx: RunContext, stages: list[str]) -> RunOutcome:
     started = time.perf_counter()
     for stage in stages:
         t0 = time.perf_counter()
         try:
-            STAGES[stage](ctx)
+            STAGES[stage].run(ctx)
         except Exception as exc:  # one broken stage is recorded; the stages after it still run
             ctx.record(
                 make_record(
@@ -72,4 +105,4 @@ def run_stages(
                     seconds=time.perf_counter() - t0,
                 )
             )
-    return RunOutcome(store.path, store.records(), time.perf_counter() - started, ctx.results)
+    return RunOutcome(ctx.store.path, ctx.store.records(), time.perf_counter() - started, ctx.results)

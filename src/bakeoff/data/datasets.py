@@ -40,8 +40,12 @@ class Dataset:
         return out
 
     def describe(self) -> dict[str, object]:
-        return {"name": self.name, "train": self.n_train, "val": len(self.y_val),
-                "shapes": [list(x.shape[1:]) for x in self.x_train]}
+        return {
+            "name": self.name,
+            "train": self.n_train,
+            "val": len(self.y_val),
+            "shapes": [list(x.shape[1:]) for x in self.x_train],
+        }
 
 
 def mnist_path() -> Path:
@@ -72,11 +76,14 @@ def synthetic(graph: Graph, n: int = 2048, val_fraction: float = 0.2, seed: int 
     xs = []
     for spec in graph.inputs:
         if spec.dtype.startswith("int"):
-            xs.append(rng.integers(0, graph.int_ranges.get(spec.name, 2), (n, *spec.shape)).astype(spec.dtype))
+            xs.append(
+                rng.integers(0, graph.int_ranges.get(spec.name, 2), (n, *spec.shape)).astype(spec.dtype)
+            )
         else:
             xs.append(rng.normal(size=(n, *spec.shape)).astype(np.float32))
-    features = np.concatenate([_features(x, graph.int_ranges.get(s.name)) for x, s in zip(xs, graph.inputs,
-                                                                                          strict=True)], axis=1)
+    features = np.concatenate(
+        [_features(x, graph.int_ranges.get(s.name)) for x, s in zip(xs, graph.inputs, strict=True)], axis=1
+    )
     task = graph.spec.task
     outputs = task.num_classes or math.prod(graph.output_shape)
     teacher = rng.normal(size=(features.shape[1], outputs)) / math.sqrt(features.shape[1])
@@ -90,7 +97,9 @@ def synthetic(graph: Graph, n: int = 2048, val_fraction: float = 0.2, seed: int 
 
 def _features(x: np.ndarray, vocab: int | None) -> np.ndarray:
     if vocab:  # tokens: a bag-of-tokens count, so the label depends on which tokens occur
-        return np.stack([np.bincount(row, minlength=vocab) for row in x.reshape(len(x), -1)]).astype(np.float64)
+        return np.stack([np.bincount(row, minlength=vocab) for row in x.reshape(len(x), -1)]).astype(
+            np.float64
+        )
     return x.reshape(len(x), -1).astype(np.float64)
 
 

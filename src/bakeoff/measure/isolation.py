@@ -8,13 +8,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bakeoff.npz import load_arrays
+from bakeoff.npz import load_arrays, save_arrays
 
 
 @dataclass
@@ -91,3 +92,104 @@ def _collect(framework: str, path: Path, code: int, seconds: float, timeout: flo
 def _last_line(log: Path) -> str:
     lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+def emit_case(
+    request: dict[str, Any], case: str, arrays: dict[str, np.ndarray], meta: dict[str, Any], error: str = ""
+) -> None:
+    """Worker side: publish one finished case at once, so it survives the worker dying later.
+
+    The .json is renamed into place after the .npz is complete; the parent only looks for the .json.
+    """
+    base = Path(request["case_dir"]) / case
+    save_arrays(f"{base}.npz", arrays)
+    tmp = Path(f"{base}.json.tmp")
+    tmp.write_text(json.dumps({"ok": not error, "error": error, "meta": meta}))
+    os.replace(tmp, f"{base}.json")
+
+
+def _read_case(framework: str, base: Path) -> WorkerResult:
+    result = json.loads(Path(f"{base}.json").read_text())
+    if not result["ok"]:
+        return WorkerResult(framework, False, 0.0, meta=result["meta"], error=result["error"], kind="case")
+    return WorkerResult(framework, True, 0.0, arrays=load_arrays(f"{base}.npz"), meta=result["meta"])
+
+
+def run_cases(
+    request: dict[str, Any],
+    cases: list[str],
+    workdir: Path,
+    *,
+    case_timeout: float,
+    on_case: Callable[[str, WorkerResult], None],
+) -> None:
+    """Runs several cases of one framework in one worker (one start-up), reporting each as it finishes.
+
+    A case that crashes the worker or runs past `case_timeout` is reported failed with the reason, and
+    a fresh worker goes on with the cases after it.
+    """
+    remaining = list(cases)
+    for attempt in range(len(cases)):
+        if not remaining:
+            return
+        case_dir = workdir / f"{request['framework']}-{request['job']}-{attempt}"
+        case_dir.mkdir(parents=True, exist_ok=True)
+        path = case_dir / "request.json"
+        path.write_text(json.dumps({**request, "cases": remaining, "case_dir": str(case_dir)}))
+        with path.with_suffix(".log").open("w") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bakeoff.worker", str(path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=worker_env(),
+            )
+            done, timed_out = _follow(proc, request["framework"], remaining, case_dir, case_timeout, on_case)
+        left = [c for c in remaining if c not in done]
+        if left:
+            on_case(
+                left[0],
+                _failure(
+                    request["framework"], proc.returncode, timed_out, case_timeout, path.with_suffix(".log")
+                ),
+            )
+        remaining = left[1:]
+
+
+def _follow(
+    proc: subprocess.Popen[bytes],
+    framework: str,
+    cases: list[str],
+    case_dir: Path,
+    case_timeout: float,
+    on_case: Callable[[str, WorkerResult], None],
+) -> tuple[set[str], bool]:
+    done: set[str] = set()
+    last = time.perf_counter()
+    while True:
+        exited = proc.poll() is not None
+        for case in cases:
+            if case not in done and (case_dir / f"{case}.json").exists():
+                on_case(case, _read_case(framework, case_dir / case))
+                done.add(case)
+                last = time.perf_counter()
+        if exited:
+            return done, False
+        if time.perf_counter() - last > case_timeout:
+            proc.kill()
+            proc.wait()
+            return done, True
+        time.sleep(0.05)
+
+
+def _failure(framework: str, code: int, timed_out: bool, timeout: float, log: Path) -> WorkerResult:
+    if timed_out:
+        why = f"timed out after {timeout:.0f} s"
+    elif code < 0:
+        why = f"died from signal {-code}"
+    else:
+        why = f"exited with status {code} before finishing this case"
+    tail = _last_line(log)
+    return WorkerResult(
+        framework, False, 0.0, error=f"{framework} worker {why}" + (f": {tail}" if tail else ""), kind="crash"
+    )

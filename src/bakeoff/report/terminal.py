@@ -121,12 +121,15 @@ def run_summary(outcome: Any) -> list[Table | Text]:
     table = Table(title=f"run {outcome.path.name} ({outcome.seconds:.1f} s)", title_justify="left")
     for column in ("stage", "check", "status", "result"):
         table.add_column(column)
-    for r in outcome.records:
+    for r in outcome.latest:
         status = "[green]ok[/]" if r["status"] == "ok" else "[red bold]failed[/]"
         table.add_row(r["stage"], r["case"], status, Text(_headline(r)))
     parts: list[Table | Text] = []
     if "parity" in outcome.results:
         parts += parity_tables(outcome.results["parity"])[:2]  # header and per-layer table
+    trained = [r for r in outcome.latest if r["stage"] == "train"]
+    if any(r["case"] not in ("peak", "summary") and r["status"] == "ok" for r in trained):
+        parts += train_tables(trained)
     parts.append(table)
     failed = len(outcome.failed)
     verdict = f"{failed} check(s) failed" if failed else "all checks passed"
@@ -150,3 +153,74 @@ def _headline(record: dict[str, Any]) -> str:
     if record["stage"] == "parity" and record["case"] == "gradients":
         return f"{len(m['gradients'])} gradient arrays, max abs diff {sci(m['max_abs'])}"
     return str(record["message"])
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.2f}"
+
+
+def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
+    """One row per training mode: speed with spread, compile time, accuracy, time to accuracy, resources."""
+    summary = next((r for r in records if r["case"] == "summary"), None)
+    reached = summary["metrics"]["time_to_target_s"] if summary else {}
+    modes = [r for r in records if r["case"] not in ("peak", "summary") and r["status"] == "ok"]
+    first = modes[0]["settings"]
+    table = Table(
+        title=f"training: {first['epochs']} epoch(s), batch {first['batch_size']}, Adam lr {first['lr']:g}, "
+        f"{first['threads']} threads, {first['device']}, data {first['data']['name']} "
+        f"({first['data']['train']} train / {first['data']['val']} val)",
+        title_justify="left",
+    )
+    for column in (
+        "mode",
+        "first step s",
+        "step ms (IQR)",
+        "samples/s",
+        "val acc",
+        "train acc",
+        "time to target s",
+        "CPU %",
+        "peak RSS MB",
+        "GFLOP/s (of peak)",
+    ):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for r in modes:
+        m = r["metrics"]
+        step, res = m["step_s"], m["resources"]
+        util = f" ({100 * m['utilization']:.1f}%)" if m.get("utilization") else ""
+        noisy = " [yellow]noisy[/]" if step["noisy"] else ""
+        hit = reached.get(r["case"])
+        table.add_row(
+            r["case"],
+            f"{m['first_step_s']:.2f}",
+            f"{_ms(step['median'])} ({_ms(step['iqr'])}){noisy}",
+            f"{m['samples_per_s']['median']:,.0f}",
+            f"{m['val_acc']:.3f}",
+            f"{m['train_acc']:.3f}",
+            "not reached" if hit is None else f"{hit:.2f}",
+            f"{res['cpu_percent_mean']:.0f}",
+            f"{res['rss_peak_bytes'] / 2**20:,.0f}",
+            f"{m['gflops']:.2f}{util}",
+        )
+    parts: list[Table | Text] = [table]
+    if summary:
+        s = summary["metrics"]
+        lines = [
+            f"time to target: validation accuracy {s['target_val_acc']:.3f} (95% of the best, "
+            f"{s['best_val_acc']:.3f}); step times exclude the first step (compile/trace)"
+        ]
+        for mode, ratio in s["vs_fastest"].items():
+            lines.append(
+                f"{mode} vs {s['fastest']}: step time ratio {ratio['ratio']:.2f} "
+                f"(95% CI {ratio['low']:.2f}-{ratio['high']:.2f})"
+                + ("" if ratio["low"] > 1 or ratio["high"] < 1 else ", no significant difference")
+            )
+        conv = s.get("convergence")
+        if conv:
+            lines.append(
+                f"convergence, eager torch vs eager Keras: loss over the first {conv['steps']} steps "
+                f"within {conv['max_rel_loss_diff']:.1e} (relative), final val acc gap "
+                f"{conv['val_acc_gap_points']:.2f} points: {'ok' if conv['ok'] else 'DIVERGED'}"
+            )
+        parts.append(Text("\n".join(lines)))
+    return parts

@@ -1,12 +1,27 @@
-"""The stages of `bakeoff run`, in order. A new stage is one module with a `run(ctx)` and one line here."""
+"""The stages of `bakeoff run`, in order. A new stage is one module with `check` and `run`, and one line here.
+
+`check(graph, options)` runs before the run directory exists and raises UsageError for bad options,
+so a mistake costs nothing; `run(ctx)` appends records as its cases finish.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from bakeoff.stages import parity
+from bakeoff.spec.graph import Graph
+from bakeoff.stages import parity, train
 from bakeoff.stages.context import RunContext
 
-STAGES: dict[str, Callable[[RunContext], None]] = {
-    "parity": parity.run,
+
+@dataclass(frozen=True)
+class Stage:
+    run: Callable[[RunContext], None]
+    check: Callable[[Graph, dict[str, Any]], None]
+
+
+STAGES: dict[str, Stage] = {
+    "parity": Stage(parity.run, parity.check),
+    "train": Stage(train.run, train.check),
 }

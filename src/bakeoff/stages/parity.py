@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from bakeoff import parity
 from bakeoff.errors import BakeoffError
 from bakeoff.results.store import make_record
+from bakeoff.spec.graph import Graph
 from bakeoff.stages.context import RunContext
 
 
+def check(graph: Graph, options: dict[str, Any]) -> None:
+    """Parity has nothing to check before it starts: its options are validated by the CLI."""
+
+
 def run(ctx: RunContext) -> None:
+    if {("parity", "outputs"), ("parity", "layers"), ("parity", "gradients")} <= ctx.done:
+        ctx.progress("parity: finished in an earlier attempt, skipped")
+        return
     # threads and seed are the run's, shared by every stage; the tolerances and batch are parity's own.
     options = parity.ParityOptions(
         threads=ctx.options["threads"], seed=ctx.options["seed"], **ctx.options["parity"]

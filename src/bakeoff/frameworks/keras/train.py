@@ -1,0 +1,142 @@
+"""Keras training worker: fit run eagerly, fit as a tf.function, fit with XLA, and the matmul peak."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bakeoff.errors import BakeoffError
+from bakeoff.frameworks.keras.build import build
+from bakeoff.frameworks.keras.parity import configure, loss_fn
+from bakeoff.frameworks.keras.weights import load_weights
+from bakeoff.measure.sampler import ResourceSampler
+from bakeoff.measure.timer import measure
+from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy, case_loop
+
+
+def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    setup = Setup.from_request(request)
+    configure(setup.options.thread_count)
+    device = _device(setup.options.device)
+
+    def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        with tf.device(device):
+            if case == PEAK_CASE:
+                return matmul_peak(request["peak_size"])
+            return train(setup, MODES[case][1])
+
+    return case_loop(request, run_one)
+
+
+def _device(name: str) -> str:
+    if name == "cuda":
+        if not tf.config.list_physical_devices("GPU"):
+            raise BakeoffError(
+                "--device cuda: this TensorFlow build sees no GPU (tensorflow-cpu has none; "
+                "install tensorflow[and-cuda])"
+            )
+        return "/GPU:0"
+    return "/CPU:0"
+
+
+def matmul_peak(n: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    # Reading one element back forces the product to finish without timing a full device-to-host copy.
+    m = measure(lambda: tf.linalg.matmul(a, b), sync=lambda c: c[0, 0].numpy(), min_time=0.5, max_time=3.0)
+    return {"times": np.array(m.times)}, {
+        "gflops": 2 * n**3 / m.stats.median / 1e9,
+        "n": n,
+        "stats": m.stats.to_dict(),
+    }
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Times each training step around fit's own step call. Keras reports the epoch's running mean
+    loss, so each step's own loss is recovered from consecutive means."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+        self.losses: list[float] = []
+        self._start = 0.0
+        self._mean = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._mean = 0.0
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        mean = float((logs or {})["loss"])  # materialises the step's result: fairness rule 7
+        self.times.append(time.perf_counter() - self._start)
+        k = batch + 1
+        self.losses.append(k * mean - (k - 1) * self._mean)
+        self._mean = mean
+
+
+def evaluate(model: keras.Model, xs: list[np.ndarray], y: np.ndarray, task: str) -> float:
+    feed = xs[0] if len(xs) == 1 else xs
+    return accuracy(np.asarray(model.predict(feed, batch_size=1024, verbose=0)), y, task)
+
+
+def train(setup: Setup, mode: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    opts, graph = setup.options, setup.graph
+    keras.utils.set_random_seed(opts.seed)
+    model = build(graph)
+    load_weights(model, graph, setup.weights)
+    optimizer = keras.optimizers.Adam(
+        learning_rate=opts.lr, beta_1=ADAM["beta_1"], beta_2=ADAM["beta_2"], epsilon=ADAM["epsilon"]
+    )
+    # jit_compile is explicit: Keras' "auto" turns XLA on by itself when a GPU is present.
+    model.compile(
+        optimizer=optimizer,
+        loss=loss_fn(graph.spec.task.loss_name, graph.ends_in_softmax),
+        run_eagerly=mode == "eager",
+        jit_compile=mode == "xla",
+        steps_per_execution=1,
+    )
+    x_train, y_train = setup.inputs("train"), setup.data["y_train"]
+    timer = StepTimer()
+    val_acc, epoch_seconds = [], []
+    task = graph.spec.task.type
+    with ResourceSampler() as sampler:
+        for epoch in range(opts.epochs):
+            order = setup.epoch_indices(epoch)
+            xs = [x[order] for x in x_train]
+            before = len(timer.times)
+            model.fit(
+                xs[0] if len(xs) == 1 else xs,
+                y_train[order],
+                batch_size=opts.batch_size,
+                epochs=1,
+                shuffle=False,
+                verbose=0,
+                callbacks=[timer],
+            )
+            epoch_seconds.append(sum(timer.times[before:]))
+            val_acc.append(evaluate(model, setup.inputs("val"), setup.data["y_val"], task))
+    started = time.perf_counter()
+    train_acc = evaluate(model, x_train, y_train, task)
+    arrays = {
+        "step_times": np.array(timer.times),
+        "step_losses": np.array(timer.losses),
+        "val_acc": np.array(val_acc),
+        "epoch_seconds": np.array(epoch_seconds),
+    }
+    meta = {
+        "val_acc": val_acc[-1],
+        "train_acc": train_acc,
+        "device": opts.device,
+        "mode": mode,
+        "eval_seconds": time.perf_counter() - started,
+        "resources": sampler.usage.to_dict(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+    return arrays, meta

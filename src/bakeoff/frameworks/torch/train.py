@@ -1,0 +1,124 @@
+"""PyTorch training worker: the eager loop, the same loop under torch.compile, and the matmul peak."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from bakeoff.errors import BakeoffError
+from bakeoff.frameworks.torch.build import build
+from bakeoff.frameworks.torch.parity import configure, loss_fn, to_torch_input
+from bakeoff.frameworks.torch.weights import load_weights
+from bakeoff.measure.sampler import ResourceSampler
+from bakeoff.measure.timer import measure, time_loop
+from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy, case_loop
+
+
+def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    setup = Setup.from_request(request)
+    configure(setup.options.thread_count)
+    device = _device(setup.options.device)
+
+    def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        if case == PEAK_CASE:
+            return matmul_peak(device, request["peak_size"])
+        return train(setup, MODES[case][1], device)
+
+    return case_loop(request, run_one)
+
+
+def _device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BakeoffError("--device cuda: this torch build sees no CUDA device")
+    return torch.device(name)
+
+
+def _sync(device: torch.device) -> Any:
+    # Device work must be finished before the clock is read (fairness rule 7); the CPU is synchronous.
+    return (lambda _out: torch.cuda.synchronize()) if device.type == "cuda" else None
+
+
+def matmul_peak(device: torch.device, n: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    m = measure(lambda: a @ b, sync=_sync(device), min_time=0.5, max_time=3.0)
+    return {"times": np.array(m.times)}, {
+        "gflops": 2 * n**3 / m.stats.median / 1e9,
+        "n": n,
+        "stats": m.stats.to_dict(),
+    }
+
+
+def _on_device(arrays: list[np.ndarray], device: torch.device) -> list[torch.Tensor]:
+    return [to_torch_input(x).to(device) for x in arrays]
+
+
+def evaluate(model: torch.nn.Module, xs: list[torch.Tensor], y: np.ndarray, task: str) -> float:
+    model.eval()
+    with torch.no_grad():
+        outs = [model(*[x[i : i + 1024] for x in xs]).cpu().numpy() for i in range(0, len(y), 1024)]
+    model.train()
+    return accuracy(np.concatenate(outs), y, task)
+
+
+def train(setup: Setup, mode: str, device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    opts, graph = setup.options, setup.graph
+    torch.manual_seed(opts.seed)
+    model = build(graph)
+    load_weights(model, graph, setup.weights)
+    model.to(device).train()
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=opts.lr,
+        betas=(ADAM["beta_1"], ADAM["beta_2"]),
+        eps=ADAM["epsilon"],
+        weight_decay=0.0,
+    )
+    forward = torch.compile(model, mode=opts.compile_mode) if mode == "compile" else model
+    task, probabilities = graph.spec.task, graph.ends_in_softmax
+    x_train, x_val = _on_device(setup.inputs("train"), device), _on_device(setup.inputs("val"), device)
+    y_train = torch.from_numpy(setup.data["y_train"]).to(device)
+    batch = opts.batch_size
+
+    times: list[float] = []
+    losses: list[torch.Tensor] = []
+    val_acc, epoch_seconds = [], []
+    with ResourceSampler() as sampler:
+        for epoch in range(opts.epochs):
+            order = torch.from_numpy(setup.epoch_indices(epoch)).to(device)
+            xs, ys = [x[order] for x in x_train], y_train[order]
+
+            def step(b: int, xs: list[torch.Tensor] = xs, ys: torch.Tensor = ys) -> torch.Tensor:
+                s = slice(b * batch, (b + 1) * batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(forward(*[x[s] for x in xs]), ys[s], task.loss_name, probabilities)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.detach())
+                return loss
+
+            epoch_times = time_loop(step, setup.batches_per_epoch, sync=_sync(device))
+            times += epoch_times
+            epoch_seconds.append(sum(epoch_times))
+            val_acc.append(evaluate(model, x_val, setup.data["y_val"], task.type))
+    started = time.perf_counter()
+    train_acc = evaluate(model, x_train, setup.data["y_train"], task.type)
+    arrays = {
+        "step_times": np.array(times),
+        "step_losses": torch.stack(losses).cpu().numpy().astype(np.float64),
+        "val_acc": np.array(val_acc),
+        "epoch_seconds": np.array(epoch_seconds),
+    }
+    meta = {
+        "val_acc": val_acc[-1],
+        "train_acc": train_acc,
+        "device": str(device),
+        "mode": mode,
+        "eval_seconds": time.perf_counter() - started,
+        "resources": sampler.usage.to_dict(),
+        "torch": torch.__version__,
+    }
+    return arrays, meta

@@ -1,0 +1,40 @@
+"""The training stage: every chosen mode of both frameworks, one record per mode, then a summary."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bakeoff.data.datasets import load as load_dataset
+from bakeoff.spec.graph import Graph
+from bakeoff.stages.context import RunContext
+from bakeoff.training import TrainOptions, check_modes, check_options, run_training, summary_record
+
+
+def options_of(options: dict[str, Any]) -> TrainOptions:
+    train = {k: v for k, v in options["train"].items() if k != "modes"}
+    return TrainOptions(threads=options["threads"], seed=options["seed"], **train)
+
+
+def check(graph: Graph, options: dict[str, Any]) -> None:
+    opts = options_of(options)
+    check_modes(list(options["train"]["modes"]))
+    check_options(graph, opts, load_dataset(graph, opts.data, opts.seed))
+
+
+def run(ctx: RunContext) -> None:
+    done = {case for stage, case in ctx.done if stage == "train"}
+    with tempfile.TemporaryDirectory(prefix="bakeoff-train-") as tmp:
+        run_training(
+            ctx.graph,
+            list(ctx.options["train"]["modes"]),
+            options_of(ctx.options),
+            Path(tmp),
+            ctx.record,
+            ctx.progress,
+            skip=done,
+        )
+    summary = summary_record(ctx.latest("train"))
+    if summary:
+        ctx.record(summary)

@@ -1,0 +1,131 @@
+"""The training bake-off through the real CLI and real workers: all five modes, a killed worker, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import BAKEOFF, bakeoff
+
+pytestmark = pytest.mark.slow
+
+
+def records_of(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+
+
+def test_train_simplenet_one_epoch_all_modes(tmp_path: Path) -> None:
+    result = bakeoff("train", "simplenet", "--epochs", "1", "--out", str(tmp_path), "--json", timeout=600)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    by_case = {(r["case"], r["framework"]): r for r in data["records"]}
+    modes = ["torch-eager", "torch-compile", "keras-eager", "keras-graph", "keras-xla"]
+    for mode in modes:
+        record = by_case[(mode, mode.split("-")[0])]
+        assert record["status"] == "ok", record["message"]
+        m = record["metrics"]
+        assert m["samples_per_s"]["median"] > 0 and m["step_s"]["n"] == len(m["step_times"]) - 1
+        assert 0.5 < m["val_acc"] <= 1.0  # one epoch of real MNIST digits
+        assert m["first_step_s"] > 0 and m["gflops"] > 0 and 0 < m["utilization"] < 1.5
+        assert m["resources"]["rss_peak_bytes"] > 50 * 2**20
+        assert record["settings"]["optimizer"]["epsilon"] == 1e-7
+    for framework in ("torch", "keras"):
+        assert by_case[("peak", framework)]["metrics"]["gflops"] > 0
+    summary = by_case[("summary", None)]["metrics"]
+    conv = summary["convergence"]
+    assert conv["ok"], conv["why"]
+    assert conv["val_acc_gap_points"] <= 1.0
+    assert set(summary["time_to_target_s"]) == set(modes)
+
+
+def test_bad_training_options_are_one_line_usage_errors(tmp_path: Path) -> None:
+    cases = [
+        (["--modes", "torch-eager,torch-jit"], "unknown mode(s) torch-jit"),
+        (["--batch-size", "100000"], "--batch-size 100000 is larger than the 4000 training samples"),
+        (["--compile-mode", "fast"], "--compile-mode: 'fast' is not one of"),
+        (["--device", "cuda"], "--device cuda: this machine has no CUDA device"),
+        (["--data", str(tmp_path / "none.npz")], "file does not exist"),
+    ]
+    for args, message in cases:
+        result = bakeoff("train", "simplenet", "--out", str(tmp_path / "runs"), *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()  # checked before any run directory is made
+
+
+def test_data_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
+    import numpy as np
+
+    np.savez(tmp_path / "d.npz", x=np.zeros((100, 28, 28), np.float32), y=np.zeros(100, np.int64))
+    result = bakeoff("train", "lenet", "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "samples of shape [28, 28], but input 'image' of lenet takes [28, 28, 1]" in result.stderr
+
+
+def _wait_for(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")
+
+
+def test_killed_worker_loses_nothing_finished_and_resume_completes(tmp_path: Path) -> None:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [
+            str(BAKEOFF),
+            "train",
+            "simplenet",
+            "--modes",
+            "torch-eager,torch-compile",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+    def eager_recorded() -> bool:
+        runs = list(tmp_path.iterdir())
+        return (
+            bool(runs)
+            and (runs[0] / "records.jsonl").exists()
+            and any(r["case"] == "torch-eager" for r in records_of(runs[0]))
+        )
+
+    _wait_for(eager_recorded, 120)
+    # torch.compile's first step takes seconds: kill its worker in the middle of it.
+    workers = [
+        p
+        for p in psutil.Process(proc.pid).children(recursive=True)
+        if "bakeoff.worker" in " ".join(p.cmdline())
+    ]
+    assert workers
+    os.kill(workers[0].pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    (run_dir,) = tmp_path.iterdir()
+    cases = {r["case"]: r for r in records_of(run_dir)}
+    assert cases["torch-eager"]["status"] == "ok"
+    assert cases["torch-compile"]["status"] == "failed"
+    assert "died from signal 9" in cases["torch-compile"]["message"]
+
+    resumed = bakeoff("run", "--resume", str(run_dir), timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    records = records_of(run_dir)
+    assert [r["status"] for r in records if r["case"] == "torch-eager"] == ["ok"]  # kept, not redone
+    assert records[-2]["case"] == "torch-compile" and records[-2]["status"] == "ok"
+    assert records[-1]["case"] == "summary"
