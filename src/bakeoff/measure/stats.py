@@ -1,0 +1,143 @@
+"""Summarises repeated measurements and compares two of them with a bootstrap ratio of medians."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+# What callers hold: lists of floats, or numpy arrays straight from a worker's npz.
+Samples = Sequence[float] | np.ndarray
+
+# IQR/median above this marks a measurement as noisy: the report warns instead of trusting it.
+NOISE_THRESHOLD = 0.10
+
+# Bootstrap resamples are drawn in blocks of at most this many values, so ten thousand samples times
+# two thousand resamples never needs gigabytes at once.
+_BLOCK_VALUES = 2_000_000
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Order statistics of one set of samples (times in seconds, or throughputs)."""
+
+    median: float
+    iqr: float
+    p90: float
+    p99: float
+    mean: float
+    min: float
+    max: float
+    n: int
+
+    @property
+    def rel_iqr(self) -> float:
+        return self.iqr / self.median if self.median else 0.0
+
+    @property
+    def noisy(self) -> bool:
+        return self.rel_iqr > NOISE_THRESHOLD
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "rel_iqr": self.rel_iqr, "noisy": self.noisy}
+
+
+def summarize(samples: Samples) -> Stats:
+    values = _as_array(samples, "samples")
+    p25, p50, p75, p90, p99 = np.percentile(values, [25, 50, 75, 90, 99])
+    return Stats(
+        median=float(p50),
+        iqr=float(p75 - p25),
+        p90=float(p90),
+        p99=float(p99),
+        mean=float(values.mean()),
+        min=float(values.min()),
+        max=float(values.max()),
+        n=int(values.size),
+    )
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """median(a) / median(b) with a bootstrap confidence interval [low, high]."""
+
+    ratio: float
+    low: float
+    high: float
+    level: float = 0.95
+    n_boot: int = 2000
+
+    @property
+    def significant(self) -> bool:
+        return self.low > 1.0 or self.high < 1.0
+
+    def verdict(
+        self, a_name: str, b_name: str, higher_is_better: bool = False, adjective: str = "faster"
+    ) -> str:
+        """One sentence naming the winner, or saying there is none.
+
+        For times (lower is better) a ratio under 1 means `a` wins; for throughputs the reverse. The
+        factor is always stated as a number above 1 ("1.84x faster"), so the interval is inverted with
+        it when `b` is the winner.
+        """
+        ci = f"{self.level:.0%} CI"
+        if not self.significant:
+            return f"no significant difference (ratio {self.ratio:.2f}, {ci} {self.low:.2f}-{self.high:.2f})"
+        # The interval, not the point estimate, picks the direction: with few samples a median ratio
+        # can sit just outside its own percentile interval.
+        above = self.low > 1.0
+        a_wins = above == higher_is_better
+        if above:
+            factor, low, high = self.ratio, self.low, self.high
+        else:
+            factor, low, high = 1.0 / self.ratio, 1.0 / self.high, 1.0 / self.low
+        winner, loser = (a_name, b_name) if a_wins else (b_name, a_name)
+        return f"{winner} is {factor:.2f}x {adjective} than {loser} ({ci} {low:.2f}-{high:.2f})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "significant": self.significant}
+
+
+def ratio_ci(a: Samples, b: Samples, *, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> Ratio:
+    """Percentile bootstrap of median(a) / median(b), resampling a and b independently."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1 (exclusive), got {level}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    a_values, b_values = _as_positive(a, "a"), _as_positive(b, "b")
+    rng = np.random.default_rng(seed)
+    ratios = _boot_medians(a_values, n_boot, rng) / _boot_medians(b_values, n_boot, rng)
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(ratios, [tail, 100.0 - tail])
+    ratio = float(np.median(a_values) / np.median(b_values))
+    return Ratio(ratio=ratio, low=float(low), high=float(high), level=level, n_boot=n_boot)
+
+
+def _boot_medians(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    n = values.size
+    rows_per_block = max(1, _BLOCK_VALUES // n)
+    blocks = []
+    for start in range(0, n_boot, rows_per_block):
+        rows = min(rows_per_block, n_boot - start)
+        blocks.append(np.median(values[rng.integers(0, n, size=(rows, n))], axis=1))
+    return np.concatenate(blocks)
+
+
+def _as_array(samples: Samples, name: str) -> np.ndarray:
+    values = np.asarray(samples, dtype=float).ravel()
+    if values.size == 0:
+        raise ValueError(f"{name} is empty: at least one sample is needed")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return values
+
+
+def _as_positive(samples: Samples, name: str) -> np.ndarray:
+    # A ratio of times or throughputs is only meaningful for positive values; a zero would also let
+    # a resampled median divide by zero.
+    values = _as_array(samples, name)
+    if np.any(values <= 0):
+        raise ValueError(f"{name} must hold positive values only, got minimum {values.min()}")
+    return values
