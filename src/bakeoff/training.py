@@ -21,7 +21,7 @@ from bakeoff.data.datasets import Dataset, epoch_orders
 from bakeoff.data.datasets import load as load_dataset
 from bakeoff.errors import BakeoffError, UsageError
 from bakeoff.measure.env import gpus, physical_cores
-from bakeoff.measure.isolation import WorkerResult, emit_case, run_cases
+from bakeoff.measure.isolation import WorkerResult, case_started, emit_case, run_cases
 from bakeoff.npz import load_arrays, save_arrays
 from bakeoff.results.store import make_record
 from bakeoff.spec.flops import count_flops
@@ -147,6 +147,7 @@ def case_loop(
     """Runs each requested case and publishes it as it finishes; a case that raises is published as
     failed with its message, and the next case still runs."""
     for case in request["cases"]:
+        case_started(request, case)
         try:
             arrays, meta = run_one(case)
         except BakeoffError as exc:

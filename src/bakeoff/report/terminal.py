@@ -171,7 +171,8 @@ def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         f"({first['data']['train']} train / {first['data']['val']} val)",
         title_justify="left",
     )
-    for column in (
+    gpu = first["device"] == "cuda"
+    columns = [
         "mode",
         "first step s",
         "step ms (IQR)",
@@ -181,15 +182,25 @@ def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         "time to target s",
         "CPU %",
         "peak RSS MB",
+        *(["GPU % (peak)", "GPU MB"] if gpu else []),
         "GFLOP/s (of peak)",
-    ):
-        table.add_column(column, justify="left" if column == "mode" else "right")
+    ]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "mode" else "right", no_wrap=column == "mode")
     for r in modes:
         m = r["metrics"]
-        step, res = m["step_s"], m["resources"]
+        step, res = m["step_s"], m.get("resources") or {}
         util = f" ({100 * m['utilization']:.1f}%)" if m.get("utilization") else ""
         noisy = " [yellow]noisy[/]" if step["noisy"] else ""
         hit = reached.get(r["case"])
+        gpu_cells = (
+            [
+                f"{res.get('gpu_util_mean') or 0:.0f} ({res.get('gpu_util_peak') or 0:.0f})",
+                f"{(res.get('gpu_mem_peak_bytes') or 0) / 2**20:,.0f}",
+            ]
+            if gpu
+            else []
+        )
         table.add_row(
             r["case"],
             f"{m['first_step_s']:.2f}",
@@ -198,8 +209,9 @@ def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
             f"{m['val_acc']:.3f}",
             f"{m['train_acc']:.3f}",
             "not reached" if hit is None else f"{hit:.2f}",
-            f"{res['cpu_percent_mean']:.0f}",
-            f"{res['rss_peak_bytes'] / 2**20:,.0f}",
+            f"{res.get('cpu_percent_mean', 0):.0f}",
+            f"{res.get('rss_peak_bytes', 0) / 2**20:,.0f}",
+            *gpu_cells,
             f"{m['gflops']:.2f}{util}",
         )
     parts: list[Table | Text] = [table]

@@ -13,7 +13,6 @@ from bakeoff.errors import BakeoffError
 from bakeoff.frameworks.keras.build import build
 from bakeoff.frameworks.keras.parity import configure, loss_fn
 from bakeoff.frameworks.keras.weights import load_weights
-from bakeoff.measure.sampler import ResourceSampler
 from bakeoff.measure.timer import measure
 from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy, case_loop
 
@@ -105,22 +104,21 @@ def train(setup: Setup, mode: str) -> tuple[dict[str, np.ndarray], dict[str, Any
     timer = StepTimer()
     val_acc, epoch_seconds = [], []
     task = graph.spec.task.type
-    with ResourceSampler() as sampler:
-        for epoch in range(opts.epochs):
-            order = setup.epoch_indices(epoch)
-            xs = [x[order] for x in x_train]
-            before = len(timer.times)
-            model.fit(
-                xs[0] if len(xs) == 1 else xs,
-                y_train[order],
-                batch_size=opts.batch_size,
-                epochs=1,
-                shuffle=False,
-                verbose=0,
-                callbacks=[timer],
-            )
-            epoch_seconds.append(sum(timer.times[before:]))
-            val_acc.append(evaluate(model, setup.inputs("val"), setup.data["y_val"], task))
+    for epoch in range(opts.epochs):
+        order = setup.epoch_indices(epoch)
+        xs = [x[order] for x in x_train]
+        before = len(timer.times)
+        model.fit(
+            xs[0] if len(xs) == 1 else xs,
+            y_train[order],
+            batch_size=opts.batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[timer],
+        )
+        epoch_seconds.append(sum(timer.times[before:]))
+        val_acc.append(evaluate(model, setup.inputs("val"), setup.data["y_val"], task))
     started = time.perf_counter()
     train_acc = evaluate(model, x_train, y_train, task)
     arrays = {
@@ -135,7 +133,6 @@ def train(setup: Setup, mode: str) -> tuple[dict[str, np.ndarray], dict[str, Any
         "device": opts.device,
         "mode": mode,
         "eval_seconds": time.perf_counter() - started,
-        "resources": sampler.usage.to_dict(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
     }

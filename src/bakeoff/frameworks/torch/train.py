@@ -12,7 +12,6 @@ from bakeoff.errors import BakeoffError
 from bakeoff.frameworks.torch.build import build
 from bakeoff.frameworks.torch.parity import configure, loss_fn, to_torch_input
 from bakeoff.frameworks.torch.weights import load_weights
-from bakeoff.measure.sampler import ResourceSampler
 from bakeoff.measure.timer import measure, time_loop
 from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy, case_loop
 
@@ -86,24 +85,23 @@ def train(setup: Setup, mode: str, device: torch.device) -> tuple[dict[str, np.n
     times: list[float] = []
     losses: list[torch.Tensor] = []
     val_acc, epoch_seconds = [], []
-    with ResourceSampler() as sampler:
-        for epoch in range(opts.epochs):
-            order = torch.from_numpy(setup.epoch_indices(epoch)).to(device)
-            xs, ys = [x[order] for x in x_train], y_train[order]
+    for epoch in range(opts.epochs):
+        order = torch.from_numpy(setup.epoch_indices(epoch)).to(device)
+        xs, ys = [x[order] for x in x_train], y_train[order]
 
-            def step(b: int, xs: list[torch.Tensor] = xs, ys: torch.Tensor = ys) -> torch.Tensor:
-                s = slice(b * batch, (b + 1) * batch)
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(forward(*[x[s] for x in xs]), ys[s], task.loss_name, probabilities)
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.detach())
-                return loss
+        def step(b: int, xs: list[torch.Tensor] = xs, ys: torch.Tensor = ys) -> torch.Tensor:
+            s = slice(b * batch, (b + 1) * batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(forward(*[x[s] for x in xs]), ys[s], task.loss_name, probabilities)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+            return loss
 
-            epoch_times = time_loop(step, setup.batches_per_epoch, sync=_sync(device))
-            times += epoch_times
-            epoch_seconds.append(sum(epoch_times))
-            val_acc.append(evaluate(model, x_val, setup.data["y_val"], task.type))
+        epoch_times = time_loop(step, setup.batches_per_epoch, sync=_sync(device))
+        times += epoch_times
+        epoch_seconds.append(sum(epoch_times))
+        val_acc.append(evaluate(model, x_val, setup.data["y_val"], task.type))
     started = time.perf_counter()
     train_acc = evaluate(model, x_train, setup.data["y_train"], task.type)
     arrays = {
@@ -118,7 +116,6 @@ def train(setup: Setup, mode: str, device: torch.device) -> tuple[dict[str, np.n
         "device": str(device),
         "mode": mode,
         "eval_seconds": time.perf_counter() - started,
-        "resources": sampler.usage.to_dict(),
         "torch": torch.__version__,
     }
     return arrays, meta
