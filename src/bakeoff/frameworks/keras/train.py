@@ -46,7 +46,7 @@ def matmul_peak(n: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     a = tf.random.normal((n, n))
     b = tf.random.normal((n, n))
     # Reading one element back forces the product to finish without timing a full device-to-host copy.
-    m = measure(lambda: tf.linalg.matmul(a, b), sync=lambda c: c[0, 0].numpy(), min_time=0.5, max_time=3.0)
+    m = measure(lambda: tf.linalg.matmul(a, b), sync=lambda c: c[0, 0].numpy(), min_time=0.3, max_time=1.0)
     return {"times": np.array(m.times)}, {
         "gflops": 2 * n**3 / m.stats.median / 1e9,
         "n": n,

@@ -43,7 +43,7 @@ def _sync(device: torch.device) -> Any:
 def matmul_peak(device: torch.device, n: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
-    m = measure(lambda: a @ b, sync=_sync(device), min_time=0.5, max_time=3.0)
+    m = measure(lambda: a @ b, sync=_sync(device), min_time=0.3, max_time=1.0)
     return {"times": np.array(m.times)}, {
         "gflops": 2 * n**3 / m.stats.median / 1e9,
         "n": n,
