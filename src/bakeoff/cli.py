@@ -338,6 +338,35 @@ def train(
     _execute(lambda progress: runner.run_stages(model, out, ["train"], options, progress), as_json)
 
 
+@app.command()
+def pipeline(
+    model: Annotated[str, typer.Argument(help=MODEL_HELP + " Used for the input-bound check.")] = "simplenet",
+    batch_size: BatchSize = 64,
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer batches and passes.")] = False,
+    out: Annotated[Path, typer.Option("--out", help="Where run directories are made.")] = Path(
+        "bakeoff-runs"
+    ),
+    seed: Seed = 0,
+    threads: Threads = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Input pipelines: torch DataLoader (0..N workers) against tf.data (sequential, AUTOTUNE, cache).
+
+    The workload is real: MNIST digits PNG-encoded, then decoded, padded, randomly cropped and flipped,
+    and normalized, identically in both. Also trains MODEL (or lenet when MODEL does not take 28x28
+    digits) fed by each framework's fastest pipeline and from memory, and says whether it is input-bound.
+    """
+    from bakeoff import runner
+
+    options = {
+        "threads": threads,
+        "seed": seed,
+        "quick": quick,
+        "train": {"batch_size": batch_size, "lr": 1e-3},
+    }
+    _execute(lambda progress: runner.run_stages(model, out, ["pipeline"], options, progress), as_json)
+
+
 def main() -> None:
     try:
         app()

@@ -130,6 +130,9 @@ def run_summary(outcome: Any) -> list[Table | Text]:
     trained = [r for r in outcome.latest if r["stage"] == "train"]
     if any(r["case"] not in ("peak", "summary") and r["status"] == "ok" for r in trained):
         parts += train_tables(trained)
+    piped = [r for r in outcome.latest if r["stage"] == "pipeline" and r["status"] == "ok"]
+    if piped:
+        parts += pipeline_tables(piped)
     parts.append(table)
     failed = len(outcome.failed)
     verdict = f"{failed} check(s) failed" if failed else "all checks passed"
@@ -150,6 +153,8 @@ def _headline(record: dict[str, Any]) -> str:
         return f"max abs diff {sci(m['max_abs'])}, loss diff {sci(m['loss_abs_diff'])}"
     if record["stage"] == "parity" and record["case"] == "layers":
         return f"{len(m['layers'])} layers within tolerance"
+    if record["stage"] == "pipeline" and "samples_per_s" in m:
+        return f"{m['samples_per_s']:,.0f} samples/s"
     if record["stage"] == "parity" and record["case"] == "gradients":
         return f"{len(m['gradients'])} gradient arrays, max abs diff {sci(m['max_abs'])}"
     return str(record["message"])
@@ -236,3 +241,37 @@ def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
             )
         parts.append(Text("\n".join(lines)))
     return parts
+
+
+def pipeline_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
+    """Samples/s per input-pipeline variant, then the input-bound verdict per framework."""
+    cases = [r for r in records if "samples_per_s_stats" in r["metrics"]]
+    if not cases:
+        return []
+    s = cases[0]["settings"]
+    table = Table(
+        title=f"input pipelines: PNG decode + pad/crop/flip/normalize, batch {s['batch']}, "
+        f"{s['threads']} threads, {s['epochs']} timed passes of {s['samples']} samples",
+        title_justify="left",
+    )
+    for column in ("pipeline", "framework", "samples/s", "IQR", "first batch ms", "CPU %", "peak RSS MB"):
+        table.add_column(
+            column,
+            justify="left" if column in ("pipeline", "framework") else "right",
+            no_wrap=column == "pipeline",
+        )
+    for r in cases:
+        m = r["metrics"]
+        stats = m["samples_per_s_stats"]
+        noisy = " [yellow]noisy[/]" if stats["noisy"] else ""
+        table.add_row(
+            r["case"],
+            "tensorflow" if r["framework"] == "keras" else r["framework"],
+            f"{stats['median']:,.0f}",
+            f"{stats['iqr']:,.0f}{noisy}",
+            f"{m['first_batch_s'] * 1000:.1f}",
+            f"{m['cpu_percent_mean']:.0f}",
+            f"{m['peak_rss_mb']:,.0f}",
+        )
+    verdicts = [r["message"] for r in records if r["case"] == "input-bound"]
+    return [table, Text("\n".join(f"input-bound? {v}" for v in verdicts))] if verdicts else [table]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bakeoff.spec.graph import Graph
-from bakeoff.stages import parity, train
+from bakeoff.stages import parity, pipeline, train
 from bakeoff.stages.context import RunContext
 
 
@@ -24,4 +24,5 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "parity": Stage(parity.run, parity.check),
     "train": Stage(train.run, train.check),
+    "pipeline": Stage(pipeline.run, pipeline.check),
 }

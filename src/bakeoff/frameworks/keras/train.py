@@ -14,7 +14,9 @@ from bakeoff.frameworks.keras.build import build
 from bakeoff.frameworks.keras.parity import configure, loss_fn
 from bakeoff.frameworks.keras.weights import load_weights
 from bakeoff.measure.timer import measure
+from bakeoff.spec.graph import Graph
 from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy, case_loop
+from bakeoff.twins import Weights
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -84,13 +86,12 @@ def evaluate(model: keras.Model, xs: list[np.ndarray], y: np.ndarray, task: str)
     return accuracy(np.asarray(model.predict(feed, batch_size=1024, verbose=0)), y, task)
 
 
-def train(setup: Setup, mode: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    opts, graph = setup.options, setup.graph
-    keras.utils.set_random_seed(opts.seed)
+def compiled_model(graph: Graph, weights: Weights, lr: float, mode: str) -> keras.Model:
+    """The Keras twin with canonical weights, compiled for `mode` with Adam set as torch's (ADAM)."""
     model = build(graph)
-    load_weights(model, graph, setup.weights)
+    load_weights(model, graph, weights)
     optimizer = keras.optimizers.Adam(
-        learning_rate=opts.lr, beta_1=ADAM["beta_1"], beta_2=ADAM["beta_2"], epsilon=ADAM["epsilon"]
+        learning_rate=lr, beta_1=ADAM["beta_1"], beta_2=ADAM["beta_2"], epsilon=ADAM["epsilon"]
     )
     # jit_compile is explicit: Keras' "auto" turns XLA on by itself when a GPU is present.
     model.compile(
@@ -100,6 +101,13 @@ def train(setup: Setup, mode: str) -> tuple[dict[str, np.ndarray], dict[str, Any
         jit_compile=mode == "xla",
         steps_per_execution=1,
     )
+    return model
+
+
+def train(setup: Setup, mode: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    opts, graph = setup.options, setup.graph
+    keras.utils.set_random_seed(opts.seed)
+    model = compiled_model(graph, setup.weights, opts.lr, mode)
     x_train, y_train = setup.inputs("train"), setup.data["y_train"]
     timer = StepTimer()
     val_acc, epoch_seconds = [], []

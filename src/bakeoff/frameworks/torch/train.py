@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from bakeoff.frameworks.torch.build import build
 from bakeoff.frameworks.torch.parity import configure, loss_fn, to_torch_input
 from bakeoff.frameworks.torch.weights import load_weights
 from bakeoff.measure.timer import measure, time_loop
+from bakeoff.spec.graph import Graph
 from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy, case_loop
 
 
@@ -63,21 +65,36 @@ def evaluate(model: torch.nn.Module, xs: list[torch.Tensor], y: np.ndarray, task
     return accuracy(np.concatenate(outs), y, task)
 
 
+def make_step(model: torch.nn.Module, forward: Any, graph: Graph, lr: float) -> Callable[..., torch.Tensor]:
+    """One optimizer step on a batch; Adam's settings are explicit and the same as Keras' (ADAM)."""
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=lr,
+        betas=(ADAM["beta_1"], ADAM["beta_2"]),
+        eps=ADAM["epsilon"],
+        weight_decay=0.0,
+    )
+    loss_name, probabilities = graph.spec.task.loss_name, graph.ends_in_softmax
+
+    def step(xs: list[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(forward(*xs), y, loss_name, probabilities)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
 def train(setup: Setup, mode: str, device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     opts, graph = setup.options, setup.graph
     torch.manual_seed(opts.seed)
     model = build(graph)
     load_weights(model, graph, setup.weights)
     model.to(device).train()
-    optimizer = torch.optim.Adam(
-        model.parameters(),
-        lr=opts.lr,
-        betas=(ADAM["beta_1"], ADAM["beta_2"]),
-        eps=ADAM["epsilon"],
-        weight_decay=0.0,
-    )
     forward = torch.compile(model, mode=opts.compile_mode) if mode == "compile" else model
-    task, probabilities = graph.spec.task, graph.ends_in_softmax
+    train_step = make_step(model, forward, graph, opts.lr)
+    task = graph.spec.task
     x_train, x_val = _on_device(setup.inputs("train"), device), _on_device(setup.inputs("val"), device)
     y_train = torch.from_numpy(setup.data["y_train"]).to(device)
     batch = opts.batch_size
@@ -91,10 +108,7 @@ def train(setup: Setup, mode: str, device: torch.device) -> tuple[dict[str, np.n
 
         def step(b: int, xs: list[torch.Tensor] = xs, ys: torch.Tensor = ys) -> torch.Tensor:
             s = slice(b * batch, (b + 1) * batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(forward(*[x[s] for x in xs]), ys[s], task.loss_name, probabilities)
-            loss.backward()
-            optimizer.step()
+            loss = train_step([x[s] for x in xs], ys[s])
             losses.append(loss.detach())
             return loss
 

@@ -1,0 +1,584 @@
+"""The input-pipeline bake-off: torch DataLoader against tf.data on one decode-and-augment workload.
+
+The parent PNG-encodes MNIST digits once and writes them to an .npz; one worker per framework (never
+both in one process, never both at once) decodes, augments and batches them in every variant it owns,
+and sends back raw per-batch times. Framework-neutral pieces the workers share (the augmentation's
+parameters, the epoch timing loop, the case loop) live here too, so both sides time the same way.
+This module imports neither torch nor TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from bakeoff.data import datasets
+from bakeoff.errors import BakeoffError, UsageError
+from bakeoff.measure.env import physical_cores
+from bakeoff.measure.isolation import WorkerResult, run_workers
+from bakeoff.measure.sampler import ResourceSampler
+from bakeoff.measure.stats import ratio_ci, summarize
+from bakeoff.npz import load_arrays, save_arrays
+from bakeoff.results.store import make_record
+from bakeoff.spec.graph import Graph, build_graph
+from bakeoff.spec.load import resolve
+from bakeoff.spec.schema import ModelSpec
+from bakeoff.twins import Weights, load_weights
+
+STAGE = "pipeline"
+FRAMEWORKS = ("torch", "keras")
+PARITY_CASE = "same augmentation"
+# Images both workers augment with fixed crops and flips, compared with each other and with numpy.
+PROBE_IMAGES = 16
+# Both sides do the same float32 ops in the same order; measured difference is exactly 0.
+PROBE_ATOL = 1e-6
+# A background sampler reads RSS and CPU; 10 reads a second keep its own cost well under 1%.
+SAMPLE_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class Augment:
+    """The one augmentation both frameworks apply, sample by sample."""
+
+    pad: int = 2
+    size: int = 28
+    flip_p: float = 0.5
+    mean: float = 0.1307
+    std: float = 0.3081
+
+    @property
+    def crop_positions(self) -> int:
+        """Offsets per axis a random crop can start at: 0 .. 2 * pad."""
+        return 2 * self.pad + 1
+
+    def describe(self) -> str:
+        s = self.size
+        return (
+            f"decode PNG to uint8 {s}x{s}; zero-pad {self.pad} px and random-crop back to {s}x{s}; "
+            f"random horizontal flip (p={self.flip_p}); x / 255 to float32; (x - {self.mean}) / {self.std}"
+        )
+
+
+def reference_augment(image: np.ndarray, dy: int, dx: int, flip: bool, aug: Augment) -> np.ndarray:
+    """The augmentation in numpy, float32 throughout: what both frameworks must reproduce exactly."""
+    padded = np.pad(image, aug.pad)
+    crop = padded[dy : dy + aug.size, dx : dx + aug.size]
+    if flip:
+        crop = crop[:, ::-1]
+    scaled = crop.astype(np.float32) / np.float32(255.0)
+    return (scaled - np.float32(aug.mean)) / np.float32(aug.std)
+
+
+# ---------------------------------------------------------------- the workload
+
+
+@dataclass
+class Workload:
+    """PNG files as one byte buffer: image i is png[offsets[i]:offsets[i + 1]]."""
+
+    png: np.ndarray
+    offsets: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def image(self, index: int) -> bytes:
+        return self.png[self.offsets[index] : self.offsets[index + 1]].tobytes()
+
+    def images(self) -> list[bytes]:
+        return [self.image(i) for i in range(len(self))]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"png": self.png, "offsets": self.offsets, "labels": self.labels}
+
+
+def read_workload(path: Path | str) -> Workload:
+    arrays = load_arrays(path)
+    return Workload(arrays["png"], arrays["offsets"], arrays["labels"])
+
+
+def mnist_digits(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The MNIST training split as uint8 [n, 28, 28], in the split's seeded order, with its labels."""
+    dataset = datasets.mnist(resolve("lenet"), seed=seed)
+    # The loader scales the CSV's bytes by 1/255; rounding back recovers every byte exactly.
+    images = np.rint(dataset.x_train[0][..., 0] * 255.0).astype(np.uint8)
+    return images, dataset.y_train
+
+
+def encode_png(images: np.ndarray, labels: np.ndarray) -> Workload:
+    from PIL import Image  # only the parent encodes; workers decode with their framework's own tools
+
+    blobs = []
+    for image in images:
+        out = io.BytesIO()
+        Image.fromarray(image).save(out, format="PNG")
+        blobs.append(np.frombuffer(out.getvalue(), dtype=np.uint8))
+    offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(b) for b in blobs])
+    return Workload(np.concatenate(blobs), offsets, labels.astype(np.int64))
+
+
+def write_workload(path: Path, samples: int, seed: int) -> Workload:
+    """`samples` digits (cycling through the split if it holds fewer), PNG-encoded, saved to `path`."""
+    images, labels = mnist_digits(seed)
+    take = np.arange(samples) % len(labels)
+    workload = encode_png(images[take], labels[take])
+    save_arrays(path, workload.arrays())
+    return workload
+
+
+def probe_params(aug: Augment, seed: int, n: int = PROBE_IMAGES) -> dict[str, list[int]]:
+    """Fixed crop offsets and flips for the augmentation parity check; flips alternate so both occur."""
+    rng = np.random.default_rng(seed + 11)
+    return {
+        "dy": rng.integers(0, aug.crop_positions, n).tolist(),
+        "dx": rng.integers(0, aug.crop_positions, n).tolist(),
+        "flip": [i % 2 for i in range(n)],
+    }
+
+
+# ---------------------------------------------------------------- worker side, framework-neutral
+
+
+class Pipeline(Protocol):
+    """One built variant inside a worker: a fresh pass over the data per `epoch()`, then `close()`."""
+
+    def epoch(self) -> Iterable[Any]: ...
+
+    def close(self) -> None: ...
+
+
+# Builds a case's pipeline; returns it with the framework-specific settings to record.
+Builder = Callable[[dict[str, Any]], tuple[Pipeline, dict[str, Any]]]
+# Turns a batch into host numpy arrays (images, labels): TF's `.numpy()` finishes its work (rule 7).
+Materialize = Callable[[Any], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class EpochTimes:
+    """Raw clock readings of every pass; a pass's first batch is its start-up, kept apart."""
+
+    first_batch_s: list[float] = field(default_factory=list)
+    batch_s: list[list[float]] = field(default_factory=list)
+    samples_per_s: list[float] = field(default_factory=list)
+    checksums: list[int] = field(default_factory=list)
+    layout: dict[str, Any] = field(default_factory=dict)
+
+
+def time_epochs(pipeline: Pipeline, materialize: Materialize, epochs: int) -> EpochTimes:
+    """Times `epochs` full passes; throughput counts from the first batch in hand to the last."""
+    out = EpochTimes()
+    for _ in range(epochs):
+        marks, sizes = [], []
+        first: tuple[np.ndarray, np.ndarray] | None = None
+        start = time.perf_counter()
+        for batch in pipeline.epoch():
+            x, y = materialize(batch)
+            marks.append(time.perf_counter())
+            sizes.append(len(x))
+            if first is None:
+                first = (x, y)
+        if first is None or len(marks) < 2:
+            raise BakeoffError(f"a pass yielded {len(marks)} batch(es); at least 2 are needed to time one")
+        out.first_batch_s.append(marks[0] - start)
+        out.batch_s.append(np.diff(marks).tolist())
+        out.samples_per_s.append(sum(sizes[1:]) / (marks[-1] - marks[0]))
+        # The first batch of each pass shows whether augmentation is drawn afresh every epoch; a plain
+        # sum would not, since MNIST's empty border makes it blind to small shifts and to flips.
+        out.checksums.append(zlib.crc32(np.ascontiguousarray(first[0]).tobytes()))
+        out.layout = {
+            "images": [list(first[0].shape), str(first[0].dtype)],
+            "labels": [list(first[1].shape), str(first[1].dtype)],
+        }
+    return out
+
+
+def measure_case(
+    case: dict[str, Any], build: Builder, materialize: Materialize, epochs: int
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Builds one variant and times a warm-up pass plus `epochs` timed passes, sampling RSS and CPU."""
+    started = time.perf_counter()
+    with ResourceSampler(interval=SAMPLE_INTERVAL_S, gpu=False) as sampler:
+        pipeline, settings = build(case)
+        built = time.perf_counter()
+        try:
+            times = time_epochs(pipeline, materialize, epochs + 1)
+        finally:
+            # Loader processes and prefetch threads must be gone before the next case is timed.
+            pipeline.close()
+    usage = sampler.usage
+    arrays = {
+        "first_batch_s": np.array(times.first_batch_s),
+        "batch_s": np.array([t for epoch in times.batch_s[1:] for t in epoch]),
+        "samples_per_s": np.array(times.samples_per_s[1:]),
+    }
+    summary = {
+        "build_s": built - started,
+        "warmup_samples_per_s": times.samples_per_s[0],
+        "augment_varies_per_epoch": len(set(times.checksums)) == len(times.checksums),
+        "layout": times.layout,
+        "peak_rss_mb": usage.rss_peak_bytes / 2**20,
+        "cpu_percent_mean": usage.cpu_percent_mean,
+        "seconds": time.perf_counter() - started,
+        "settings": settings,
+    }
+    return arrays, summary
+
+
+def run_cases(
+    request: dict[str, Any], build: Builder, materialize: Materialize
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Runs every case of a request in turn; one that raises is reported failed and the next still runs."""
+    arrays: dict[str, np.ndarray] = {}
+    cases: dict[str, dict[str, Any]] = {}
+    for case in request["cases"]:
+        name = case["name"]
+        try:
+            case_arrays, summary = measure_case(case, build, materialize, request["epochs"])
+        except BakeoffError as exc:
+            cases[name] = {"ok": False, "error": str(exc)}
+        except Exception as exc:
+            cases[name] = {
+                "ok": False,
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+            }
+        else:
+            arrays.update({f"{name}/{key}": value for key, value in case_arrays.items()})
+            cases[name] = {"ok": True, **summary}
+    return arrays, {"cases": cases}
+
+
+def time_fed_steps(batches: Iterable[Any], step: Callable[[Any], object]) -> list[float]:
+    """Time from one training step's end to the next's, so fetching the batch counts: the step time a
+    model sees when `batches` feeds it. The first interval (start-up) is dropped."""
+    times = []
+    last = time.perf_counter()
+    for batch in batches:
+        step(batch)
+        now = time.perf_counter()
+        times.append(now - last)
+        last = now
+    return times[1:]
+
+
+def training_model(request: dict[str, Any]) -> tuple[Graph, Weights]:
+    train = request["train"]
+    return build_graph(ModelSpec.model_validate(train["spec"])), load_weights(Path(train["weights"]))
+
+
+def guarded(check: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Runs the input-bound check so that its failure becomes a message, never the worker's end."""
+    try:
+        info = check()
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}, {}
+    arrays = {
+        "input_bound/memory": np.array(info.pop("memory_step_s")),
+        "input_bound/fed": np.array(info.pop("fed_step_s")),
+    }
+    return {"ok": True, **info}, arrays
+
+
+def input_bound(request: dict[str, Any], pipeline: Pipeline, step: Callable[[Any], object]) -> dict[str, Any]:
+    """Training fed by the pipeline against training fed from the same batches already in memory."""
+    memory = list(pipeline.epoch())  # one pass of augmented batches, kept
+    time_fed_steps(memory, step)  # warm-up: first-step compilation and allocations
+    in_memory = time_fed_steps(memory, step)
+    fed = time_fed_steps(pipeline.epoch(), step)
+    return {"memory_step_s": in_memory, "fed_step_s": fed, "model": request["train"]["spec"]["name"]}
+
+
+# ---------------------------------------------------------------- parent side
+
+
+def default_workers() -> tuple[int, ...]:
+    """DataLoader worker counts to try: none, two, and every physical core when there are more."""
+    cores = physical_cores()
+    return tuple(sorted({0, min(2, cores), cores}))
+
+
+def torch_cases(workers: Sequence[int]) -> list[dict[str, Any]]:
+    return [{"name": f"dataloader/workers={n}", "num_workers": n} for n in workers]
+
+
+def keras_cases() -> list[dict[str, Any]]:
+    # 'sequential' maps in the caller's thread without prefetch: the analogue of num_workers=0.
+    return [
+        {"name": "tf.data/sequential", "parallel": "sequential", "cache": False},
+        {"name": "tf.data/autotune", "parallel": "autotune", "cache": False},
+        {"name": "tf.data/autotune+cache", "parallel": "autotune", "cache": True},
+    ]
+
+
+def prepare(
+    workdir: Path,
+    *,
+    batch: int = 64,
+    batches: int = 60,
+    epochs: int = 10,
+    workers: Sequence[int] | None = None,
+    threads: int | None = None,
+    seed: int = 0,
+    train: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Writes the workload once and returns one request per framework (a test may alter one).
+
+    With `train` (spec, weights path, lr), each worker also trains that model fed by its fastest
+    pipeline and from memory, to tell whether training is input-bound."""
+    if batch < 1 or batches < 2 or epochs < 1:
+        raise UsageError(
+            f"pipeline: batch must be >= 1, batches >= 2 (the first is warm-up) and epochs >= 1; "
+            f"got batch={batch}, batches={batches}, epochs={epochs}"
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = workdir / "mnist-png.npz"
+    write_workload(data, batch * batches, seed)
+    aug = Augment()
+    common = {
+        "job": STAGE,
+        "data": str(data),
+        "batch": batch,
+        "batches": batches,
+        "epochs": epochs,
+        "threads": threads or physical_cores(),
+        "seed": seed,
+        "augment": asdict(aug),
+        "probe": probe_params(aug, seed),
+        **({"train": train} if train else {}),
+    }
+    return [
+        {**common, "framework": "torch", "cases": torch_cases(workers or default_workers())},
+        {**common, "framework": "keras", "cases": keras_cases()},
+    ]
+
+
+def _quiet(line: str) -> None:
+    pass
+
+
+def run_requests(
+    requests: list[dict[str, Any]],
+    workdir: Path,
+    timeout: float = 600.0,
+    progress: Callable[[str], None] = _quiet,
+) -> list[dict[str, Any]]:
+    """Runs the framework workers one after another (two at once would share the cores being measured)
+    and turns what they send back into records: one per case, then the augmentation parity check."""
+    results = {}
+    records = []
+    for request in requests:
+        names = ", ".join(case["name"] for case in request["cases"])
+        progress(f"pipeline: {request['framework']} worker ({names})")
+        result = run_workers([request], workdir / request["framework"], timeout)[0]
+        results[request["framework"]] = result
+        records.extend(case_records(request, result))
+    records.append(parity_record(requests[0], results))
+    records += [input_bound_record(r, results[r["framework"]]) for r in requests if "train" in r]
+    return records
+
+
+def run_pipelines(
+    workdir: Path,
+    *,
+    batch: int = 64,
+    batches: int = 60,
+    epochs: int = 10,
+    workers: Sequence[int] | None = None,
+    threads: int | None = None,
+    seed: int = 0,
+    timeout: float = 600.0,
+    progress: Callable[[str], None] = _quiet,
+    train: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Every pipeline variant of both frameworks, each timed over a warm-up pass and `epochs` passes of
+    `batches` batches; one record per case plus one for the augmentation parity check."""
+    requests = prepare(
+        workdir,
+        batch=batch,
+        batches=batches,
+        epochs=epochs,
+        workers=workers,
+        threads=threads,
+        seed=seed,
+        train=train,
+    )
+    return run_requests(requests, workdir, timeout, progress)
+
+
+def common_settings(request: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "batch": request["batch"],
+        "batches": request["batches"],
+        "epochs": request["epochs"],
+        "samples": request["batch"] * request["batches"],
+        "threads": request["threads"],
+        "seed": request["seed"],
+        "augmentation": Augment(**request["augment"]).describe(),
+        "order": "the MNIST training split's seeded order, the same every pass; no per-pass shuffle",
+        "warmup": "one full pass, untimed; the first batch of every pass is start-up, not throughput",
+        "host_to_device": "excluded: batches stay in host memory",
+        "peak_rss": "the worker plus its loader processes, sampled; pages they share count once per process",
+    }
+
+
+def case_records(request: dict[str, Any], result: WorkerResult) -> list[dict[str, Any]]:
+    framework = request["framework"]
+    settings = common_settings(request)
+    records = []
+    for case in request["cases"]:
+        name = case["name"]
+        info = result.meta.get("cases", {}).get(name) if result.ok else None
+        if info is None:
+            why = result.error if not result.ok else "the worker sent back no result for it"
+            message = f"{framework} worker failed: {why}"
+            records.append(make_record(STAGE, name, "failed", framework=framework, message=message))
+            continue
+        if not info["ok"]:
+            records.append(make_record(STAGE, name, "failed", framework=framework, message=info["error"]))
+            continue
+        records.append(ok_record(framework, name, info, result.arrays, settings, result.meta))
+    return records
+
+
+def ok_record(
+    framework: str,
+    name: str,
+    info: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    settings: dict[str, Any],
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    per_epoch = arrays[f"{name}/samples_per_s"]
+    batch_s = arrays[f"{name}/batch_s"]
+    first = arrays[f"{name}/first_batch_s"]
+    throughput = summarize(per_epoch)
+    metrics = {
+        "samples_per_s": throughput.median,
+        "samples_per_s_stats": throughput.to_dict(),
+        "batch_s": summarize(batch_s).to_dict(),
+        # Cold start: building the pipeline plus waiting for the very first batch.
+        "first_batch_s": info["build_s"] + float(first[0]),
+        "build_s": info["build_s"],
+        # Later passes restart their iterator (and, without persistent workers, their processes).
+        "epoch_start_s": summarize(first[1:]).to_dict(),
+        "warmup_samples_per_s": info["warmup_samples_per_s"],
+        "peak_rss_mb": info["peak_rss_mb"],
+        "cpu_percent_mean": info["cpu_percent_mean"],
+        "augment_varies_per_epoch": info["augment_varies_per_epoch"],
+        "layout": info["layout"],
+        "raw": {
+            "samples_per_s": per_epoch.tolist(),
+            "batch_s": batch_s.tolist(),
+            "first_batch_s": first.tolist(),
+        },
+    }
+    notes = []
+    status = "ok"
+    if not info["augment_varies_per_epoch"]:
+        status = "failed"
+        notes.append("the first batch is identical in every pass: augmentation is not redrawn per epoch")
+    if throughput.noisy:
+        notes.append(f"noisy: IQR/median of samples/s is {throughput.rel_iqr:.0%}")
+    return make_record(
+        STAGE,
+        name,
+        status,
+        framework=framework,
+        message="; ".join(notes),
+        metrics=metrics,
+        settings={**settings, **info["settings"], "worker": meta.get("framework", {})},
+        seconds=info["seconds"],
+    )
+
+
+def parity_record(request: dict[str, Any], results: dict[str, WorkerResult]) -> dict[str, Any]:
+    """Do both frameworks apply the same augmentation? Fixed crops and flips, compared exactly, and
+    against the numpy reference so 'the same' also means 'the one described'."""
+    missing = [f for f in FRAMEWORKS if f not in results or not results[f].ok]
+    if missing:
+        message = f"needs both workers; {', '.join(missing)} failed"
+        return make_record(STAGE, PARITY_CASE, "failed", message=message)
+    aug = Augment(**request["augment"])
+    reference = reference_images(read_workload(request["data"]), request["probe"], aug)
+    t, k = results["torch"].arrays, results["keras"].arrays
+    metrics = {
+        "images": len(reference),
+        "decoded_equal": bool(np.array_equal(t["probe/decoded"], k["probe/decoded"])),
+        "torch_vs_keras_max_abs": _max_abs(t["probe/x"], k["probe/x"]),
+        "torch_vs_reference_max_abs": _max_abs(t["probe/x"], reference),
+        "keras_vs_reference_max_abs": _max_abs(k["probe/x"], reference),
+        "labels_equal": bool(np.array_equal(t["probe/y"], k["probe/y"])),
+    }
+    diffs = [v for key, v in metrics.items() if key.endswith("max_abs")]
+    ok = metrics["decoded_equal"] and metrics["labels_equal"] and max(diffs) <= PROBE_ATOL
+    message = "" if ok else f"augmentation differs: {metrics}"
+    return make_record(
+        STAGE,
+        PARITY_CASE,
+        "ok" if ok else "failed",
+        message=message,
+        metrics=metrics,
+        settings={"atol": PROBE_ATOL, "augmentation": aug.describe(), "layout": "NHWC (torch transposed)"},
+    )
+
+
+def reference_images(workload: Workload, probe: dict[str, list[int]], aug: Augment) -> np.ndarray:
+    from PIL import Image
+
+    out = []
+    for i, (dy, dx, flip) in enumerate(zip(probe["dy"], probe["dx"], probe["flip"], strict=True)):
+        image = np.array(Image.open(io.BytesIO(workload.image(i))), dtype=np.uint8)
+        out.append(reference_augment(image, dy, dx, bool(flip), aug)[..., None])
+    return np.stack(out)
+
+
+def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
+    if a.shape != b.shape:
+        return float("inf")
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+
+INPUT_BOUND_RATIO = 1.10  # fed steps this much slower than in-memory ones, significantly: input-bound
+
+
+def input_bound_record(request: dict[str, Any], result: WorkerResult) -> dict[str, Any]:
+    framework = request["framework"]
+    info = result.meta.get("input_bound") if result.ok else None
+    if not info or not info.get("ok"):
+        why = (info or {}).get("error") or result.error or "the worker sent back no result for it"
+        return make_record(STAGE, "input-bound", "failed", framework=framework, message=why)
+    memory, fed = result.arrays["input_bound/memory"], result.arrays["input_bound/fed"]
+    ratio = ratio_ci(fed, memory)
+    bound = ratio.low > 1.0 and ratio.ratio > INPUT_BOUND_RATIO
+    verdict = "input-bound" if bound else "not input-bound"
+    message = (
+        f"{info['model']} fed by {info['pipeline']}: step {ratio.ratio:.2f}x the in-memory step "
+        f"(95% CI {ratio.low:.2f}-{ratio.high:.2f}): {verdict}"
+    )
+    metrics = {
+        "input_bound": bound,
+        "ratio": ratio.to_dict(),
+        "memory_step_s": summarize(memory).to_dict(),
+        "fed_step_s": summarize(fed).to_dict(),
+        "model": info["model"],
+        "pipeline": info["pipeline"],
+    }
+    settings = {
+        **common_settings(request),
+        "threshold": f"ratio > {INPUT_BOUND_RATIO} with CI above 1",
+        "optimizer": "adam",
+        "lr": request["train"]["lr"],
+    }
+    return make_record(
+        STAGE, "input-bound", "ok", framework=framework, message=message, metrics=metrics, settings=settings
+    )
