@@ -86,12 +86,17 @@ def run(harness, tight, rounds):
 
 def run(framework: str, code: str, model: str, rounds: int) -> dict[str, Any]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-c", COMMON + code, model, str(rounds)], capture_output=True,
-                          text=True, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", COMMON + code, model, str(rounds)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
         raise SystemExit(f"{framework} benchmark failed:\n{proc.stderr[-2000:]}")
-    return json.loads(line[len("RESULT "):])  # type: ignore[no-any-return]
+    return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
 
 
 def main() -> None:
@@ -107,8 +112,11 @@ def main() -> None:
         ratio = ratio_ci(times["harness"], times["tight"])
         h, t = summarize(times["harness"]), summarize(times["tight"])
         verdict = "within target" if ratio.ratio <= 1.02 else "OVER the 1.02 target"
-        print(f"{framework}: epoch {h.median * 1000:.1f} ms with harness vs {t.median * 1000:.1f} ms tight loop; "
-              f"ratio {ratio.ratio:.3f} (95% CI {ratio.low:.3f}-{ratio.high:.3f}), n={h.n} each: {verdict}")
+        print(
+            f"{framework}: epoch {h.median * 1000:.1f} ms with harness vs {t.median * 1000:.1f} ms "
+            "tight loop; "
+            f"ratio {ratio.ratio:.3f} (95% CI {ratio.low:.3f}-{ratio.high:.3f}), n={h.n} each: {verdict}"
+        )
     print(f"({time.perf_counter() - started:.0f} s)")
 
 

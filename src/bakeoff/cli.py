@@ -247,8 +247,8 @@ def run(
         "bakeoff-runs"
     ),
     stages: Annotated[
-        str, typer.Option("--stages", help="Comma-separated stages, in order.")
-    ] = "parity,train",
+        str, typer.Option("--stages", help="Comma-separated stages, in order: parity, train, pipeline.")
+    ] = "parity,train,pipeline",
     quick: Annotated[bool, typer.Option("--quick", help="Every stage at reduced depth (1 epoch).")] = False,
     resume: Annotated[
         Path | None,

@@ -61,5 +61,13 @@ def main(argv: list[str]) -> int:
     return 0 if result["ok"] else 3
 
 
+def serve() -> int:
+    """Runs one job per request path read from stdin, until stdin closes: the pool's long-lived mode."""
+    for line in sys.stdin:
+        if line.strip():
+            main([line.strip()])
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(serve() if sys.argv[1:] == ["--serve"] else main(sys.argv[1:]))

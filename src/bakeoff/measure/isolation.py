@@ -1,12 +1,22 @@
 """Runs framework jobs in worker subprocesses, so torch and TensorFlow never share a process and a
-crash, error or timeout in one job comes back as a result instead of taking the caller down."""
+crash, error or timeout in one job comes back as a result instead of taking the caller down.
+
+Workers are long-lived, one per framework (`POOL`): importing TensorFlow costs ~5 s and torch ~2 s on
+a 2-core machine, so every stage of a run reuses the same two processes. A worker that dies or runs
+past its time is killed and replaced. A user's own model (bring your own pair) gets a fresh process
+of its own, since importing the user's file could leave anything behind.
+"""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import itertools
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +27,8 @@ import numpy as np
 
 from bakeoff.measure.sampler import ResourceSampler
 from bakeoff.npz import load_arrays, save_arrays
+
+POLL_S = 0.05
 
 
 @dataclass
@@ -37,70 +49,131 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def _start(request_path: Path, log: IO[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "bakeoff.worker", str(request_path)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=worker_env(),
-    )
+class Worker:
+    """One worker process (`python -m bakeoff.worker --serve`); a job is a request path on its stdin."""
+
+    _ids = itertools.count()
+
+    def __init__(self, framework: str, logdir: Path) -> None:
+        self.framework = framework
+        self.log_path = logdir / f"{framework}-{next(self._ids)}.log"
+        self._log: IO[str] = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bakeoff.worker", "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=worker_env(),
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def submit(self, request_path: Path) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{request_path}\n".encode())
+        self.proc.stdin.flush()
+
+    def stop(self, kill: bool = False) -> None:
+        if self.alive and not kill:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()  # type: ignore[union-attr]
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
+        if self.alive:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
 
 
-def run_workers(requests: list[dict[str, Any]], workdir: Path, timeout: float = 600.0) -> list[WorkerResult]:
-    """Start one worker per request, all at once, and wait for every one of them."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    running = []
-    for index, request in enumerate(requests):
-        path = workdir / f"{index}-{request['framework']}-{request['job']}.json"
-        path.write_text(json.dumps(request))
-        log = path.with_suffix(".log").open("w")
-        proc = _start(path, log)
-        running.append((request["framework"], path, proc, log, time.perf_counter()))
-    results = []
-    for framework, path, proc, log, started in running:
-        left = max(1.0, timeout - (time.perf_counter() - started))
-        try:
-            proc.wait(timeout=left)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        results.append(_collect(framework, path, proc.returncode, time.perf_counter() - started, timeout))
-    return results
+class Pool:
+    def __init__(self) -> None:
+        self._workers: dict[str, Worker] = {}
+        self._logdir: Path | None = None
+
+    def logdir(self) -> Path:
+        if self._logdir is None:
+            self._logdir = Path(tempfile.mkdtemp(prefix="bakeoff-workers-"))
+        return self._logdir
+
+    def worker(self, framework: str, fresh: bool = False) -> Worker:
+        """The framework's live worker, or a new one; `fresh` always starts a new, unpooled one."""
+        if fresh:
+            return Worker(framework, self.logdir())
+        current = self._workers.get(framework)
+        if current is None or not current.alive:
+            if current is not None:
+                current.stop()
+            current = self._workers[framework] = Worker(framework, self.logdir())
+        return current
+
+    def discard(self, worker: Worker) -> None:
+        worker.stop(kill=True)
+        if self._workers.get(worker.framework) is worker:
+            del self._workers[worker.framework]
+
+    def close(self) -> None:
+        for worker in self._workers.values():
+            worker.stop()
+        self._workers.clear()
 
 
-def _collect(framework: str, path: Path, code: int, seconds: float, timeout: float) -> WorkerResult:
-    result_path = path.with_suffix(".result.json")
-    if not result_path.exists() or not json.loads(result_path.read_text())["ok"]:
-        return _failure(framework, path, code, seconds >= timeout, timeout, seconds)
+POOL = Pool()
+atexit.register(POOL.close)
+
+
+@dataclass
+class _Job:
+    framework: str
+    path: Path
+    worker: Worker
+    fresh: bool
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def finished(self) -> bool:
+        return self.path.with_suffix(".result.json").exists()
+
+
+def _submit(request: dict[str, Any], path: Path, fresh: bool = False) -> _Job:
+    path.write_text(json.dumps(request))
+    worker = POOL.worker(request["framework"], fresh)
+    worker.submit(path)
+    return _Job(request["framework"], path, worker, fresh)
+
+
+def _end(job: _Job, timed_out: bool) -> WorkerResult:
+    seconds = time.perf_counter() - job.started
+    if timed_out or not job.worker.alive:
+        POOL.discard(job.worker)
+    elif job.fresh:
+        job.worker.stop()
+    result_path = job.path.with_suffix(".result.json")
+    if timed_out or not result_path.exists():
+        return _failure(job, timed_out, seconds)
     result = json.loads(result_path.read_text())
+    if not result["ok"]:
+        return WorkerResult(job.framework, False, seconds, error=result["error"], kind=result.get("kind", ""))
     return WorkerResult(
-        framework, True, seconds, arrays=load_arrays(path.with_suffix(".npz")), meta=result["meta"]
+        job.framework, True, seconds, arrays=load_arrays(job.path.with_suffix(".npz")), meta=result["meta"]
     )
 
 
-def _failure(
-    framework: str, request_path: Path, code: int, timed_out: bool, timeout: float, seconds: float = 0.0
-) -> WorkerResult:
-    """Why a worker ended without a result: its own error when it could still write one (an import
-    that failed, a user model that raised), else how it died and the last line it printed."""
-    result_path = request_path.with_suffix(".result.json")
-    if not timed_out and result_path.exists():
-        result = json.loads(result_path.read_text())
-        return WorkerResult(framework, False, seconds, error=result["error"], kind=result.get("kind", ""))
+def _failure(job: _Job, timed_out: bool, seconds: float) -> WorkerResult:
+    code = job.worker.proc.returncode
     if timed_out:
-        why = f"timed out after {timeout:.0f} s"
-    elif code < 0:
+        why = f"timed out after {seconds:.0f} s"
+    elif code is not None and code < 0:
         why = f"died from signal {-code}"
     else:
         why = f"exited with status {code}"
-    tail = _last_line(request_path.with_suffix(".log"))
+    tail = _last_line(job.worker.log_path)
     return WorkerResult(
-        framework,
+        job.framework,
         False,
         seconds,
-        error=f"{framework} worker {why}" + (f": {tail}" if tail else ""),
+        error=f"{job.framework} worker {why}" + (f": {tail}" if tail else ""),
         kind="crash",
     )
 
@@ -108,6 +181,31 @@ def _failure(
 def _last_line(log: Path) -> str:
     lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+def run_workers(
+    requests: list[dict[str, Any]], workdir: Path, timeout: float = 600.0, fresh: bool = False
+) -> list[WorkerResult]:
+    """Runs each request in its framework's worker, all at once, and waits for every one of them.
+
+    Two requests of different frameworks run side by side: use this for work that is not timed."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        _submit(r, workdir / f"{i}-{r['framework']}-{r['job']}.json", fresh) for i, r in enumerate(requests)
+    ]
+    results: dict[int, WorkerResult] = {}
+    while len(results) < len(jobs):
+        for index, job in enumerate(jobs):
+            if index in results:
+                continue
+            timed_out = time.perf_counter() - job.started > timeout
+            if job.finished or timed_out or not job.worker.alive:
+                results[index] = _end(job, timed_out)
+        time.sleep(POLL_S)
+    return [results[i] for i in range(len(jobs))]
+
+
+# ---------------------------------------------------------------- cases published one by one
 
 
 def case_started(request: dict[str, Any], case: str) -> None:
@@ -145,31 +243,25 @@ def run_cases(
     case_timeout: float,
     on_case: Callable[[str, WorkerResult], None],
 ) -> None:
-    """Runs several cases of one framework in one worker (one start-up), reporting each as it finishes.
-
-    A case that crashes the worker or runs past `case_timeout` is reported failed with the reason, and
-    a fresh worker goes on with the cases after it.
-    """
+    """Runs several timed cases of one framework in its worker, one after the other, reporting each as
+    it finishes. A case that crashes the worker or runs past `case_timeout` is reported failed with the
+    reason, and a fresh worker goes on with the cases after it."""
     remaining = list(cases)
     for attempt in range(len(cases)):
         if not remaining:
             return
         case_dir = workdir / f"{request['framework']}-{request['job']}-{attempt}"
         case_dir.mkdir(parents=True, exist_ok=True)
-        path = case_dir / "request.json"
-        path.write_text(json.dumps({**request, "cases": remaining, "case_dir": str(case_dir)}))
-        with path.with_suffix(".log").open("w") as log:
-            proc = _start(path, log)
-            done, timed_out = _follow(proc, request["framework"], remaining, case_dir, case_timeout, on_case)
+        job = _submit({**request, "cases": remaining, "case_dir": str(case_dir)}, case_dir / "request.json")
+        done, timed_out = _follow(job, remaining, case_dir, case_timeout, on_case)
         left = [c for c in remaining if c not in done]
         if left:
-            on_case(left[0], _failure(request["framework"], path, proc.returncode, timed_out, case_timeout))
+            on_case(left[0], _end(job, timed_out))
         remaining = left[1:]
 
 
 def _follow(
-    proc: subprocess.Popen[bytes],
-    framework: str,
+    job: _Job,
     cases: list[str],
     case_dir: Path,
     case_timeout: float,
@@ -180,14 +272,14 @@ def _follow(
     last = time.perf_counter()
     try:
         while True:
-            exited = proc.poll() is not None
+            over = job.finished or not job.worker.alive
             for case in cases:
                 if case in done:
                     continue
                 if case not in sampling and (case_dir / f"{case}.start").exists():
-                    sampling[case] = ResourceSampler(proc.pid).__enter__()
+                    sampling[case] = ResourceSampler(job.worker.proc.pid).__enter__()
                 if (case_dir / f"{case}.json").exists():
-                    result = _read_case(framework, case_dir / case)
+                    result = _read_case(job.framework, case_dir / case)
                     if case in sampling:
                         sampler = sampling.pop(case)
                         sampler.__exit__(None, None, None)
@@ -195,13 +287,11 @@ def _follow(
                     on_case(case, result)
                     done.add(case)
                     last = time.perf_counter()
-            if exited:
+            if over:
                 return done, False
             if time.perf_counter() - last > case_timeout:
-                proc.kill()
-                proc.wait()
                 return done, True
-            time.sleep(0.05)
+            time.sleep(POLL_S)
     finally:
         for sampler in sampling.values():
             sampler.__exit__(None, None, None)

@@ -165,82 +165,84 @@ def _ms(seconds: float | None) -> str:
 
 
 def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
-    """One row per training mode: speed with spread, compile time, accuracy, time to accuracy, resources."""
+    """Per training mode: speed with spread and compile time; then accuracy, time to accuracy, resources."""
     summary = next((r for r in records if r["case"] == "summary"), None)
     reached = summary["metrics"]["time_to_target_s"] if summary else {}
     modes = [r for r in records if r["case"] not in ("peak", "summary") and r["status"] == "ok"]
-    first = modes[0]["settings"]
-    table = Table(
-        title=f"training: {first['epochs']} epoch(s), batch {first['batch_size']}, Adam lr {first['lr']:g}, "
-        f"{first['threads']} threads, {first['device']}, data {first['data']['name']} "
-        f"({first['data']['train']} train / {first['data']['val']} val)",
-        title_justify="left",
+    s = modes[0]["settings"]
+    header = Text(
+        f"training: {s['epochs']} epoch(s), batch {s['batch_size']}, Adam lr {s['lr']:g}, "
+        f"{s['threads']} threads, {s['device']}, {s['data']['name']} "
+        f"({s['data']['train']} train / {s['data']['val']} val)",
+        style="bold",
     )
-    gpu = first["device"] == "cuda"
+    speed = Table(title="speed (step times exclude the first step: compile/trace)", title_justify="left")
+    for column in ("mode", "first step s", "step ms", "IQR ms", "samples /s", "GFLOP /s", "of peak"):
+        speed.add_column(column, justify="left" if column == "mode" else "right", no_wrap=column == "mode")
+    gpu = s["device"] == "cuda"
+    results = Table(title="results and resources", title_justify="left")
     columns = [
         "mode",
-        "first step s",
-        "step ms (IQR)",
-        "samples/s",
         "val acc",
         "train acc",
-        "time to target s",
+        "to target s",
         "CPU %",
-        "peak RSS MB",
-        *(["GPU % (peak)", "GPU MB"] if gpu else []),
-        "GFLOP/s (of peak)",
+        "RSS MB",
+        *(["GPU %", "GPU MB"] if gpu else []),
     ]
     for column in columns:
-        table.add_column(column, justify="left" if column == "mode" else "right", no_wrap=column == "mode")
+        results.add_column(column, justify="left" if column == "mode" else "right", no_wrap=column == "mode")
     for r in modes:
         m = r["metrics"]
         step, res = m["step_s"], m.get("resources") or {}
-        util = f" ({100 * m['utilization']:.1f}%)" if m.get("utilization") else ""
-        noisy = " [yellow]noisy[/]" if step["noisy"] else ""
         hit = reached.get(r["case"])
-        gpu_cells = (
-            [
-                f"{res.get('gpu_util_mean') or 0:.0f} ({res.get('gpu_util_peak') or 0:.0f})",
-                f"{(res.get('gpu_mem_peak_bytes') or 0) / 2**20:,.0f}",
-            ]
-            if gpu
-            else []
-        )
-        table.add_row(
+        speed.add_row(
             r["case"],
             f"{m['first_step_s']:.2f}",
-            f"{_ms(step['median'])} ({_ms(step['iqr'])}){noisy}",
+            _ms(step["median"]),
+            _ms(step["iqr"]) + (" [yellow]noisy[/]" if step["noisy"] else ""),
             f"{m['samples_per_s']['median']:,.0f}",
+            f"{m['gflops']:.2f}",
+            f"{100 * m['utilization']:.1f}%" if m.get("utilization") else "-",
+        )
+        gpu_cells = [
+            f"{res.get('gpu_util_mean') or 0:.0f}",
+            f"{(res.get('gpu_mem_peak_bytes') or 0) / 2**20:,.0f}",
+        ]
+        results.add_row(
+            r["case"],
             f"{m['val_acc']:.3f}",
             f"{m['train_acc']:.3f}",
-            "not reached" if hit is None else f"{hit:.2f}",
+            "-" if hit is None else f"{hit:.2f}",
             f"{res.get('cpu_percent_mean', 0):.0f}",
             f"{res.get('rss_peak_bytes', 0) / 2**20:,.0f}",
-            *gpu_cells,
-            f"{m['gflops']:.2f}{util}",
+            *(gpu_cells if gpu else []),
         )
-    parts: list[Table | Text] = [table]
+    parts: list[Table | Text] = [header, speed, results]
     if summary:
-        s = summary["metrics"]
-        lines = [
-            f"time to target: validation accuracy {s['target_val_acc']:.3f} (95% of the best, "
-            f"{s['best_val_acc']:.3f}); step times exclude the first step (compile/trace)"
-        ]
-        for mode, ratio in s["vs_fastest"].items():
-            lines.append(
-                f"{mode} vs {s['fastest']}: step time ratio {ratio['ratio']:.2f} "
-                f"(95% CI {ratio['low']:.2f}-{ratio['high']:.2f})"
-                + ("" if ratio["low"] > 1 or ratio["high"] < 1 else ", no significant difference")
-            )
-        conv = s.get("convergence")
-        if conv:
-            lines.append(
-                f"convergence, eager torch vs eager Keras: loss over the first {conv['steps']} steps "
-                f"within {conv['max_rel_loss_diff']:.1e} (relative), final val acc gap "
-                f"{conv['val_acc_gap_points']:.2f} points: {'ok' if conv['ok'] else 'DIVERGED'}"
-            )
-        parts.append(Text("\n".join(lines)))
+        parts.append(Text("\n".join(_summary_lines(summary["metrics"]))))
     return parts
+
+
+def _summary_lines(s: dict[str, Any]) -> list[str]:
+    lines = [
+        f"time to target: validation accuracy {s['target_val_acc']:.3f} (95% of the best, "
+        f"{s['best_val_acc']:.3f}), training time with compile, without evaluation"
+    ]
+    for mode, ratio in s["vs_fastest"].items():
+        same = ratio["low"] <= 1 <= ratio["high"]
+        lines.append(
+            f"{mode} vs {s['fastest']}: step time x{ratio['ratio']:.2f} (95% CI {ratio['low']:.2f}-"
+            f"{ratio['high']:.2f})" + (", no significant difference" if same else "")
+        )
+    conv = s.get("convergence")
+    if conv:
+        lines.append(
+            f"convergence, eager torch vs eager Keras: first {conv['steps']} losses within "
+            f"{conv['max_rel_loss_diff']:.1e} (relative), final val acc gap "
+            f"{conv['val_acc_gap_points']:.2f} points: {'ok' if conv['ok'] else 'DIVERGED'}"
+        )
+    return lines
 
 
 def pipeline_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
@@ -254,11 +256,9 @@ def pipeline_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         f"{s['threads']} threads, {s['epochs']} timed passes of {s['samples']} samples",
         title_justify="left",
     )
-    for column in ("pipeline", "framework", "samples/s", "IQR", "first batch ms", "CPU %", "peak RSS MB"):
+    for column in ("pipeline", "samples/s", "IQR", "first batch ms", "CPU %", "RSS MB"):
         table.add_column(
-            column,
-            justify="left" if column in ("pipeline", "framework") else "right",
-            no_wrap=column == "pipeline",
+            column, justify="left" if column == "pipeline" else "right", no_wrap=column == "pipeline"
         )
     for r in cases:
         m = r["metrics"]
@@ -266,7 +266,6 @@ def pipeline_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         noisy = " [yellow]noisy[/]" if stats["noisy"] else ""
         table.add_row(
             r["case"],
-            "tensorflow" if r["framework"] == "keras" else r["framework"],
             f"{stats['median']:,.0f}",
             f"{stats['iqr']:,.0f}{noisy}",
             f"{m['first_batch_s'] * 1000:.1f}",
