@@ -185,7 +185,7 @@ def test_run_unknown_stage_is_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_run_writes_run_directory(tmp_path: Path) -> None:
-    result = bakeoff("run", "simplenet", "--out", str(tmp_path))
+    result = bakeoff("run", "simplenet", "--stages", "parity", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "all checks passed" in result.stdout
     (run_dir,) = tmp_path.iterdir()
@@ -201,3 +201,24 @@ def test_run_writes_run_directory(tmp_path: Path) -> None:
     ]
     assert records[0]["settings"]["precision"] == "fp32"
     assert (run_dir / "artifacts").is_dir()
+
+
+@pytest.mark.slow
+def test_quick_run_covers_every_stage(tmp_path: Path) -> None:
+    result = bakeoff("run", "--quick", "--out", str(tmp_path), timeout=600)
+    assert result.returncode == 0, result.stderr
+    for heading in ("parity of simplenet", "speed (step times", "input pipelines", "input-bound?"):
+        assert heading in result.stdout
+    (run_dir,) = tmp_path.iterdir()
+    records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    stages = {(r["stage"], r["case"]) for r in records}
+    assert {
+        ("parity", "gradients"),
+        ("train", "keras-xla"),
+        ("train", "summary"),
+        ("pipeline", "tf.data/autotune"),
+        ("pipeline", "dataloader/workers=0"),
+        ("pipeline", "input-bound"),
+    } <= stages
+    assert all(r["status"] == "ok" for r in records), [r["message"] for r in records if r["status"] != "ok"]
+    assert json.loads((run_dir / "run.json").read_text())["options"]["train"]["epochs"] == 1

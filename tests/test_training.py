@@ -86,7 +86,7 @@ def test_killed_worker_loses_nothing_finished_and_resume_completes(tmp_path: Pat
             "train",
             "simplenet",
             "--modes",
-            "torch-eager,torch-compile",
+            "torch-eager,torch-compile,keras-graph",
             "--epochs",
             "1",
             "--out",
@@ -122,6 +122,7 @@ def test_killed_worker_loses_nothing_finished_and_resume_completes(tmp_path: Pat
     assert cases["torch-eager"]["status"] == "ok"
     assert cases["torch-compile"]["status"] == "failed"
     assert "died from signal 9" in cases["torch-compile"]["message"]
+    assert cases["keras-graph"]["status"] == "ok"  # the other framework's cases still ran
 
     resumed = bakeoff("run", "--resume", str(run_dir), timeout=300)
     assert resumed.returncode == 0, resumed.stderr
