@@ -326,7 +326,11 @@ def time_to(metrics: dict[str, Any], target: float) -> float | None:
     return None
 
 
-CONVERGENCE_STEPS = 20
+# fp32 sums in different orders differ by ~1e-7, and training amplifies that step after step (Adam's
+# m/sqrt(v) turns tiny gradient differences into full-size updates): on lenet the eager curves are within
+# 2e-4 after 5 steps, 7e-4 after 10, 3e-3 after 20. A wrong learning rate, beta, loss or weight mapping
+# shows from the first steps, so the check covers the first 10.
+CONVERGENCE_STEPS = 10
 CONVERGENCE_LOSS_RTOL = 1e-3
 CONVERGENCE_ACC_POINTS = 1.0
 
