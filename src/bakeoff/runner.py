@@ -81,7 +81,8 @@ def resume(run_dir: Path, progress: Callable[[str], None]) -> RunOutcome:
     info = json.loads(info_path.read_text())
     graph: Graph = build_graph(from_dict(info["spec"], source=str(info_path)))
     store = RunStore(run_dir)
-    done = {(r["stage"], r["case"]) for r in store.records() if r["status"] == "ok"}
+    latest = {(r["stage"], r["case"], r["framework"]): r for r in store.records()}
+    done = {key for key, r in latest.items() if r["status"] == "ok"}
     progress(f"resuming {run_dir}: {len(done)} finished case(s) kept")
     info.setdefault("resumed_at", []).append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     store.write_run(info)
@@ -93,8 +94,11 @@ def _execute(ctx: RunContext, stages: list[str]) -> RunOutcome:
     started = time.perf_counter()
     for stage in stages:
         t0 = time.perf_counter()
+        crashed_before = any(r["case"] == "stage" and r["status"] == "failed" for r in ctx.latest(stage))
         try:
             STAGES[stage].run(ctx)
+            if crashed_before:  # a resumed stage that now finished: its old failure no longer stands
+                ctx.record(make_record(stage, "stage", "ok", message="finished on resume"))
         except Exception as exc:  # one broken stage is recorded; the stages after it still run
             ctx.record(
                 make_record(

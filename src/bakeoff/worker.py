@@ -1,6 +1,7 @@
-"""Entry point of a framework worker process: `python -m bakeoff.worker REQUEST.json`.
+"""Entry point of a framework worker process: `python -m bakeoff.worker --serve` (long-lived: one job
+per request path read from stdin) or `python -m bakeoff.worker REQUEST.json` (one job).
 
-A worker imports exactly one framework, runs one job, and writes REQUEST.npz (arrays) and
+A worker imports exactly one framework; for each job it writes REQUEST.npz (arrays) and
 REQUEST.result.json (metadata or the error). The parent never imports torch or TensorFlow itself.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -57,7 +59,10 @@ def main(argv: list[str]) -> int:
             "kind": "crash",
             "traceback": traceback.format_exc(),
         }
-    result_path.write_text(json.dumps(result))
+    # Atomically: the parent takes the file's existence to mean the job is done.
+    tmp = result_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, result_path)
     return 0 if result["ok"] else 3
 
 

@@ -74,11 +74,6 @@ def layers_table(graph: Graph) -> Table:
     return table
 
 
-def _lstm_gap(result: ParityResult) -> bool:
-    p = result.params
-    return "spec" in p and p["torch"] != p["spec"] and any(d.kind == "lstm" for d in result.layers)
-
-
 def parity_tables(result: ParityResult) -> list[Table | Text]:
     s = result.settings
     header = Text(
@@ -108,8 +103,7 @@ def parity_tables(result: ParityResult) -> list[Table | Text]:
         f"output: max abs diff {sci(result.output_max_abs)}, max rel diff {sci(result.output_max_rel)}",
         f"loss ({s['loss']}): torch {result.loss['torch']:.6f}, keras {result.loss['keras']:.6f}, "
         f"diff {sci(result.loss_abs_diff)}",
-        f"trainable parameters: {params}"
-        + (" (torch's nn.LSTM keeps two bias vectors where Keras keeps one)" if _lstm_gap(result) else ""),
+        f"trainable parameters: {params}",
     ]
     if result.first_divergent:
         lines.append(f"first divergent layer: {result.first_divergent}")
@@ -211,8 +205,8 @@ def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         ]
         results.add_row(
             r["case"],
-            f"{m['val_acc']:.3f}",
-            f"{m['train_acc']:.3f}",
+            _acc(m["val_acc"]),
+            _acc(m["train_acc"]),
             "-" if hit is None else f"{hit:.2f}",
             f"{res.get('cpu_percent_mean', 0):.0f}",
             f"{res.get('rss_peak_bytes', 0) / 2**20:,.0f}",
@@ -222,6 +216,10 @@ def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
     if summary:
         parts.append(Text("\n".join(_summary_lines(summary["metrics"]))))
     return parts
+
+
+def _acc(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"  # None: a diverged model's NaN, stored as null
 
 
 def _summary_lines(s: dict[str, Any]) -> list[str]:
@@ -237,9 +235,13 @@ def _summary_lines(s: dict[str, Any]) -> list[str]:
         )
     conv = s.get("convergence")
     if conv:
+        curve = (
+            f"first {conv['steps']} losses within {conv['max_rel_loss_diff']:.1e} (relative)"
+            if conv["steps"]
+            else "loss curves not compared (dropout draws differ)"
+        )
         lines.append(
-            f"convergence, eager torch vs eager Keras: first {conv['steps']} losses within "
-            f"{conv['max_rel_loss_diff']:.1e} (relative), final val acc gap "
+            f"convergence, eager torch vs eager Keras: {curve}, final val acc gap "
             f"{conv['val_acc_gap_points']:.2f} points: {'ok' if conv['ok'] else 'DIVERGED'}"
         )
     return lines

@@ -75,8 +75,12 @@ class RunStore:
         )
 
     def append(self, record: dict[str, Any]) -> None:
-        with self.records_path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(clean(record), default=_json_default, allow_nan=False) + "\n")
+        line = json.dumps(clean(record), default=_json_default, allow_nan=False) + "\n"
+        with self.records_path.open("a+b") as f:
+            # A run killed mid-write leaves a torn last line: end it, so this record stands on its own.
+            if f.seek(0, os.SEEK_END) and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n":
+                f.write(b"\n")
+            f.write(line.encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
 
@@ -84,13 +88,12 @@ class RunStore:
         if not self.records_path.exists():
             return []
         lines = self.records_path.read_text(encoding="utf-8").splitlines()
-        # A run killed mid-write may leave a torn last line; everything before it is whole.
         out = []
         for line in lines:
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError:
-                break
+                continue  # a line torn by a kill; every whole line before and after it still counts
         return out
 
 

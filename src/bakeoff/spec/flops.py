@@ -54,7 +54,8 @@ def node_flops(node: Node) -> int:
 
 
 def count_params(graph: Graph, framework: str = "spec") -> int:
-    """Trainable parameters; PyTorch's LSTM keeps two bias vectors where Keras keeps one."""
+    """Trainable parameters. framework="torch" counts as a plain torch.nn.LSTM does, with two bias
+    vectors where Keras keeps one (bakeoff's own torch twin freezes the second, so it counts as Keras)."""
     total = sum(node_params(n) for n in graph.nodes)
     if framework == "torch":
         total += sum(4 * n.layer.units for n in graph.nodes if isinstance(n.layer, s.LSTM))

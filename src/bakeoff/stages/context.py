@@ -23,11 +23,16 @@ class RunContext:
     progress: Callable[[str], None] = _quiet
     # Rich results of this process's stages, for the terminal summary; records hold the same numbers.
     results: dict[str, Any] = field(default_factory=dict)
-    # (stage, case) pairs that finished ok in an earlier attempt of this run: --resume skips them.
-    done: set[tuple[str, str]] = field(default_factory=set)
+    # (stage, case, framework) of cases whose latest record is ok: --resume skips them.
+    done: set[tuple[str, str, str | None]] = field(default_factory=set)
 
     def record(self, record: dict[str, Any]) -> None:
         self.store.append(record)
+
+    def finished(self, stage: str) -> bool:
+        """Every case of `stage` ended ok in an earlier attempt (stages redone as a whole use this)."""
+        cases = self.latest(stage)
+        return bool(cases) and all(r["status"] == "ok" for r in cases)
 
     def latest(self, stage: str) -> list[dict[str, Any]]:
         """The newest record of each case of a stage, this attempt's and earlier ones'."""

@@ -17,7 +17,7 @@ def check(graph: Graph, options: dict[str, Any]) -> None:
 
 
 def run(ctx: RunContext) -> None:
-    if {("parity", "outputs"), ("parity", "layers"), ("parity", "gradients")} <= ctx.done:
+    if ctx.done and ctx.finished("parity"):
         ctx.progress("parity: finished in an earlier attempt, skipped")
         return
     # threads and seed are the run's, shared by every stage; the tolerances and batch are parity's own.
@@ -30,7 +30,10 @@ def run(ctx: RunContext) -> None:
         result = parity.check(ctx.graph, options)
     except BakeoffError as exc:
         ctx.record(
-            make_record("parity", "twins", "failed", message=str(exc), seconds=time.perf_counter() - started)
+            # Filed under "outputs", so a resumed run's success replaces it.
+            make_record(
+                "parity", "outputs", "failed", message=str(exc), seconds=time.perf_counter() - started
+            )
         )
         return
     seconds = time.perf_counter() - started

@@ -29,7 +29,7 @@ def training_graph(graph: Graph) -> Graph:
 
 
 def run(ctx: RunContext) -> None:
-    if {("pipeline", "input-bound")} <= ctx.done:
+    if ctx.done and ctx.finished("pipeline"):
         ctx.progress("pipeline: finished in an earlier attempt, skipped")
         return
     depth = DEPTH["quick" if ctx.options.get("quick") else "full"]

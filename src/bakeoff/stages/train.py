@@ -8,6 +8,7 @@ from typing import Any
 
 from bakeoff.data.datasets import load as load_dataset
 from bakeoff.spec.graph import Graph
+from bakeoff.spec.schema import Dropout
 from bakeoff.stages.context import RunContext
 from bakeoff.training import TrainOptions, check_modes, check_options, run_training, summary_record
 
@@ -24,7 +25,7 @@ def check(graph: Graph, options: dict[str, Any]) -> None:
 
 
 def run(ctx: RunContext) -> None:
-    done = {case for stage, case in ctx.done if stage == "train"}
+    done = {case for stage, case, _ in ctx.done if stage == "train"}
     with tempfile.TemporaryDirectory(prefix="bakeoff-train-") as tmp:
         run_training(
             ctx.graph,
@@ -35,6 +36,7 @@ def run(ctx: RunContext) -> None:
             ctx.progress,
             skip=done,
         )
-    summary = summary_record(ctx.latest("train"))
+    dropout = any(isinstance(n.layer, Dropout) and n.layer.rate > 0 for n in ctx.graph.nodes)
+    summary = summary_record(ctx.latest("train"), dropout=dropout, task=ctx.graph.spec.task.type)
     if summary:
         ctx.record(summary)

@@ -69,6 +69,10 @@ class Recurrent(nn.Module):
         super().__init__()
         self.rnn = rnn
         self.return_sequences = return_sequences
+        if isinstance(rnn, nn.LSTM):
+            # Keras' LSTM has one bias where torch adds b_ih + b_hh: training both would move the
+            # bias twice as fast under Adam. The canonical bias lives in b_ih; b_hh stays zero.
+            rnn.bias_hh_l0.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.rnn(x)
