@@ -222,3 +222,25 @@ def test_quick_run_covers_every_stage(tmp_path: Path) -> None:
     } <= stages
     assert all(r["status"] == "ok" for r in records), [r["message"] for r in records if r["status"] != "ok"]
     assert json.loads((run_dir / "run.json").read_text())["options"]["train"]["epochs"] == 1
+
+
+def test_out_that_is_a_file_is_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert_one_line_error(
+        bakeoff("run", "--stages", "parity", "--out", str(blocker)), 2, "cannot make a directory"
+    )
+
+
+def test_resume_of_something_that_is_not_a_run(tmp_path: Path) -> None:
+    assert_one_line_error(bakeoff("run", "--resume", str(tmp_path)), 2, "not a run directory (no run.json)")
+    (tmp_path / "run.json").write_text("{not json")
+    assert_one_line_error(bakeoff("run", "--resume", str(tmp_path)), 2, "run.json is damaged")
+
+
+def test_labels_outside_the_classes_are_refused(tmp_path: Path) -> None:
+    import numpy as np
+
+    np.savez(tmp_path / "d.npz", x=np.zeros((50, 784), np.float32), y=np.arange(50))
+    result = bakeoff("train", "simplenet", "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "runs"))
+    assert_one_line_error(result, 2, "labels must lie in [0, 10), found 0..49")

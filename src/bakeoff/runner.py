@@ -78,16 +78,21 @@ def resume(run_dir: Path, progress: Callable[[str], None]) -> RunOutcome:
     info_path = run_dir / "run.json"
     if not info_path.is_file():
         raise UsageError(f"--resume {run_dir}: not a run directory (no run.json)")
-    info = json.loads(info_path.read_text())
-    graph: Graph = build_graph(from_dict(info["spec"], source=str(info_path)))
+    try:
+        info = json.loads(info_path.read_text())
+        stages, options, spec = info["stages"], info["options"], info["spec"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise UsageError(f"--resume {run_dir}: run.json is damaged or from another version ({exc})") from exc
+    check_stages(stages)
+    graph: Graph = build_graph(from_dict(spec, source=str(info_path)))
     store = RunStore(run_dir)
     latest = {(r["stage"], r["case"], r["framework"]): r for r in store.records()}
     done = {key for key, r in latest.items() if r["status"] == "ok"}
     progress(f"resuming {run_dir}: {len(done)} finished case(s) kept")
     info.setdefault("resumed_at", []).append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     store.write_run(info)
-    ctx = RunContext(graph, store, info["options"], progress, done=done)
-    return _execute(ctx, info["stages"])
+    ctx = RunContext(graph, store, options, progress, done=done)
+    return _execute(ctx, stages)
 
 
 def _execute(ctx: RunContext, stages: list[str]) -> RunOutcome:

@@ -126,8 +126,11 @@ def from_npz(path: Path, graph: Graph, val_fraction: float = 0.2, seed: int = 0)
             )
         xs.append(x.astype(spec.dtype))
     y = arrays["y"]
-    if len(y) != len(xs[0]):
-        raise UsageError(f"--data {path}: {len(xs[0])} samples in x but {len(y)} labels in y")
+    if any(len(x) != len(y) for x in xs):
+        raise UsageError(f"--data {path}: {[len(x) for x in xs]} samples in the inputs but {len(y)} in y")
+    classes = graph.spec.task.num_classes
+    if classes and (y.min() < 0 or y.max() >= classes):
+        raise UsageError(f"--data {path}: labels must lie in [0, {classes}), found {y.min()}..{y.max()}")
     y = y.astype(np.int64) if graph.spec.task.type == "classification" else y.astype(np.float32)
     return _split(path.name, xs, y, val_fraction, seed)
 

@@ -27,7 +27,10 @@ LIBRARIES = (
 
 def physical_cores() -> int:
     """The default thread count for every framework: hyperthreads share a core's arithmetic units."""
-    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+    cores = psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+    # A container or taskset may allow fewer CPUs than the machine has.
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    return max(1, min(cores, allowed))
 
 
 def cpu_model() -> str:

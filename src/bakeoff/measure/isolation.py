@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -117,6 +118,9 @@ class Pool:
         for worker in self._workers.values():
             worker.stop()
         self._workers.clear()
+        if self._logdir is not None:
+            shutil.rmtree(self._logdir, ignore_errors=True)
+            self._logdir = None
 
 
 POOL = Pool()
@@ -253,7 +257,11 @@ def run_cases(
         case_dir = workdir / f"{request['framework']}-{request['job']}-{attempt}"
         case_dir.mkdir(parents=True, exist_ok=True)
         job = _submit({**request, "cases": remaining, "case_dir": str(case_dir)}, case_dir / "request.json")
-        done, timed_out = _follow(job, remaining, case_dir, case_timeout, on_case)
+        try:
+            done, timed_out = _follow(job, remaining, case_dir, case_timeout, on_case)
+        except BaseException:
+            POOL.discard(job.worker)  # never leave a pooled worker busy with a job nobody follows
+            raise
         left = [c for c in remaining if c not in done]
         if left:
             on_case(left[0], _end(job, timed_out))

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bakeoff.errors import UsageError
+
 SCHEMA_VERSION = 1
 
 
@@ -54,7 +56,10 @@ class RunStore:
     def create(cls, out_dir: Path, model: str) -> RunStore:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", model).strip("-") or "model"
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--out {out_dir}: cannot make a directory there ({exc.strerror})") from exc
         for attempt in range(1000):
             path = out_dir / (f"{stamp}-{slug}" + (f"-{attempt}" if attempt else ""))
             try:
