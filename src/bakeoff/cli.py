@@ -287,6 +287,7 @@ def run(
         "train": {
             "modes": _split(modes),
             "epochs": 1 if quick else epochs,
+            **({"peak_seconds": 0.3} if quick else {}),
             "batch_size": batch_size,
             "lr": lr,
             "device": device,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import time
-import traceback
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,8 +22,7 @@ import numpy as np
 from bakeoff.data import datasets
 from bakeoff.errors import BakeoffError, UsageError
 from bakeoff.measure.env import physical_cores
-from bakeoff.measure.isolation import WorkerResult, run_workers
-from bakeoff.measure.sampler import ResourceSampler
+from bakeoff.measure.isolation import WorkerResult, case_loop, run_cases
 from bakeoff.measure.stats import ratio_ci, summarize
 from bakeoff.npz import load_arrays, save_arrays
 from bakeoff.results.store import make_record
@@ -34,14 +32,14 @@ from bakeoff.spec.schema import ModelSpec
 from bakeoff.twins import Weights, load_weights
 
 STAGE = "pipeline"
+PROBE_CASE = "probe"
+INPUT_BOUND_CASE = "input-bound"
 FRAMEWORKS = ("torch", "keras")
 PARITY_CASE = "same augmentation"
 # Images both workers augment with fixed crops and flips, compared with each other and with numpy.
 PROBE_IMAGES = 16
 # Both sides do the same float32 ops in the same order; measured difference is exactly 0.
 PROBE_ATOL = 1e-6
-# A background sampler reads RSS and CPU; 10 reads a second keep its own cost well under 1%.
-SAMPLE_INTERVAL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -205,17 +203,16 @@ def time_epochs(pipeline: Pipeline, materialize: Materialize, epochs: int) -> Ep
 def measure_case(
     case: dict[str, Any], build: Builder, materialize: Materialize, epochs: int
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Builds one variant and times a warm-up pass plus `epochs` timed passes, sampling RSS and CPU."""
+    """Builds one variant and times a warm-up pass plus `epochs` timed passes (the parent samples the
+    worker's CPU and RSS from outside meanwhile)."""
     started = time.perf_counter()
-    with ResourceSampler(interval=SAMPLE_INTERVAL_S, gpu=False) as sampler:
-        pipeline, settings = build(case)
-        built = time.perf_counter()
-        try:
-            times = time_epochs(pipeline, materialize, epochs + 1)
-        finally:
-            # Loader processes and prefetch threads must be gone before the next case is timed.
-            pipeline.close()
-    usage = sampler.usage
+    pipeline, settings = build(case)
+    built = time.perf_counter()
+    try:
+        times = time_epochs(pipeline, materialize, epochs + 1)
+    finally:
+        # Loader processes and prefetch threads must be gone before the next case is timed.
+        pipeline.close()
     arrays = {
         "first_batch_s": np.array(times.first_batch_s),
         "batch_s": np.array([t for epoch in times.batch_s[1:] for t in epoch]),
@@ -226,36 +223,45 @@ def measure_case(
         "warmup_samples_per_s": times.samples_per_s[0],
         "augment_varies_per_epoch": len(set(times.checksums)) == len(times.checksums),
         "layout": times.layout,
-        "peak_rss_mb": usage.rss_peak_bytes / 2**20,
-        "cpu_percent_mean": usage.cpu_percent_mean,
         "seconds": time.perf_counter() - started,
         "settings": settings,
     }
     return arrays, summary
 
 
-def run_cases(
-    request: dict[str, Any], build: Builder, materialize: Materialize
+def serve_cases(
+    request: dict[str, Any],
+    build: Builder,
+    materialize: Materialize,
+    probe: Callable[[], dict[str, np.ndarray]],
+    fed: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Runs every case of a request in turn; one that raises is reported failed and the next still runs."""
-    arrays: dict[str, np.ndarray] = {}
-    cases: dict[str, dict[str, Any]] = {}
-    for case in request["cases"]:
-        name = case["name"]
-        try:
-            case_arrays, summary = measure_case(case, build, materialize, request["epochs"])
-        except BakeoffError as exc:
-            cases[name] = {"ok": False, "error": str(exc)}
-        except Exception as exc:
-            cases[name] = {
-                "ok": False,
-                "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(),
-            }
-        else:
-            arrays.update({f"{name}/{key}": value for key, value in case_arrays.items()})
-            cases[name] = {"ok": True, **summary}
-    return arrays, {"cases": cases}
+    """Worker side: every case of the request, each published as it finishes (see isolation.case_loop):
+    the augmentation probe, the pipeline variants, then the input-bound check fed by the fastest of
+    the variants just measured."""
+    variants = {case["name"]: case for case in request["variants"]}
+    speed: dict[str, float] = {}
+
+    def run_one(name: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        if name == PROBE_CASE:
+            return probe(), {}
+        if name == INPUT_BOUND_CASE:
+            fastest = max(speed, key=speed.__getitem__) if speed else next(iter(variants))
+            info = {**fed(variants[fastest]), "pipeline": fastest}
+            return {
+                "memory": np.array(info.pop("memory_step_s")),
+                "fed": np.array(info.pop("fed_step_s")),
+            }, info
+        arrays, summary = measure_case(variants[name], build, materialize, request["epochs"])
+        speed[name] = float(np.median(arrays["samples_per_s"]))
+        return arrays, summary
+
+    return case_loop(request, run_one)
+
+
+def training_model(request: dict[str, Any]) -> tuple[Graph, Weights]:
+    train = request["train"]
+    return build_graph(ModelSpec.model_validate(train["spec"])), load_weights(Path(train["weights"]))
 
 
 def time_fed_steps(batches: Iterable[Any], step: Callable[[Any], object]) -> list[float]:
@@ -269,24 +275,6 @@ def time_fed_steps(batches: Iterable[Any], step: Callable[[Any], object]) -> lis
         times.append(now - last)
         last = now
     return times[1:]
-
-
-def training_model(request: dict[str, Any]) -> tuple[Graph, Weights]:
-    train = request["train"]
-    return build_graph(ModelSpec.model_validate(train["spec"])), load_weights(Path(train["weights"]))
-
-
-def guarded(check: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Runs the input-bound check so that its failure becomes a message, never the worker's end."""
-    try:
-        info = check()
-    except Exception as exc:
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}, {}
-    arrays = {
-        "input_bound/memory": np.array(info.pop("memory_step_s")),
-        "input_bound/fed": np.array(info.pop("fed_step_s")),
-    }
-    return {"ok": True, **info}, arrays
 
 
 def input_bound(request: dict[str, Any], pipeline: Pipeline, step: Callable[[Any], object]) -> dict[str, Any]:
@@ -357,12 +345,16 @@ def prepare(
         **({"train": train} if train else {}),
     }
     return [
-        {**common, "framework": "torch", "cases": torch_cases(workers or default_workers())},
-        {**common, "framework": "keras", "cases": keras_cases()},
+        {**common, "framework": "torch", "variants": torch_cases(workers or default_workers())},
+        {**common, "framework": "keras", "variants": keras_cases()},
     ]
 
 
 def _quiet(line: str) -> None:
+    pass
+
+
+def _ignore(record: dict[str, Any]) -> None:
     pass
 
 
@@ -371,19 +363,33 @@ def run_requests(
     workdir: Path,
     timeout: float = 600.0,
     progress: Callable[[str], None] = _quiet,
+    on_record: Callable[[dict[str, Any]], None] = _ignore,
 ) -> list[dict[str, Any]]:
-    """Runs the framework workers one after another (two at once would share the cores being measured)
-    and turns what they send back into records: one per case, then the augmentation parity check."""
-    results = {}
-    records = []
+    """Runs each framework's cases in its worker, one framework after the other (two at once would
+    share the cores being measured), recording each case as it finishes; then the augmentation check."""
+    records: list[dict[str, Any]] = []
+    probes: dict[str, WorkerResult] = {}
+
+    def keep(record: dict[str, Any]) -> None:
+        records.append(record)
+        on_record(record)
+
     for request in requests:
-        names = ", ".join(case["name"] for case in request["cases"])
-        progress(f"pipeline: {request['framework']} worker ({names})")
-        result = run_workers([request], workdir / request["framework"], timeout)[0]
-        results[request["framework"]] = result
-        records.extend(case_records(request, result))
-    records.append(parity_record(requests[0], results))
-    records += [input_bound_record(r, results[r["framework"]]) for r in requests if "train" in r]
+        framework = request["framework"]
+        names = [PROBE_CASE, *(case["name"] for case in request["variants"])]
+        names += [INPUT_BOUND_CASE] if "train" in request else []
+        progress(f"pipeline: {framework} worker ({', '.join(names[1:])})")
+
+        def on_case(name: str, result: WorkerResult, request: dict[str, Any] = request) -> None:
+            if name == PROBE_CASE:
+                probes[request["framework"]] = result
+            elif name == INPUT_BOUND_CASE:
+                keep(input_bound_record(request, result))
+            else:
+                keep(case_record(request, name, result))
+
+        run_cases({**request, "job": STAGE}, names, workdir, case_timeout=timeout, on_case=on_case)
+    keep(parity_record(requests[0], probes))
     return records
 
 
@@ -399,6 +405,7 @@ def run_pipelines(
     timeout: float = 600.0,
     progress: Callable[[str], None] = _quiet,
     train: dict[str, Any] | None = None,
+    on_record: Callable[[dict[str, Any]], None] = _ignore,
 ) -> list[dict[str, Any]]:
     """Every pipeline variant of both frameworks, each timed over a warm-up pass and `epochs` passes of
     `batches` batches; one record per case plus one for the augmentation parity check."""
@@ -412,7 +419,7 @@ def run_pipelines(
         seed=seed,
         train=train,
     )
-    return run_requests(requests, workdir, timeout, progress)
+    return run_requests(requests, workdir, timeout, progress, on_record)
 
 
 def common_settings(request: dict[str, Any]) -> dict[str, Any]:
@@ -431,36 +438,19 @@ def common_settings(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def case_records(request: dict[str, Any], result: WorkerResult) -> list[dict[str, Any]]:
+def case_record(request: dict[str, Any], name: str, result: WorkerResult) -> dict[str, Any]:
     framework = request["framework"]
-    settings = common_settings(request)
-    records = []
-    for case in request["cases"]:
-        name = case["name"]
-        info = result.meta.get("cases", {}).get(name) if result.ok else None
-        if info is None:
-            why = result.error if not result.ok else "the worker sent back no result for it"
-            message = f"{framework} worker failed: {why}"
-            records.append(make_record(STAGE, name, "failed", framework=framework, message=message))
-            continue
-        if not info["ok"]:
-            records.append(make_record(STAGE, name, "failed", framework=framework, message=info["error"]))
-            continue
-        records.append(ok_record(framework, name, info, result.arrays, settings, result.meta))
-    return records
+    if not result.ok:
+        return make_record(STAGE, name, "failed", framework=framework, message=result.error)
+    return ok_record(framework, name, result, common_settings(request))
 
 
-def ok_record(
-    framework: str,
-    name: str,
-    info: dict[str, Any],
-    arrays: dict[str, np.ndarray],
-    settings: dict[str, Any],
-    meta: dict[str, Any],
-) -> dict[str, Any]:
-    per_epoch = arrays[f"{name}/samples_per_s"]
-    batch_s = arrays[f"{name}/batch_s"]
-    first = arrays[f"{name}/first_batch_s"]
+def ok_record(framework: str, name: str, result: WorkerResult, settings: dict[str, Any]) -> dict[str, Any]:
+    info, arrays = result.meta, result.arrays
+    resources = info.get("resources") or {}
+    per_epoch = arrays["samples_per_s"]
+    batch_s = arrays["batch_s"]
+    first = arrays["first_batch_s"]
     throughput = summarize(per_epoch)
     metrics = {
         "samples_per_s": throughput.median,
@@ -472,8 +462,8 @@ def ok_record(
         # Later passes restart their iterator (and, without persistent workers, their processes).
         "epoch_start_s": summarize(first[1:]).to_dict(),
         "warmup_samples_per_s": info["warmup_samples_per_s"],
-        "peak_rss_mb": info["peak_rss_mb"],
-        "cpu_percent_mean": info["cpu_percent_mean"],
+        "peak_rss_mb": resources.get("rss_peak_bytes", 0) / 2**20,
+        "cpu_percent_mean": resources.get("cpu_percent_mean", 0.0),
         "augment_varies_per_epoch": info["augment_varies_per_epoch"],
         "layout": info["layout"],
         "raw": {
@@ -496,12 +486,13 @@ def ok_record(
         framework=framework,
         message="; ".join(notes),
         metrics=metrics,
-        settings={**settings, **info["settings"], "worker": meta.get("framework", {})},
+        settings={**settings, **info["settings"]},
         seconds=info["seconds"],
     )
 
 
 def parity_record(request: dict[str, Any], results: dict[str, WorkerResult]) -> dict[str, Any]:
+    """`results`: each framework's probe case."""
     """Do both frameworks apply the same augmentation? Fixed crops and flips, compared exactly, and
     against the numpy reference so 'the same' also means 'the one described'."""
     missing = [f for f in FRAMEWORKS if f not in results or not results[f].ok]
@@ -510,7 +501,7 @@ def parity_record(request: dict[str, Any], results: dict[str, WorkerResult]) -> 
         return make_record(STAGE, PARITY_CASE, "failed", message=message)
     aug = Augment(**request["augment"])
     reference = reference_images(read_workload(request["data"]), request["probe"], aug)
-    t, k = results["torch"].arrays, results["keras"].arrays
+    t, k = results["torch"].arrays, results["keras"].arrays  # probe/x, probe/decoded, probe/y
     metrics = {
         "images": len(reference),
         "decoded_equal": bool(np.array_equal(t["probe/decoded"], k["probe/decoded"])),
@@ -553,11 +544,9 @@ INPUT_BOUND_RATIO = 1.10  # fed steps this much slower than in-memory ones, sign
 
 def input_bound_record(request: dict[str, Any], result: WorkerResult) -> dict[str, Any]:
     framework = request["framework"]
-    info = result.meta.get("input_bound") if result.ok else None
-    if not info or not info.get("ok"):
-        why = (info or {}).get("error") or result.error or "the worker sent back no result for it"
-        return make_record(STAGE, "input-bound", "failed", framework=framework, message=why)
-    memory, fed = result.arrays["input_bound/memory"], result.arrays["input_bound/fed"]
+    if not result.ok:
+        return make_record(STAGE, INPUT_BOUND_CASE, "failed", framework=framework, message=result.error)
+    info, memory, fed = result.meta, result.arrays["memory"], result.arrays["fed"]
     ratio = ratio_ci(fed, memory)
     bound = ratio.low > 1.0 and ratio.ratio > INPUT_BOUND_RATIO
     verdict = "input-bound" if bound else "not input-bound"

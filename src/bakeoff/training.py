@@ -9,7 +9,6 @@ other, and turns what comes back into records. The worker side (`Setup`, `case_l
 from __future__ import annotations
 
 import math
-import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,9 +18,9 @@ import numpy as np
 
 from bakeoff.data.datasets import Dataset, epoch_orders
 from bakeoff.data.datasets import load as load_dataset
-from bakeoff.errors import BakeoffError, UsageError
+from bakeoff.errors import UsageError
 from bakeoff.measure.env import gpus, physical_cores
-from bakeoff.measure.isolation import WorkerResult, case_started, emit_case, run_cases
+from bakeoff.measure.isolation import WorkerResult, run_cases
 from bakeoff.npz import load_arrays, save_arrays
 from bakeoff.results.store import make_record
 from bakeoff.spec.flops import count_flops
@@ -62,6 +61,7 @@ class TrainOptions:
     compile_mode: str = "default"
     data: str | None = None  # 'mnist', 'synthetic', a .npz path, or None to pick by the spec
     case_timeout: float = 600.0
+    peak_seconds: float = 1.0  # time budget of the matmul-peak probe
 
     @property
     def thread_count(self) -> int:
@@ -151,26 +151,6 @@ class Setup:
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         return self.orders[epoch][: self.batches_per_epoch * self.options.batch_size]
-
-
-def case_loop(
-    request: dict[str, Any], run_one: Callable[[str], tuple[dict[str, np.ndarray], dict[str, Any]]]
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Runs each requested case and publishes it as it finishes; a case that raises is published as
-    failed with its message, and the next case still runs."""
-    for case in request["cases"]:
-        case_started(request, case)
-        try:
-            arrays, meta = run_one(case)
-        except BakeoffError as exc:
-            emit_case(request, case, {}, {}, error=str(exc))
-        except Exception as exc:
-            emit_case(
-                request, case, {}, {"traceback": traceback.format_exc()}, error=f"{type(exc).__name__}: {exc}"
-            )
-        else:
-            emit_case(request, case, arrays, meta)
-    return {}, {}
 
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray, task: str) -> float:

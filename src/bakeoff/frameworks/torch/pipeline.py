@@ -21,10 +21,9 @@ from bakeoff.frameworks.torch.weights import load_weights
 from bakeoff.pipelines import (
     Augment,
     Workload,
-    guarded,
     input_bound,
     read_workload,
-    run_cases,
+    serve_cases,
     training_model,
 )
 
@@ -136,33 +135,30 @@ def probe(workload: Workload, aug: Augment, fixed: dict[str, list[int]]) -> dict
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    info = configure(request["threads"])
+    configure(request["threads"])
     torch.manual_seed(request["seed"])
     workload = read_workload(request["data"])
     aug = Augment(**request["augment"])
-    arrays = probe(workload, aug, request["probe"])
-    case_arrays, meta = run_cases(
-        request, lambda case: build(case, workload, aug, request["batch"]), materialize
+    return serve_cases(
+        request,
+        lambda case: build(case, workload, aug, request["batch"]),
+        materialize,
+        probe=lambda: probe(workload, aug, request["probe"]),
+        fed=lambda case: fed_training(request, workload, aug, case),
     )
-    info["cuda_available"] = torch.cuda.is_available()
-    if "train" in request:
-        workers = max(case["num_workers"] for case in request["cases"])
-        bound, bound_arrays = guarded(lambda: fed_training(request, workload, aug, workers))
-        meta["input_bound"] = bound
-        case_arrays.update(bound_arrays)
-    return {**arrays, **case_arrays}, {**meta, "framework": info}
 
 
-def fed_training(request: dict[str, Any], workload: Workload, aug: Augment, workers: int) -> dict[str, Any]:
+def fed_training(
+    request: dict[str, Any], workload: Workload, aug: Augment, case: dict[str, Any]
+) -> dict[str, Any]:
     graph, weights = training_model(request)
     model = build_model(graph)
     load_weights(model, graph, weights)
     model.train()
     step = make_step(model, model, graph, request["train"]["lr"])
     flat = graph.inputs[0].shape == (784,)
-    pipeline, _ = build({"name": "fed", "num_workers": workers}, workload, aug, request["batch"])
+    pipeline, _ = build(case, workload, aug, request["batch"])
     try:
-        info = input_bound(request, pipeline, lambda b: step([b[0].flatten(1) if flat else b[0]], b[1]))
+        return input_bound(request, pipeline, lambda b: step([b[0].flatten(1) if flat else b[0]], b[1]))
     finally:
         pipeline.close()
-    return {**info, "pipeline": f"DataLoader, {workers} workers"}

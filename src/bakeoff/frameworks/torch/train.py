@@ -13,9 +13,10 @@ from bakeoff.errors import BakeoffError
 from bakeoff.frameworks.torch.build import build
 from bakeoff.frameworks.torch.parity import configure, loss_fn, to_torch_input
 from bakeoff.frameworks.torch.weights import load_weights
+from bakeoff.measure.isolation import case_loop
 from bakeoff.measure.timer import measure, time_loop
 from bakeoff.spec.graph import Graph
-from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy, case_loop
+from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -25,7 +26,7 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
 
     def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if case == PEAK_CASE:
-            return matmul_peak(device, request["peak_size"])
+            return matmul_peak(device, request["peak_size"], setup.options.peak_seconds)
         return train(setup, MODES[case][1], device)
 
     return case_loop(request, run_one)
@@ -42,10 +43,10 @@ def _sync(device: torch.device) -> Any:
     return (lambda _out: torch.cuda.synchronize()) if device.type == "cuda" else None
 
 
-def matmul_peak(device: torch.device, n: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def matmul_peak(device: torch.device, n: int, seconds: float) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
-    m = measure(lambda: a @ b, sync=_sync(device), min_time=0.3, max_time=1.0)
+    m = measure(lambda: a @ b, sync=_sync(device), min_time=min(0.3, seconds), max_time=seconds)
     return {"times": np.array(m.times)}, {
         "gflops": 2 * n**3 / m.stats.median / 1e9,
         "n": n,
