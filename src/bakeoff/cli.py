@@ -270,7 +270,7 @@ def run(
     threads: Threads = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """The main job: parity, then every training mode; writes run.json and records.jsonl as cases finish.
+    """The main job: parity, every training mode, the input pipelines; records each case as it finishes.
 
     Exits 1 when any check fails; every finished case is already in records.jsonl, and --resume
     finishes a run that was stopped.

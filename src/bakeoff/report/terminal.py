@@ -8,6 +8,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from bakeoff.measure.stats import Ratio
 from bakeoff.parity import ParityResult
 from bakeoff.spec.flops import count_flops, count_params, node_flops, node_params
 from bakeoff.spec.graph import Graph
@@ -228,11 +229,8 @@ def _summary_lines(s: dict[str, Any]) -> list[str]:
         f"{s['best_val_acc']:.3f}), training time with compile, without evaluation"
     ]
     for mode, ratio in s["vs_fastest"].items():
-        same = ratio["low"] <= 1 <= ratio["high"]
-        lines.append(
-            f"{mode} vs {s['fastest']}: step time x{ratio['ratio']:.2f} (95% CI {ratio['low']:.2f}-"
-            f"{ratio['high']:.2f})" + (", no significant difference" if same else "")
-        )
+        fields = {k: ratio[k] for k in ("ratio", "low", "high", "level", "n_boot")}
+        lines.append(f"{mode} vs {s['fastest']} (step time): {Ratio(**fields).verdict(mode, s['fastest'])}")
     conv = s.get("convergence")
     if conv:
         curve = (
