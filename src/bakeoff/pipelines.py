@@ -547,7 +547,7 @@ def input_bound_record(request: dict[str, Any], result: WorkerResult) -> dict[st
     if not result.ok:
         return make_record(STAGE, INPUT_BOUND_CASE, "failed", framework=framework, message=result.error)
     info, memory, fed = result.meta, result.arrays["memory"], result.arrays["fed"]
-    ratio = ratio_ci(fed, memory)
+    ratio = ratio_ci(fed, memory, block=None)  # consecutive steps are not independent
     bound = ratio.low > 1.0 and ratio.ratio > INPUT_BOUND_RATIO
     verdict = "input-bound" if bound else "not input-bound"
     message = (

@@ -148,3 +148,21 @@ def test_verdict_and_ratio_from_real_bootstrap_agree() -> None:
 def test_ratio_to_dict() -> None:
     d = Ratio(ratio=0.5, low=0.4, high=0.6).to_dict()
     assert d == {"ratio": 0.5, "low": 0.4, "high": 0.6, "level": 0.95, "n_boot": 2000, "significant": True}
+
+
+def test_block_bootstrap_widens_the_interval_of_drifting_samples() -> None:
+    # Two runs whose step times drift slowly (correlated neighbours): resampling steps one by one
+    # pretends to know the ratio better than the runs allow.
+    rng = np.random.default_rng(3)
+    drift = np.cumsum(rng.normal(0, 0.02, 400))
+    a = np.exp(drift) * 1.0
+    b = np.exp(np.cumsum(rng.normal(0, 0.02, 400))) * 1.0
+    iid = ratio_ci(a, b, block=1)
+    blocks = ratio_ci(a, b, block=None)
+    assert blocks.ratio == iid.ratio
+    assert (blocks.high - blocks.low) > 1.5 * (iid.high - iid.low)
+
+
+def test_block_of_one_is_the_plain_bootstrap() -> None:
+    a, b = [1.0, 2.0, 3.0, 4.0], [2.0, 2.0, 3.0, 5.0]
+    assert ratio_ci(a, b) == ratio_ci(a, b, block=1)
