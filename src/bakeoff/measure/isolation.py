@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import psutil
 
 from bakeoff.errors import BakeoffError
 from bakeoff.measure.sampler import ResourceSampler
@@ -187,6 +188,13 @@ def _failure(job: _Job, timed_out: bool, seconds: float) -> WorkerResult:
     )
 
 
+def _rss(pid: int) -> int:
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except psutil.Error:
+        return 0
+
+
 def _last_line(log: Path) -> str:
     lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
     return lines[-1] if lines else ""
@@ -307,6 +315,7 @@ def _follow(
 ) -> tuple[set[str], bool]:
     done: set[str] = set()
     sampling: dict[str, ResourceSampler] = {}
+    baseline: dict[str, int] = {}
     last = time.perf_counter()
     try:
         while True:
@@ -316,12 +325,17 @@ def _follow(
                     continue
                 if case not in sampling and (case_dir / f"{_file(case)}.start").exists():
                     sampling[case] = ResourceSampler(job.worker.proc.pid).__enter__()
+                    baseline[case] = _rss(job.worker.proc.pid)
                 if (case_dir / f"{_file(case)}.json").exists():
                     result = _read_case(job.framework, case_dir / _file(case))
                     if case in sampling:
                         sampler = sampling.pop(case)
                         sampler.__exit__(None, None, None)
-                        result.meta["resources"] = sampler.usage.to_dict()
+                        # The worker is long-lived: its RSS at the start says what earlier cases left.
+                        result.meta["resources"] = {
+                            **sampler.usage.to_dict(),
+                            "rss_start_bytes": baseline[case],
+                        }
                     on_case(case, result)
                     done.add(case)
                     last = time.perf_counter()

@@ -182,7 +182,7 @@ def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         "train acc",
         "to target s",
         "CPU %",
-        "RSS MB",
+        "RSS MB (at start)",
         *(["GPU %", "GPU MB"] if gpu else []),
     ]
     for column in columns:
@@ -210,7 +210,8 @@ def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
             _acc(m["train_acc"]),
             "-" if hit is None else f"{hit:.2f}",
             f"{res.get('cpu_percent_mean', 0):.0f}",
-            f"{res.get('rss_peak_bytes', 0) / 2**20:,.0f}",
+            # Modes share a long-lived worker: the RSS it started at is what earlier modes left.
+            f"{res.get('rss_peak_bytes', 0) / 2**20:,.0f} ({res.get('rss_start_bytes', 0) / 2**20:,.0f})",
             *(gpu_cells if gpu else []),
         )
     parts: list[Table | Text] = [header, speed, results]
