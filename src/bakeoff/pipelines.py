@@ -396,29 +396,15 @@ def run_requests(
 def run_pipelines(
     workdir: Path,
     *,
-    batch: int = 64,
-    batches: int = 60,
-    epochs: int = 10,
-    workers: Sequence[int] | None = None,
-    threads: int | None = None,
-    seed: int = 0,
     timeout: float = 600.0,
     progress: Callable[[str], None] = _quiet,
-    train: dict[str, Any] | None = None,
     on_record: Callable[[dict[str, Any]], None] = _ignore,
+    **workload: Any,
 ) -> list[dict[str, Any]]:
     """Every pipeline variant of both frameworks, each timed over a warm-up pass and `epochs` passes of
-    `batches` batches; one record per case plus one for the augmentation parity check."""
-    requests = prepare(
-        workdir,
-        batch=batch,
-        batches=batches,
-        epochs=epochs,
-        workers=workers,
-        threads=threads,
-        seed=seed,
-        train=train,
-    )
+    `batches` batches; one record per case plus one for the augmentation parity check. `workload`
+    takes prepare()'s options (batch, batches, epochs, workers, threads, seed, train)."""
+    requests = prepare(workdir, **workload)
     return run_requests(requests, workdir, timeout, progress, on_record)
 
 

@@ -21,6 +21,7 @@ from bakeoff.data.datasets import load as load_dataset
 from bakeoff.errors import UsageError
 from bakeoff.measure.env import gpus, physical_cores
 from bakeoff.measure.isolation import WorkerResult, run_cases
+from bakeoff.measure.timer import Sync, measure
 from bakeoff.npz import load_arrays, save_arrays
 from bakeoff.results.store import make_record
 from bakeoff.spec.flops import count_flops
@@ -121,6 +122,19 @@ def check_options(graph: Graph, options: TrainOptions, dataset: Dataset) -> None
 
 
 # ---------------------------------------------------------------- worker side
+
+
+def matmul_peak(
+    matmul: Callable[[], object], sync: Sync | None, n: int, seconds: float
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The framework's own fp32 matmul rate on n x n operands: the roofline utilisation is measured
+    against. Each framework passes its matmul and the sync that finishes its device work."""
+    m = measure(matmul, sync=sync, min_time=min(0.3, seconds), max_time=seconds)
+    return {"times": np.array(m.times)}, {
+        "gflops": 2 * n**3 / m.stats.median / 1e9,
+        "n": n,
+        "stats": m.stats.to_dict(),
+    }
 
 
 @dataclass

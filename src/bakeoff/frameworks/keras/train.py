@@ -14,9 +14,8 @@ from bakeoff.frameworks.keras.build import build
 from bakeoff.frameworks.keras.parity import configure, loss_fn
 from bakeoff.frameworks.keras.weights import load_weights
 from bakeoff.measure.isolation import case_loop
-from bakeoff.measure.timer import measure
 from bakeoff.spec.graph import Graph
-from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy
+from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy, matmul_peak
 from bakeoff.twins import Weights
 
 
@@ -28,7 +27,7 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         with tf.device(device):
             if case == PEAK_CASE:
-                return matmul_peak(request["peak_size"], setup.options.peak_seconds)
+                return peak(request["peak_size"], setup.options.peak_seconds)
             return train(setup, MODES[case][1])
 
     return case_loop(request, run_one)
@@ -45,21 +44,11 @@ def _device(name: str) -> str:
     return "/CPU:0"
 
 
-def matmul_peak(n: int, seconds: float) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def peak(n: int, seconds: float) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     a = tf.random.normal((n, n))
     b = tf.random.normal((n, n))
     # Reading one element back forces the product to finish without timing a full device-to-host copy.
-    m = measure(
-        lambda: tf.linalg.matmul(a, b),
-        sync=lambda c: c[0, 0].numpy(),
-        min_time=min(0.3, seconds),
-        max_time=seconds,
-    )
-    return {"times": np.array(m.times)}, {
-        "gflops": 2 * n**3 / m.stats.median / 1e9,
-        "n": n,
-        "stats": m.stats.to_dict(),
-    }
+    return matmul_peak(lambda: tf.linalg.matmul(a, b), lambda c: c[0, 0].numpy(), n, seconds)
 
 
 class StepTimer(keras.callbacks.Callback):

@@ -14,9 +14,9 @@ from bakeoff.frameworks.torch.build import build
 from bakeoff.frameworks.torch.parity import configure, loss_fn, to_torch_input
 from bakeoff.frameworks.torch.weights import load_weights
 from bakeoff.measure.isolation import case_loop
-from bakeoff.measure.timer import measure, time_loop
+from bakeoff.measure.timer import time_loop
 from bakeoff.spec.graph import Graph
-from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy
+from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy, matmul_peak
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -26,7 +26,7 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
 
     def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if case == PEAK_CASE:
-            return matmul_peak(device, request["peak_size"], setup.options.peak_seconds)
+            return peak(device, request["peak_size"], setup.options.peak_seconds)
         return train(setup, MODES[case][1], device)
 
     return case_loop(request, run_one)
@@ -43,15 +43,10 @@ def _sync(device: torch.device) -> Any:
     return (lambda _out: torch.cuda.synchronize()) if device.type == "cuda" else None
 
 
-def matmul_peak(device: torch.device, n: int, seconds: float) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def peak(device: torch.device, n: int, seconds: float) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
-    m = measure(lambda: a @ b, sync=_sync(device), min_time=min(0.3, seconds), max_time=seconds)
-    return {"times": np.array(m.times)}, {
-        "gflops": 2 * n**3 / m.stats.median / 1e9,
-        "n": n,
-        "stats": m.stats.to_dict(),
-    }
+    return matmul_peak(lambda: a @ b, _sync(device), n, seconds)
 
 
 def _on_device(arrays: list[np.ndarray], device: torch.device) -> list[torch.Tensor]:
