@@ -218,6 +218,29 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _train_options(
+    modes: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    device: str,
+    data: str | None,
+    compile_mode: str,
+    quick: bool,
+) -> dict[str, Any]:
+    """The training stage's options; --quick trains one epoch and probes the matmul peak briefly."""
+    return {
+        "modes": _split(modes),
+        "epochs": 1 if quick else epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "device": device,
+        "data": data,
+        "compile_mode": compile_mode,
+        **({"peak_seconds": 0.3} if quick else {}),
+    }
+
+
 def _execute(start: Any, as_json: bool) -> None:
     """Runs a new or resumed run with progress lines, prints its summary; exit 1 if any check failed."""
     from rich.text import Text
@@ -284,16 +307,7 @@ def run(
         "threads": threads,
         "seed": seed,
         "parity": {"atol": atol, "grad_atol": grad_atol, "batch": batch},
-        "train": {
-            "modes": _split(modes),
-            "epochs": 1 if quick else epochs,
-            **({"peak_seconds": 0.3} if quick else {}),
-            "batch_size": batch_size,
-            "lr": lr,
-            "device": device,
-            "data": data,
-            "compile_mode": compile_mode,
-        },
+        "train": _train_options(modes, epochs, batch_size, lr, device, data, compile_mode, quick),
         "quick": quick,
     }
     _execute(lambda progress: runner.run_stages(model, out, _split(stages), options, progress), as_json)
@@ -326,15 +340,7 @@ def train(
     options = {
         "threads": threads,
         "seed": seed,
-        "train": {
-            "modes": _split(modes),
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "device": device,
-            "data": data,
-            "compile_mode": compile_mode,
-        },
+        "train": _train_options(modes, epochs, batch_size, lr, device, data, compile_mode, quick=False),
     }
     _execute(lambda progress: runner.run_stages(model, out, ["train"], options, progress), as_json)
 
