@@ -39,7 +39,18 @@ def _framework_job(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict
     return module.collect(request)
 
 
-JOBS = {"parity": _parity, "byo": _framework_job, "train": _framework_job, "pipeline": _framework_job}
+def _shared_job(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Jobs that run in whichever worker their runtime needs: bakeoff.<module>.collect(request)."""
+    module = importlib.import_module(f"bakeoff.{SHARED[request['job']]}")
+    return module.collect(request)
+
+
+SHARED = {"quantize": "quantize", "verify": "verify", "infer": "inference"}
+JOBS = {
+    "parity": _parity,
+    **dict.fromkeys(("byo", "train", "pipeline", "fit", "export"), _framework_job),
+    **dict.fromkeys(SHARED, _shared_job),
+}
 
 
 def main(argv: list[str]) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bakeoff.spec.graph import Graph
-from bakeoff.stages import parity, pipeline, train
+from bakeoff.stages import export, infer, parity, pipeline, train
 from bakeoff.stages.context import RunContext
 
 
@@ -25,4 +25,6 @@ STAGES: dict[str, Stage] = {
     "parity": Stage(parity.run, parity.check),
     "train": Stage(train.run, train.check),
     "pipeline": Stage(pipeline.run, pipeline.check),
+    "export": Stage(export.run, export.check),
+    "infer": Stage(infer.run, infer.check),
 }

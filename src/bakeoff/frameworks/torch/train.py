@@ -83,6 +83,14 @@ def make_step(model: torch.nn.Module, forward: Any, graph: Graph, lr: float) -> 
 
 
 def train(setup: Setup, mode: str, device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    _, arrays, meta = fit(setup, mode, device)
+    return arrays, meta
+
+
+def fit(
+    setup: Setup, mode: str, device: torch.device
+) -> tuple[torch.nn.Module, dict[str, np.ndarray], dict[str, Any]]:
+    """Trains a twin in `mode`; returns the trained model beside the step times and accuracies."""
     opts, graph = setup.options, setup.graph
     torch.manual_seed(opts.seed)
     model = build(graph)
@@ -128,4 +136,4 @@ def train(setup: Setup, mode: str, device: torch.device) -> tuple[dict[str, np.n
         "eval_seconds": time.perf_counter() - started,
         "torch": torch.__version__,
     }
-    return arrays, meta
+    return model, arrays, meta

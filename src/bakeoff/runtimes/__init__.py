@@ -1,0 +1,161 @@
+"""Inference runtimes behind one small interface, in one registry: a new runtime is one module with a
+`load` function and one line in RUNTIMES.
+
+`load(path, artifact, options) -> Predict` returns a callable that takes host numpy inputs and returns
+the host numpy output: host<->device copies are inside every runtime's call (fairness rule 8), so a
+GPU runtime is charged for moving its inputs in and its output out, like a server would be.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from bakeoff.errors import UsageError
+
+Predict = Callable[[list[np.ndarray]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    threads: int
+    spec: dict[str, Any] | None = None  # the model spec, for runtimes that rebuild the twin
+    settings: dict[str, Any] = field(default_factory=dict)  # the registry entry's own settings
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    worker: str  # 'torch', 'keras' or 'native' (a process that imports neither framework)
+    formats: tuple[str, ...]  # artifact formats it runs
+    module: str
+    description: str
+    needs: str  # the import that must work, and what to install when it does not
+    install: str
+    gpu: bool = False
+    fp32_only: bool = False  # GPU providers are measured on the fp32 artifacts only
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def load_module(self) -> ModuleType:
+        return importlib.import_module(f"bakeoff.runtimes.{self.module}")
+
+    def missing(self) -> str:
+        """Why this runtime cannot run here, or '' when it can."""
+        if importlib.util.find_spec(self.needs) is None:
+            return f"{self.needs} is not installed (pip install {self.install})"
+        return ""
+
+
+_TORCH: dict[str, Any] = {"needs": "torch", "install": "torch==2.13.0", "worker": "torch"}
+_TF: dict[str, Any] = {"needs": "tensorflow", "install": "tensorflow-cpu", "worker": "keras"}
+_ORT: dict[str, Any] = {
+    "needs": "onnxruntime",
+    "install": "onnxruntime",
+    "worker": "native",
+    "module": "onnxruntime",
+}
+
+RUNTIMES: dict[str, Runtime] = {
+    r.name: r
+    for r in [
+        Runtime(
+            "torch-eager",
+            formats=("twin",),
+            module="torch_eager",
+            description="PyTorch eager, inference_mode",
+            **_TORCH,
+        ),
+        Runtime(
+            "torch-compile",
+            formats=("twin",),
+            module="torch_compile",
+            description="torch.compile(model), inference_mode",
+            **_TORCH,
+        ),
+        Runtime(
+            "exported-program",
+            formats=("pt2",),
+            module="exported_program",
+            description="torch.export.load(...).module()",
+            **_TORCH,
+        ),
+        Runtime(
+            "torchscript",
+            formats=("torchscript",),
+            module="torchscript",
+            description="torch.jit.load",
+            **_TORCH,
+        ),
+        Runtime(
+            "tf-savedmodel",
+            formats=("savedmodel",),
+            module="tf_savedmodel",
+            description="tf.saved_model.load, serving_default signature (graph)",
+            **_TF,
+        ),
+        Runtime(
+            "tf-xla",
+            formats=("savedmodel",),
+            module="tf_xla",
+            description="the SavedModel's serve function under tf.function(jit_compile=True)",
+            **_TF,
+        ),
+        Runtime(
+            "onnxruntime",
+            formats=("onnx",),
+            description="ONNX Runtime, CPU execution provider",
+            settings={"provider": "CPUExecutionProvider"},
+            **_ORT,
+        ),
+        Runtime(
+            "onnxruntime-cuda",
+            formats=("onnx",),
+            description="ONNX Runtime, CUDA execution provider",
+            gpu=True,
+            fp32_only=True,
+            settings={"provider": "CUDAExecutionProvider"},
+            **_ORT,
+        ),
+        Runtime(
+            "onnxruntime-tensorrt",
+            formats=("onnx",),
+            description="ONNX Runtime, TensorRT execution provider",
+            gpu=True,
+            fp32_only=True,
+            settings={"provider": "TensorrtExecutionProvider"},
+            **_ORT,
+        ),
+        Runtime(
+            "litert",
+            formats=("tflite",),
+            module="litert",
+            description="LiteRT interpreter (ai_edge_litert), XNNPACK",
+            needs="ai_edge_litert",
+            install="ai-edge-litert",
+            worker="native",
+        ),
+    ]
+}
+
+
+def check_runtimes(names: list[str]) -> list[str]:
+    unknown = [n for n in names if n not in RUNTIMES]
+    if unknown or not names:
+        raise UsageError(
+            f"--runtimes: unknown runtime(s) {', '.join(unknown) or '(none given)'}; "
+            f"available: {', '.join(RUNTIMES)}"
+        )
+    return names
+
+
+def load(runtime: Runtime, path: Path, options: LoadOptions) -> Predict:
+    options = LoadOptions(options.threads, options.spec, {**runtime.settings, **options.settings})
+    predict: Predict = runtime.load_module().load(path, options)
+    return predict

@@ -1,0 +1,34 @@
+"""ONNX Runtime with one execution provider (CPU, CUDA or TensorRT, from the registry's settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from bakeoff.runtimes import LoadOptions, Predict
+
+
+def session(path: Path, threads: int, provider: str = "CPUExecutionProvider") -> ort.InferenceSession:
+    if provider not in ort.get_available_providers():
+        raise RuntimeError(
+            f"ONNX Runtime here has no {provider} (available: {', '.join(ort.get_available_providers())})"
+        )
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads  # fairness rule 4: the same threads as every runtime
+    opts.inter_op_num_threads = threads
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=[provider])
+
+
+def load(path: Path, options: LoadOptions) -> Predict:
+    sess = session(path, options.threads, options.settings.get("provider", "CPUExecutionProvider"))
+    names = [i.name for i in sess.get_inputs()]
+
+    def predict(inputs: list[np.ndarray]) -> np.ndarray:
+        # run() takes and returns host arrays, so a GPU provider's copies are inside the call.
+        return sess.run(None, dict(zip(names, inputs, strict=True)))[0]
+
+    return predict

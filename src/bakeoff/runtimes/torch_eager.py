@@ -1,0 +1,40 @@
+"""PyTorch eager inference on the twin (spec + trained canonical weights), under inference_mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bakeoff.frameworks.torch.build import build
+from bakeoff.frameworks.torch.parity import configure
+from bakeoff.frameworks.torch.weights import load_weights
+from bakeoff.runtimes import LoadOptions, Predict
+from bakeoff.spec.graph import build_graph
+from bakeoff.spec.schema import ModelSpec
+from bakeoff.twins import load_weights as load_canonical
+
+
+def twin(path: Path, options: LoadOptions) -> torch.nn.Module:
+    configure(options.threads)
+    graph = build_graph(ModelSpec.model_validate(options.spec))
+    model = build(graph)
+    load_weights(model, graph, load_canonical(path))
+    return model.eval()
+
+
+def wrap(model: torch.nn.Module | object, device: str = "cpu") -> Predict:
+    """Host arrays in, host array out; the copies to and from the device are part of every call."""
+    target = torch.device(device)
+
+    def predict(inputs: list[np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            out = model(*[torch.from_numpy(x).to(target) for x in inputs])  # type: ignore[operator]
+            return out.cpu().numpy()
+
+    return predict
+
+
+def load(path: Path, options: LoadOptions) -> Predict:
+    return wrap(twin(path, options))

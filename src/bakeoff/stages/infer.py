@@ -1,0 +1,70 @@
+"""The inference stage: every verified artifact in every runtime that runs it, at each batch size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bakeoff.exports import exported_ok, job_request
+from bakeoff.inference import InferOptions, cases_for, run_inference, summary_record
+from bakeoff.measure.env import gpus
+from bakeoff.results.store import make_record
+from bakeoff.runtimes import RUNTIMES, check_runtimes
+from bakeoff.spec.graph import Graph
+from bakeoff.stages.context import RunContext
+from bakeoff.stages.export import artifacts_root
+
+
+def options_of(options: dict[str, Any]) -> InferOptions:
+    infer: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in options.get("infer", {}).items()
+    }
+    return InferOptions(**infer)
+
+
+def check(graph: Graph, options: dict[str, Any]) -> None:
+    opts = options_of(options)
+    check_runtimes(list(opts.runtimes))
+    if not opts.batch_sizes or min(opts.batch_sizes) < 1:
+        from bakeoff.errors import UsageError
+
+        raise UsageError(f"--batch-sizes {opts.batch_sizes}: give positive integers, e.g. 1,8,64,256")
+
+
+def run(ctx: RunContext) -> None:
+    opts = options_of(ctx.options)
+    gpu = bool(gpus())
+    root = artifacts_root(ctx.store.path)
+    exported = exported_ok(ctx.store.records())
+    if not exported:
+        ctx.record(
+            make_record(
+                "infer", "stage", "failed", message="no verified artifact to run: the export stage made none"
+            )
+        )
+        return
+    settings = opts.settings(ctx.options["threads"], gpu)
+    done = {case for stage, case, _ in ctx.done if stage == "infer"}
+    cases: list[str] = []
+    for name in opts.runtimes:
+        runtime = RUNTIMES[name]
+        if runtime.missing():
+            ctx.record(
+                make_record("infer", name, "failed", framework=runtime.worker, message=runtime.missing())
+            )
+            continue
+        if runtime.gpu and not gpu:
+            ctx.progress(f"infer: {name} skipped: needs a CUDA GPU, this machine has none")
+            continue
+        cases += [c for c in cases_for(runtime, exported, gpu) if c not in done]
+    ctx.progress(f"infer: {len(cases)} case(s), batch sizes {', '.join(map(str, opts.batch_sizes))}")
+
+    def on_record(record: dict[str, Any]) -> None:
+        ctx.record(record)
+        ctx.progress(f"infer: {record['case']} {record['status']} {record['message']}")
+
+    run_inference(
+        job_request(ctx.graph, root, ctx.options["threads"]), cases, opts, settings, root / "jobs", on_record
+    )
+    summary = summary_record(ctx.latest("infer"))
+    if summary:
+        ctx.record(summary)
