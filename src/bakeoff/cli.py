@@ -243,15 +243,8 @@ def _train_options(
 
 def _execute(start: Any, as_json: bool) -> None:
     """Runs a new or resumed run with progress lines, prints its summary; exit 1 if any check failed."""
-    from rich.text import Text
-
     console = _console()
-
-    def progress(line: str) -> None:
-        if not as_json:
-            console.print(Text.assemble(("• ", "dim"), line))  # plain text: lines quote [shapes]
-
-    outcome = start(progress)
+    outcome = start((lambda _: None) if as_json else _progress(console))
     if as_json:
         _print_json({"run_dir": str(outcome.path), "records": outcome.latest})
     else:
@@ -270,8 +263,11 @@ def run(
         "bakeoff-runs"
     ),
     stages: Annotated[
-        str, typer.Option("--stages", help="Comma-separated stages, in order: parity, train, pipeline.")
-    ] = "parity,train,pipeline",
+        str,
+        typer.Option(
+            "--stages", help="Comma-separated stages, in order: parity, train, pipeline, export, infer."
+        ),
+    ] = "parity,train,pipeline,export,infer",
     quick: Annotated[bool, typer.Option("--quick", help="Every stage at reduced depth (1 epoch).")] = False,
     resume: Annotated[
         Path | None,
@@ -293,7 +289,8 @@ def run(
     threads: Threads = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """The main job: parity, every training mode, the input pipelines; records each case as it finishes.
+    """The main job: parity, every training mode, the input pipelines, every export and inference runtime;
+    records each case as it finishes.
 
     Exits 1 when any check fails; every finished case is already in records.jsonl, and --resume
     finishes a run that was stopped.
@@ -308,6 +305,8 @@ def run(
         "seed": seed,
         "parity": {"atol": atol, "grad_atol": grad_atol, "batch": batch},
         "train": _train_options(modes, epochs, batch_size, lr, device, data, compile_mode, quick),
+        "export": _export_options(ALL_ARTIFACTS, epochs, batch_size, lr, data, 18, quick),
+        "infer": _infer_options(ALL_RUNTIMES, DEFAULT_BATCHES, quick),
         "quick": quick,
     }
     _execute(lambda progress: runner.run_stages(model, out, _split(stages), options, progress), as_json)
@@ -372,6 +371,170 @@ def pipeline(
         "train": {"batch_size": batch_size, "lr": 1e-3},
     }
     _execute(lambda progress: runner.run_stages(model, out, ["pipeline"], options, progress), as_json)
+
+
+ALL_ARTIFACTS = "all"
+ALL_RUNTIMES = "all"
+DEFAULT_BATCHES = "1,8,64,256"
+Artifacts = Annotated[
+    str,
+    typer.Option(
+        "--artifacts",
+        help="Comma-separated artifacts to export, or 'all': torch-onnx, torch-pt2, torch-torchscript, "
+        "keras-savedmodel, keras-onnx, keras-tflite-{fp32,fp16,drq,int8}, {torch,keras}-onnx-int8-{dynamic,"
+        "static}. Quantized ones bring their source along.",
+    ),
+]
+Runtimes = Annotated[
+    str,
+    typer.Option(
+        "--runtimes",
+        help="Comma-separated runtimes, or 'all': torch-eager, torch-compile, exported-program, torchscript, "
+        "tf-savedmodel, tf-xla, onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt (GPU only), litert.",
+    ),
+]
+BatchSizes = Annotated[str, typer.Option("--batch-sizes", help="Comma-separated inference batch sizes.")]
+Opset = Annotated[int, typer.Option("--opset", help="ONNX opset of both ONNX exporters.")]
+Out = Annotated[Path, typer.Option("--out", help="Where run directories are made.")]
+
+
+def _all_or(text: str, every: Any) -> list[str]:
+    return list(every) if text.strip() == "all" else _split(text)
+
+
+def _export_options(
+    artifacts: str, epochs: int, batch_size: int, lr: float, data: str | None, opset: int, quick: bool
+) -> dict[str, Any]:
+    """The export stage's options; the twin is trained before export (1 epoch with --quick)."""
+    from bakeoff.artifacts import ARTIFACTS
+
+    return {
+        "artifacts": _all_or(artifacts, ARTIFACTS),
+        "epochs": 1 if quick else epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "data": data,
+        "opset": opset,
+    }
+
+
+def _infer_options(runtimes: str, batch_sizes: str, quick: bool) -> dict[str, Any]:
+    """The inference stage's options; --quick times batch 1 and the largest batch, briefly."""
+    from bakeoff.runtimes import RUNTIMES
+
+    try:
+        sizes = [int(b) for b in _split(batch_sizes)]
+    except ValueError as exc:
+        raise UsageError(f"--batch-sizes {batch_sizes!r}: expected integers like 1,8,64,256") from exc
+    if quick and len(sizes) > 2:
+        sizes = [sizes[0], sizes[-1]]
+    return {
+        "runtimes": _all_or(runtimes, RUNTIMES),
+        "batch_sizes": sizes,
+        **({"min_time": 0.05, "max_time": 0.2} if quick else {}),
+    }
+
+
+@app.command()
+def infer(
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)] = "simplenet",
+    runtimes: Runtimes = ALL_RUNTIMES,
+    batch_sizes: BatchSizes = DEFAULT_BATCHES,
+    artifacts: Artifacts = ALL_ARTIFACTS,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Epochs of training before export.")] = 3,
+    data: Data = None,
+    opset: Opset = 18,
+    quick: Annotated[bool, typer.Option("--quick", help="1 epoch; batch 1 and the largest only.")] = False,
+    out: Out = Path("bakeoff-runs"),
+    seed: Seed = 0,
+    threads: Threads = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Export the trained twins every way, verify each artifact, and time it in every runtime that runs it.
+
+    Per (runtime, artifact): latency p50/p99 per batch size, throughput, cold start, peak RSS, accuracy
+    against fp32, and MLPerf's 99% gate for reduced precision. Same as `bakeoff run --stages export,infer`.
+    """
+    from bakeoff import runner
+
+    options = {
+        "threads": threads,
+        "seed": seed,
+        "export": _export_options(artifacts, epochs, 64, 1e-3, data, opset, quick),
+        "infer": _infer_options(runtimes, batch_sizes, quick),
+    }
+    _execute(lambda progress: runner.run_stages(model, out, ["export", "infer"], options, progress), as_json)
+
+
+@app.command()
+def export(
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)] = "simplenet",
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            help="tfserving (<name>/1/saved_model.pb), triton (model repository with config.pbtxt), "
+            "torchserve (<name>.mar), onnx (<name>.onnx) or tflite (<name>-{fp32,fp16,drq,int8}.tflite).",
+        ),
+    ] = "onnx",
+    dest: Annotated[Path, typer.Option("--out", help="Folder to write the layout into.")] = Path("deploy"),
+    source: Annotated[
+        str | None,
+        typer.Option("--from", help="Which twin to export: torch or keras [default: the target's own]."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Model name in the layout [default: MODEL].")
+    ] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Epochs of training before export.")] = 3,
+    data: Data = None,
+    opset: Opset = 18,
+    runs: Annotated[Path, typer.Option("--runs", help="Where the run directory is made.")] = Path(
+        "bakeoff-runs"
+    ),
+    seed: Seed = 0,
+    threads: Threads = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write what a model server loads: the trained twin exported, verified, then laid out for the target.
+
+    Exits 1, writing nothing, when the artifact it needs fails to export or verify.
+    """
+    from bakeoff import deployment, runner
+    from bakeoff.spec.load import resolve
+
+    needed = deployment.needs(target, source)
+    graph = resolve(model)
+    options = {
+        "threads": threads,
+        "seed": seed,
+        "export": _export_options(",".join(needed), epochs, 64, 1e-3, data, opset, False),
+    }
+    console = _console()
+    outcome = runner.run_stages(
+        model, runs, ["export"], options, (lambda _: None) if as_json else _progress(console)
+    )
+    bad = [r for r in outcome.latest if r["case"] in needed and r["status"] != "ok"]
+    if bad:
+        raise BakeoffError(f"{bad[0]['case']}: {bad[0]['message']}")
+    root = outcome.path / "artifacts"
+    written = deployment.write(graph, target, source, root, dest, name or graph.spec.name)
+    if as_json:
+        _print_json(
+            {"run_dir": str(outcome.path), "written": [str(p) for p in written], "records": outcome.latest}
+        )
+        return
+    from bakeoff.report.terminal import export_tables
+
+    for part in export_tables(outcome.latest):
+        console.print(part)
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+def _progress(console: Any) -> Any:
+    from rich.text import Text
+
+    return lambda line: console.print(Text.assemble(("• ", "dim"), line))  # Text: lines quote [shapes]
 
 
 def main() -> None:

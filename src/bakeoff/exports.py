@@ -106,7 +106,7 @@ class Exporter:
         self.root.mkdir(parents=True, exist_ok=True)
         if not self._fit():
             return
-        chosen = set(self.options.artifacts)
+        chosen = {*self.options.artifacts, "torch-twin"}  # the eager and compiled runtimes run the twin
         chosen |= {ARTIFACTS[a].source for a in chosen if ARTIFACTS[a].source}  # int8 and TFLite need theirs
         wanted = [a for a in ARTIFACTS if a in chosen and a not in self.done]
         for producer in PRODUCERS:

@@ -6,8 +6,8 @@ and peak RSS (sampled from outside the worker)."""
 from __future__ import annotations
 
 import time
-from functools import partial
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 

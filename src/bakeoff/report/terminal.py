@@ -128,6 +128,7 @@ def run_summary(outcome: Any) -> list[Table | Text]:
     piped = [r for r in outcome.latest if r["stage"] == "pipeline" and r["status"] == "ok"]
     if piped:
         parts += pipeline_tables(piped)
+    parts += export_tables(outcome.latest) + infer_tables(outcome.latest)
     parts.append(table)
     failed = len(outcome.failed)
     verdict = f"{failed} check(s) failed" if failed else "all checks passed"
@@ -153,6 +154,11 @@ def _headline(record: dict[str, Any]) -> str:
     if record["stage"] == "parity" and record["case"] == "gradients":
         return f"{len(m['gradients'])} gradient arrays, max abs diff {sci(m['max_abs'])}"
     return str(record["message"])
+
+
+def _ms3(seconds: float) -> str:
+    """Milliseconds to 3 significant digits: inference latencies span 10 us to seconds."""
+    return f"{seconds * 1000:.3g}"
 
 
 def _ms(seconds: float | None) -> str:
@@ -275,3 +281,104 @@ def pipeline_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         )
     verdicts = [r["message"] for r in records if r["case"] == "input-bound"]
     return [table, Text("\n".join(f"input-bound? {v}" for v in verdicts))] if verdicts else [table]
+
+
+def _left_first(table: Table, columns: list[str]) -> None:
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right", no_wrap=i == 0)
+
+
+def _gate(gate: str | None) -> str:
+    return {"pass": "[green]pass[/]", "fail": "[red bold]FLAGGED[/]"}.get(gate or "", gate or "-")
+
+
+def export_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
+    """One row per artifact: how big, how long to make, how close to its source, the int8 gate."""
+    rows = [r for r in records if r["stage"] == "export" and r["case"] not in ("fit", "reference", "stage")]
+    if not rows:
+        return []
+    table = Table(
+        title="artifacts (verified against their source model on the validation set)", title_justify="left"
+    )
+    _left_first(
+        table, ["artifact", "precision", "size KB", "export s", "max abs diff", "accuracy", "of fp32", "gate"]
+    )
+    for r in rows:
+        m = r["metrics"]
+        v = m.get("verification") or {}
+        if r["status"] != "ok" and not v:
+            table.add_row(r["case"], "-", "-", "-", Text(r["message"][:60], style="red"), "", "", "")
+            continue
+        relative = v.get("relative_accuracy")
+        table.add_row(
+            r["case"],
+            m.get("precision", "-"),
+            f"{m.get('size_bytes', 0) / 1024:,.0f}",
+            f"{m.get('export_seconds', 0):.2f}",
+            sci(v.get("max_abs_diff", math.nan)),
+            _acc(v.get("accuracy")),
+            "-" if relative is None else f"{100 * relative:.2f}%",
+            _gate(m.get("gate")) if r["status"] == "ok" else "[red bold]WRONG[/]",
+        )
+    return [table]
+
+
+def infer_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
+    """Latency per batch size (p50 / p99), then throughput, cold start, accuracy delta and memory."""
+    rows = [r for r in records if r["stage"] == "infer" and r["status"] == "ok" and "batches" in r["metrics"]]
+    if not rows:
+        return []
+    s = rows[0]["settings"]
+    sizes = [str(b) for b in s["batch_sizes"]]
+    latency = Table(
+        title=f"inference latency ms, p50 / p99 by batch size ({s['threads']} threads; host<->device copies "
+        "included)",
+        title_justify="left",
+    )
+    _left_first(latency, ["runtime / artifact", *[f"batch {b}" for b in sizes]])
+    largest = sizes[-1]
+    rest = Table(title=f"throughput at batch {largest}, cold start, accuracy", title_justify="left")
+    _left_first(
+        rest,
+        [
+            "runtime / artifact",
+            "samples/s",
+            "load s",
+            "1st call ms",
+            "accuracy",
+            "Δ vs fp32",
+            "gate",
+            "RSS MB",
+        ],
+    )
+    for r in rows:
+        m = r["metrics"]
+        cells = []
+        for b in sizes:
+            st = m["batches"].get(b, {}).get("stats")
+            cells.append(f"{_ms3(st['median'])} / {_ms3(st['p99'])}" if st else "-")
+        latency.add_row(r["case"], *cells)
+        q = m["quality"]
+        delta = 100 * (q["accuracy"] - q["reference_accuracy"])
+        big = m["batches"].get(largest, {})
+        rest.add_row(
+            r["case"],
+            f"{big.get('samples_per_s', 0):,.0f}",
+            _ms3(m["load_s"]),
+            _ms3(m["first_inference_s"]),
+            _acc(q["accuracy"]),
+            f"{delta:+.2f} pts",
+            _gate(m.get("gate")) if m.get("precision") != "fp32" else "-",
+            f"{(m.get('resources') or {}).get('rss_peak_bytes', 0) / 2**20:,.0f}",
+        )
+    parts: list[Table | Text] = [latency, rest]
+    summary = next((r for r in records if r["stage"] == "infer" and r["case"] == "summary"), None)
+    if summary:
+        lines = []
+        for size, info in summary["metrics"]["per_batch"].items():
+            lines.append(f"batch {size}: fastest {info['fastest']}")
+            for case, ratio in info["vs_fastest"].items():
+                fields = {k: ratio[k] for k in ("ratio", "low", "high", "level", "n_boot")}
+                lines.append(f"  {case}: {Ratio(**fields).verdict(case, info['fastest'])}")
+        parts.append(Text("\n".join(lines)))
+    return parts
