@@ -111,7 +111,7 @@ class Exporter:
         wanted = [a for a in ARTIFACTS if a in chosen and a not in self.done]
         for producer in PRODUCERS:
             self._export(producer, [a for a in wanted if ARTIFACTS[a].producer == producer])
-        self._verify()
+        self.verify()
 
     def _fit(self) -> bool:
         """Trains the torch twin once; a resumed run keeps the weights its artifacts were made from."""
@@ -147,6 +147,14 @@ class Exporter:
         cases = list(names)
         if producer != "native" and not reference_path(self.root, producer).exists():
             cases.insert(0, REFERENCE)
+        made = self.exported.keys() | self.done
+        orphans = [n for n in names if producer == "native" and ARTIFACTS[n].source not in made]
+        for name in orphans:  # its source failed, and that failure is recorded already
+            self.record(
+                name, "failed", f"not made: needs the {ARTIFACTS[name].source} artifact, which was not made"
+            )
+        names = [n for n in names if n not in orphans]
+        cases = [c for c in cases if c not in orphans]
         if not names:
             return
         self.progress(f"export: {producer} worker for {', '.join(names)}")
@@ -171,7 +179,7 @@ class Exporter:
             on_case=on_case,
         )
 
-    def _verify(self) -> None:
+    def verify(self) -> None:
         for worker in PRODUCERS:
             names = [a for a in self.exported if RUNTIMES[ARTIFACTS[a].verify_with].worker == worker]
             if not names:

@@ -1,13 +1,15 @@
 """Keras exporters: SavedModel (Model.export), ONNX (Keras' own ONNX export, tf2onnx under it) and
 TFLite in fp32, fp16, dynamic-range int8 and full int8, converted from the SavedModel (Keras 3 breaks
-`TFLiteConverter.from_keras_model`)."""
+`TFLiteConverter.from_keras_model`); recurrent models are unrolled for TFLite."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -39,13 +41,14 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
 
     def onnx(path: Path) -> dict[str, Any]:
         model.export(str(path), format="onnx", verbose=False, opset_version=request["opset"])
+        _check_onnx(path)
         return {"opset": request["opset"]}
 
     def tflite(kind: str) -> Any:
         def export(path: Path) -> dict[str, Any]:
             if not (savedmodel / "saved_model.pb").exists():
                 raise RuntimeError("needs the keras-savedmodel artifact, which was not made")
-            data, extra = _convert(savedmodel, kind, job.inputs("cal", n=REPRESENTATIVE_SAMPLES))
+            data, extra = _convert(savedmodel, kind, job.inputs("cal", n=REPRESENTATIVE_SAMPLES), model)
             path.write_bytes(data)
             return extra
 
@@ -63,15 +66,8 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     return case_loop(request, run_one)
 
 
-def _converter(savedmodel: Path, kind: str, samples: list[np.ndarray], batch: int | None) -> Any:
-    if batch is None:
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel))
-    else:
-        loaded = tf.saved_model.load(str(savedmodel))
-        specs = [tf.TensorSpec([batch, *x.shape[1:]], x.dtype) for x in samples]
-        converter = tf.lite.TFLiteConverter.from_concrete_functions(
-            [loaded.serve.get_concrete_function(*specs)], loaded
-        )
+def _converter(savedmodel: Path, kind: str, samples: list[np.ndarray]) -> Any:
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel))
     if kind != "fp32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if kind == "fp16":
@@ -86,14 +82,53 @@ def _converter(savedmodel: Path, kind: str, samples: list[np.ndarray], batch: in
     return converter
 
 
-def _convert(savedmodel: Path, kind: str, samples: list[np.ndarray]) -> tuple[bytes, dict[str, Any]]:
-    """A dynamic batch first; recurrent layers' tensor lists only lower to TFLite ops with a static
-    shape, so on that error the model is converted again for batch 1 (LiteRT resizes it per call)."""
+def _convert(
+    savedmodel: Path, kind: str, samples: list[np.ndarray], model: keras.Model
+) -> tuple[bytes, dict[str, Any]]:
+    """From the SavedModel; a recurrent layer's while loop keeps TensorLists that TFLite's builtin ops
+    cannot take, so on that error the model is exported again with its recurrent layers unrolled (same
+    weights, same function) and converted from that SavedModel."""
     try:
-        return _converter(savedmodel, kind, samples, None).convert(), {"batch": "dynamic"}
+        return _converter(savedmodel, kind, samples).convert(), {}
     except Exception as exc:
-        if "static" not in str(exc):
+        if "TensorList" not in str(exc):
             raise
-    return _converter(savedmodel, kind, samples, 1).convert(), {
-        "batch": "fixed at 1 (the dynamic-batch conversion needs static tensor-list shapes)"
+    with tempfile.TemporaryDirectory(prefix="bakeoff-unrolled-") as tmp:
+        _unrolled(model).export(tmp, format="tf_saved_model", verbose=False)
+        data = _converter(Path(tmp), kind, samples).convert()
+    return data, {
+        "note": "recurrent layers unrolled (unroll=True) for TFLite: TF's while-loop tensor lists "
+        "do not lower to TFLite builtin ops"
     }
+
+
+def _unrolled(model: keras.Model) -> keras.Model:
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = layer.get_config()
+        if "unroll" in config:
+            config["unroll"] = True
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _check_onnx(path: Path) -> None:
+    """tf2onnx writes TensorFlow ops it cannot convert into the graph as they are, so the file is not
+    valid ONNX; say so at export, with the reason, instead of at the first load."""
+    import onnx
+
+    model = onnx.load(str(path))
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        reason = str(exc).strip().splitlines()[0]
+        calls = sorted(n.name for n in model.graph.node if n.op_type.endswith("PartitionedCall"))
+        hint = (
+            f"; tf2onnx could not inline the TensorFlow function call(s) {', '.join(calls)} (Keras runs "
+            "grouped convolutions on CPU as an XLA-compiled function)"
+            if calls
+            else ""
+        )
+        raise RuntimeError(f"tf2onnx wrote invalid ONNX: {reason}{hint}") from exc
