@@ -93,10 +93,9 @@ def test_a_corrupted_artifact_fails_verification_loudly(run: dict[str, Any], tmp
     shutil.copytree(Path(run["run_dir"]) / "artifacts", root)
     path = root / "torch-onnx" / "model.onnx"
     model = onnx.load(str(path))
-    first = model.graph.initializer[0]
-    first.CopyFrom(
-        numpy_helper.from_array(numpy_helper.to_array(first) * 1.5, first.name)
-    )  # loads, answers wrong
+    # The largest weight tensor, scaled: the file still loads, it just answers wrong.
+    weight = max(model.graph.initializer, key=lambda t: numpy_helper.to_array(t).size)
+    weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * 1.5, weight.name))
     onnx.save(model, str(path))
     records: list[dict[str, Any]] = []
     exporter = Exporter(resolve(TINY), ExportOptions(threads=1), root, records.append, lambda _: None)

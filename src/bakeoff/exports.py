@@ -5,6 +5,8 @@ its own runtime against the model it came from. One record per artifact, export 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -84,6 +86,8 @@ class Exporter:
     progress: Callable[[str], None]
     done: set[str] = field(default_factory=set)  # artifacts already exported and verified ok
     exported: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Worker requests and per-case results: scratch, kept out of the artifacts folder.
+    jobs: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bakeoff-export-")))
 
     def request(self) -> dict[str, Any]:
         return job_request(self.graph, self.root, self.options.threads, self.options.opset)
@@ -103,6 +107,12 @@ class Exporter:
         return record
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            shutil.rmtree(self.jobs, ignore_errors=True)
+
+    def _run(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         if not self._fit():
             return
@@ -125,9 +135,9 @@ class Exporter:
         self.progress(
             f"export: training the PyTorch twin ({o.epochs} epoch(s)) so artifacts carry trained weights"
         )
-        request = prepare_training(self.graph, train, dataset, self.root / "fit")
+        request = prepare_training(self.graph, train, dataset, self.jobs / "fit")
         request.update(job="fit", framework="torch", trained=str(self.root / "weights.npz"))
-        (result,) = run_workers([request], self.root / "fit", timeout=o.case_timeout)
+        (result,) = run_workers([request], self.jobs / "fit", timeout=o.case_timeout)
         if not result.ok:
             self.record("fit", "failed", f"training before export failed: {result.error}")
             return False
@@ -174,7 +184,7 @@ class Exporter:
         run_cases(
             {**self.request(), "job": job, "framework": producer},
             cases,
-            self.root / "jobs",
+            self.jobs,
             case_timeout=self.options.case_timeout,
             on_case=on_case,
         )
@@ -188,7 +198,7 @@ class Exporter:
             run_cases(
                 {**self.request(), "job": "verify", "framework": worker},
                 names,
-                self.root / "jobs",
+                self.jobs,
                 case_timeout=self.options.case_timeout,
                 on_case=self._verdict,
             )

@@ -293,7 +293,10 @@ def run_cases(
         if not remaining:
             return
         case_dir = workdir / f"{request['framework']}-{request['job']}-{attempt}"
-        case_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(
+            case_dir, ignore_errors=True
+        )  # results left by an earlier call would read as this one's
+        case_dir.mkdir(parents=True)
         job = _submit({**request, "cases": remaining, "case_dir": str(case_dir)}, case_dir / "request.json")
         try:
             done, timed_out = _follow(job, remaining, case_dir, case_timeout, on_case)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from bakeoff.exports import exported_ok, job_request
@@ -62,9 +64,10 @@ def run(ctx: RunContext) -> None:
         ctx.record(record)
         ctx.progress(f"infer: {record['case']} {record['status']} {record['message']}")
 
-    run_inference(
-        job_request(ctx.graph, root, ctx.options["threads"]), cases, opts, settings, root / "jobs", on_record
-    )
+    with tempfile.TemporaryDirectory(prefix="bakeoff-infer-") as jobs:
+        run_inference(
+            job_request(ctx.graph, root, ctx.options["threads"]), cases, opts, settings, Path(jobs), on_record
+        )
     summary = summary_record(ctx.latest("infer"))
     if summary:
         ctx.record(summary)
