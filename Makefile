@@ -9,6 +9,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# onnx2torch (bakeoff convert, Keras -> PyTorch) declares torchvision, whose PyPI wheel pulls another
+	@# torch; bakeoff loads it without torchvision, so it goes in without its dependencies.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'onnx2torch==1.5.15'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -207,7 +207,14 @@ def test_run_writes_run_directory(tmp_path: Path) -> None:
 def test_quick_run_covers_every_stage(tmp_path: Path) -> None:
     result = bakeoff("run", "--quick", "--out", str(tmp_path), timeout=600)
     assert result.returncode == 0, result.stderr
-    for heading in ("parity of simplenet", "speed (step times", "input pipelines", "input-bound?"):
+    for heading in (
+        "parity of simplenet",
+        "speed (step times",
+        "input pipelines",
+        "input-bound?",
+        "artifacts (verified",
+        "inference latency ms",
+    ):
         assert heading in result.stdout
     (run_dir,) = tmp_path.iterdir()
     records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
@@ -219,6 +226,11 @@ def test_quick_run_covers_every_stage(tmp_path: Path) -> None:
         ("pipeline", "tf.data/autotune"),
         ("pipeline", "dataloader/workers=0"),
         ("pipeline", "input-bound"),
+        ("export", "keras-tflite-int8"),
+        ("export", "torch-onnx-int8-static"),
+        ("infer", "onnxruntime/torch-onnx"),
+        ("infer", "litert/keras-tflite-fp32"),
+        ("infer", "summary"),
     } <= stages
     assert all(r["status"] == "ok" for r in records), [r["message"] for r in records if r["status"] != "ok"]
     assert json.loads((run_dir / "run.json").read_text())["options"]["train"]["epochs"] == 1

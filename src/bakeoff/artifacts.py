@@ -23,6 +23,8 @@ class Artifact:
     verify_with: str  # the runtime that runs it for verification
     how: str  # what made it, for the report
     source: str = ""  # the artifact it was made from, when that is another artifact (quantization)
+    # Cross-framework conversions (bakeoff convert): not in 'all', since onnx2tf needs its own env.
+    conversion: bool = False
 
     @property
     def fp32(self) -> bool:
@@ -132,8 +134,34 @@ _ALL = [
     _onnx_int8("torch", "static"),
     _onnx_int8("keras", "dynamic"),
     _onnx_int8("keras", "static"),
+    Artifact(
+        "torch-onnx-tf",
+        "onnx2tf",
+        "torch",
+        "savedmodel",
+        "fp32",
+        "saved_model",
+        "tf-savedmodel",
+        "onnx2tf (in its own virtualenv) from torch-onnx: PyTorch -> ONNX -> TensorFlow, input layout kept",
+        source="torch-onnx",
+        conversion=True,
+    ),
+    Artifact(
+        "keras-onnx-torch",
+        "torch",
+        "keras",
+        "onnx2torch",
+        "fp32",
+        "model.onnx",
+        "onnx2torch",
+        "onnx2torch.convert of keras-onnx at load: Keras -> ONNX -> PyTorch, input layout kept (NHWC)",
+        source="keras-onnx",
+        conversion=True,
+    ),
 ]
 ARTIFACTS: dict[str, Artifact] = {a.name: a for a in _ALL}
+DEFAULT_ARTIFACTS = tuple(a.name for a in _ALL if not a.conversion)
+CONVERSIONS = tuple(a.name for a in _ALL if a.conversion)
 # The accuracy an artifact must keep, relative to fp32 (MLPerf's 99% gate).
 GATE = 0.99
 

@@ -406,10 +406,10 @@ def _export_options(
     artifacts: str, epochs: int, batch_size: int, lr: float, data: str | None, opset: int, quick: bool
 ) -> dict[str, Any]:
     """The export stage's options; the twin is trained before export (1 epoch with --quick)."""
-    from bakeoff.artifacts import ARTIFACTS
+    from bakeoff.artifacts import DEFAULT_ARTIFACTS
 
     return {
-        "artifacts": _all_or(artifacts, ARTIFACTS),
+        "artifacts": _all_or(artifacts, DEFAULT_ARTIFACTS),
         "epochs": 1 if quick else epochs,
         "batch_size": batch_size,
         "lr": lr,
@@ -529,6 +529,70 @@ def export(
         console.print(part)
     for path in written:
         console.print(f"wrote {path}")
+
+
+DIRECTIONS = {"torch-to-tf": "torch-onnx-tf", "keras-to-torch": "keras-onnx-torch"}
+
+
+@app.command()
+def convert(
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)] = "simplenet",
+    direction: Annotated[
+        str,
+        typer.Option(
+            "--direction",
+            help="torch-to-tf (PyTorch -> ONNX -> TensorFlow with onnx2tf), keras-to-torch (Keras -> ONNX -> "
+            "PyTorch with onnx2torch), or both.",
+        ),
+    ] = "both",
+    setup: Annotated[
+        bool,
+        typer.Option(
+            "--setup",
+            help="Create onnx2tf's own virtualenv first when it is missing (about 90 s and 2.6 GB; kept in "
+            "~/.cache/bakeoff/onnx2tf-env or $BAKEOFF_CONVERTER_ENV). onnx2tf pins old numpy, protobuf and "
+            "TensorFlow, so it never goes into bakeoff's environment.",
+        ),
+    ] = False,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Epochs of training before export.")] = 3,
+    data: Data = None,
+    opset: Opset = 18,
+    runs: Annotated[Path, typer.Option("--runs", help="Where the run directory is made.")] = Path(
+        "bakeoff-runs"
+    ),
+    seed: Seed = 0,
+    threads: Threads = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Bring the trained model across frameworks via ONNX and check it still computes the same thing.
+
+    The PyTorch twin's ONNX file becomes a TensorFlow SavedModel (onnx2tf) and the Keras twin's ONNX file a
+    torch.nn.Module (onnx2torch); each is run over the validation set and compared with the model it came
+    from. Exits 1 when a conversion fails or does not match.
+    """
+    from bakeoff import runner
+
+    if direction not in (*DIRECTIONS, "both"):
+        raise UsageError(f"--direction: '{direction}' is not one of {', '.join(DIRECTIONS)}, both")
+    wanted = list(DIRECTIONS.values()) if direction == "both" else [DIRECTIONS[direction]]
+    console = _console()
+    progress = (lambda _: None) if as_json else _progress(console)
+    if "torch-onnx-tf" in wanted:
+        from bakeoff.converters.onnx2tf_env import ensure_env
+
+        ensure_env(progress, install=setup)  # without --setup, a missing env is one line naming the fix
+    export = _export_options(",".join(wanted), epochs, 64, 1e-3, data, opset, False)
+    options = {"threads": threads, "seed": seed, "export": export}
+    outcome = runner.run_stages(model, runs, ["export"], options, progress)
+    if as_json:
+        _print_json({"run_dir": str(outcome.path), "records": outcome.latest})
+    else:
+        from bakeoff.report.terminal import conversion_lines, export_tables
+
+        for part in [*export_tables(outcome.latest), conversion_lines(outcome.latest, wanted)]:
+            console.print(part)
+    if outcome.failed:
+        raise typer.Exit(1)
 
 
 def _progress(console: Any) -> Any:

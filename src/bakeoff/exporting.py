@@ -48,11 +48,15 @@ class ExportJob:
         return feed(artifact, xs) if artifact else xs
 
     def target(self, name: str) -> Path:
-        """A fresh folder for the artifact; what an earlier attempt left there is removed first."""
-        folder = self.root / name
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        clear_folder(self.root, name)
         return path_of(self.root, ARTIFACTS[name])
+
+
+def clear_folder(root: Path, name: str) -> None:
+    """A fresh folder for an artifact: what an earlier attempt left there is removed first."""
+    folder = root / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
 
 
 def reference_path(root: Path, origin: str) -> Path:

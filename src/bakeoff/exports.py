@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bakeoff.artifacts import ARTIFACTS, check_artifacts
+from bakeoff.artifacts import ARTIFACTS, DEFAULT_ARTIFACTS, check_artifacts, path_of, size_on_disk
 from bakeoff.data.datasets import load as load_dataset
-from bakeoff.errors import UsageError
-from bakeoff.exporting import REFERENCE, reference_path
+from bakeoff.errors import BakeoffError, UsageError
+from bakeoff.exporting import REFERENCE, clear_folder, reference_path
 from bakeoff.measure.isolation import WorkerResult, run_cases, run_workers
 from bakeoff.npz import save_arrays
 from bakeoff.results.store import make_record
@@ -26,12 +27,16 @@ from bakeoff.training import prepare as prepare_training
 from bakeoff.verify import judge
 
 Record = dict[str, Any]
-PRODUCERS = ("torch", "keras", "native")  # native quantizes what the other two made, so it goes last
+# Who makes what, in order: a pass runs after the passes that make its artifacts' sources. 'native'
+# quantizes the ONNX files, 'onnx2tf' runs in the parent (a subprocess in its own env), and the second
+# torch pass converts the Keras ONNX file.
+PASSES = (("torch", False), ("keras", None), ("native", None), ("onnx2tf", None), ("torch", True))
+WORKERS = ("torch", "keras", "native")
 
 
 @dataclass(frozen=True)
 class ExportOptions:
-    artifacts: tuple[str, ...] = tuple(ARTIFACTS)
+    artifacts: tuple[str, ...] = DEFAULT_ARTIFACTS
     # The twin is trained before export, so accuracies (and the int8 gate) mean something.
     epochs: int = 3
     batch_size: int = 64
@@ -119,8 +124,14 @@ class Exporter:
         chosen = {*self.options.artifacts, "torch-twin"}  # the eager and compiled runtimes run the twin
         chosen |= {ARTIFACTS[a].source for a in chosen if ARTIFACTS[a].source}  # int8 and TFLite need theirs
         wanted = [a for a in ARTIFACTS if a in chosen and a not in self.done]
-        for producer in PRODUCERS:
-            self._export(producer, [a for a in wanted if ARTIFACTS[a].producer == producer])
+        for producer, derived in PASSES:
+            names = [a for a in wanted if ARTIFACTS[a].producer == producer]
+            if derived is not None:  # torch's own artifacts first; what it converts from Keras after Keras
+                names = [a for a in names if bool(ARTIFACTS[a].source) == derived]
+            if producer == "onnx2tf":
+                self._onnx2tf(names)
+            else:
+                self._export(producer, names)
         self.verify()
 
     def _fit(self) -> bool:
@@ -157,12 +168,7 @@ class Exporter:
         cases = list(names)
         if producer != "native" and not reference_path(self.root, producer).exists():
             cases.insert(0, REFERENCE)
-        made = self.exported.keys() | self.done
-        orphans = [n for n in names if producer == "native" and ARTIFACTS[n].source not in made]
-        for name in orphans:  # its source failed, and that failure is recorded already
-            self.record(
-                name, "failed", f"not made: needs the {ARTIFACTS[name].source} artifact, which was not made"
-            )
+        orphans = self._orphans(names)
         names = [n for n in names if n not in orphans]
         cases = [c for c in cases if c not in orphans]
         if not names:
@@ -189,8 +195,46 @@ class Exporter:
             on_case=on_case,
         )
 
+    def _orphans(self, names: list[str]) -> list[str]:
+        """Derived artifacts whose source failed (that failure is recorded): say why they are not made."""
+        made = self.exported.keys() | self.done
+        orphans = [
+            n
+            for n in names
+            if ARTIFACTS[n].source and ARTIFACTS[n].producer != "keras" and ARTIFACTS[n].source not in made
+        ]
+        for name in orphans:
+            self.record(
+                name, "failed", f"not made: needs the {ARTIFACTS[name].source} artifact, which was not made"
+            )
+        return orphans
+
+    def _onnx2tf(self, names: list[str]) -> None:
+        """PyTorch -> ONNX -> TensorFlow: onnx2tf runs as a subprocess of its own virtualenv."""
+        from bakeoff.converters.onnx2tf_env import onnx_to_savedmodel
+
+        orphans = self._orphans(names)
+        for name in [n for n in names if n not in orphans]:
+            artifact = ARTIFACTS[name]
+            path = path_of(self.root, artifact)
+            clear_folder(self.root, name)
+            self.progress(f"export: {name} with onnx2tf (its own environment)")
+            started = time.perf_counter()
+            try:
+                onnx_to_savedmodel(
+                    path_of(self.root, ARTIFACTS[artifact.source]), path, timeout=self.options.case_timeout
+                )
+            except BakeoffError as exc:
+                self.record(name, "failed", f"export failed: {exc}")
+                continue
+            self.exported[name] = {
+                "export_seconds": time.perf_counter() - started,
+                "size_bytes": size_on_disk(path),
+                "path": str(path),
+            }
+
     def verify(self) -> None:
-        for worker in PRODUCERS:
+        for worker in WORKERS:
             names = [a for a in self.exported if RUNTIMES[ARTIFACTS[a].verify_with].worker == worker]
             if not names:
                 continue

@@ -117,6 +117,8 @@ def run_summary(outcome: Any) -> list[Table | Text]:
     for column in ("stage", "check", "status", "result"):
         table.add_column(column)
     for r in outcome.latest:
+        if r["stage"] in ("export", "infer") and r["status"] == "ok" and r["case"] not in ("fit", "summary"):
+            continue  # one row per artifact and runtime is in their own tables above
         status = "[green]ok[/]" if r["status"] == "ok" else "[red bold]failed[/]"
         table.add_row(r["stage"], r["case"], status, Text(_headline(r)))
     parts: list[Table | Text] = []
@@ -382,3 +384,30 @@ def infer_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
                 lines.append(f"  {case}: {Ratio(**fields).verdict(case, info['fastest'])}")
         parts.append(Text("\n".join(lines)))
     return parts
+
+
+def conversion_lines(records: list[dict[str, Any]], wanted: list[str]) -> Text:
+    """One verdict per direction of `bakeoff convert`, with the difference it was judged on."""
+    latest = {r["case"]: r for r in records if r["stage"] == "export"}
+    names = {
+        "torch-onnx-tf": "PyTorch -> ONNX -> TensorFlow (onnx2tf)",
+        "keras-onnx-torch": "Keras -> ONNX -> PyTorch (onnx2torch)",
+    }
+    lines = Text()
+    for case in wanted:
+        r = latest.get(case)
+        if r is None:
+            continue
+        v = r["metrics"].get("verification") or {}
+        if r["status"] == "ok":
+            agree = v.get("top1_agreement")
+            lines.append(
+                f"{names[case]}: parity ok, max abs diff {sci(v['max_abs_diff'])} against the original",
+                style="green",
+            )
+            if agree is not None:
+                lines.append(f", top-1 agreement {100 * agree:.2f}%", style="green")
+        else:
+            lines.append(f"{names[case]}: FAILED: {r['message']}", style="red bold")
+        lines.append("\n")
+    return lines

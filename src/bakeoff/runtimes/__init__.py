@@ -133,6 +133,15 @@ RUNTIMES: dict[str, Runtime] = {
             **_ORT,
         ),
         Runtime(
+            "onnx2torch",
+            formats=("onnx2torch",),
+            module="onnx2torch",
+            description="an ONNX file converted to a torch.nn.Module by onnx2torch, eager",
+            needs="onnx2torch",
+            install="--no-deps onnx2torch==1.5.15",
+            worker="torch",
+        ),
+        Runtime(
             "litert",
             formats=("tflite",),
             module="litert",

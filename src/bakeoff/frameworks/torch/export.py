@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from bakeoff.artifacts import ARTIFACTS
+from bakeoff.artifacts import ARTIFACTS, path_of
 from bakeoff.exporting import REFERENCE, ExportJob, in_chunks, save_reference, timed_export
 from bakeoff.frameworks.torch.build import build
+from bakeoff.frameworks.torch.onnx_import import load_onnx
 from bakeoff.frameworks.torch.parity import configure
 from bakeoff.frameworks.torch.weights import load_weights
 from bakeoff.measure.isolation import case_loop
@@ -56,11 +57,17 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     def twin_weights(path: Path) -> None:
         shutil.copy(request["weights"], path)
 
+    def from_keras(path: Path) -> None:
+        """Keras -> ONNX -> PyTorch: the runtime converts at load; converting here fails early."""
+        shutil.copy(path_of(job.root, ARTIFACTS["keras-onnx"]), path)
+        load_onnx(path)
+
     exporters = {
         "torch-twin": twin_weights,
         "torch-onnx": onnx,
         "torch-pt2": pt2,
         "torch-torchscript": torchscript,
+        "keras-onnx-torch": from_keras,
     }
 
     def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
