@@ -78,7 +78,7 @@ def test_every_cpu_runtime_runs_every_artifact_of_its_format(run: dict[str, Any]
     settings = infers["onnxruntime/torch-onnx"]["settings"]
     assert settings["host_device_copies"].startswith("included for every runtime")
     assert settings["threads"] >= 1
-    summary = infers["summary"]["metrics"]["per_batch"]
+    summary = infers["summary"]["metrics"]["by_device"]["cpu"]
     assert set(summary) == {"1", "4"} and all(info["fastest"] in expected for info in summary.values())
 
 

@@ -129,7 +129,12 @@ _ALL = [
     _tflite("fp32", "fp32", ""),
     _tflite("fp16", "fp16", " with float16 weights"),
     _tflite("int8 (dynamic range)", "drq", " with Optimize.DEFAULT (int8 weights, float activations)"),
-    _tflite("int8 (full)", "int8", " with a representative data set (int8 weights and activations)"),
+    _tflite(
+        "int8 (full)",
+        "int8",
+        " with a representative data set and TFLITE_BUILTINS_INT8 only (int8 weights and activations, "
+        "float32 input and output)",
+    ),
     _onnx_int8("torch", "dynamic"),
     _onnx_int8("torch", "static"),
     _onnx_int8("keras", "dynamic"),

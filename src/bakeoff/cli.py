@@ -382,7 +382,8 @@ Artifacts = Annotated[
         "--artifacts",
         help="Comma-separated artifacts to export, or 'all': torch-onnx, torch-pt2, torch-torchscript, "
         "keras-savedmodel, keras-onnx, keras-tflite-{fp32,fp16,drq,int8}, {torch,keras}-onnx-int8-{dynamic,"
-        "static}. Quantized ones bring their source along.",
+        "static}; torch-twin always. Quantized ones bring their source along. The conversions "
+        "torch-onnx-tf and keras-onnx-torch are `bakeoff convert`'s, not in 'all'.",
     ),
 ]
 Runtimes = Annotated[
@@ -390,7 +391,8 @@ Runtimes = Annotated[
     typer.Option(
         "--runtimes",
         help="Comma-separated runtimes, or 'all': torch-eager, torch-compile, exported-program, torchscript, "
-        "tf-savedmodel, tf-xla, onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt (GPU only), litert.",
+        "tf-savedmodel, tf-xla, onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt (GPU only), litert, "
+        "onnx2torch (runs keras-onnx-torch).",
     ),
 ]
 BatchSizes = Annotated[str, typer.Option("--batch-sizes", help="Comma-separated inference batch sizes.")]
@@ -427,7 +429,7 @@ def _infer_options(runtimes: str, batch_sizes: str, quick: bool) -> dict[str, An
     except ValueError as exc:
         raise UsageError(f"--batch-sizes {batch_sizes!r}: expected integers like 1,8,64,256") from exc
     if quick and len(sizes) > 2:
-        sizes = [sizes[0], sizes[-1]]
+        sizes = [min(sizes), max(sizes)]
     return {
         "runtimes": _all_or(runtimes, RUNTIMES),
         "batch_sizes": sizes,
@@ -502,8 +504,8 @@ def export(
     from bakeoff import deployment, runner
     from bakeoff.spec.load import resolve
 
-    needed = deployment.needs(target, source)
     graph = resolve(model)
+    needed = deployment.check(graph, target, source, dest, name or graph.spec.name)
     options = {
         "threads": threads,
         "seed": seed,
@@ -529,6 +531,9 @@ def export(
         console.print(part)
     for path in written:
         console.print(f"wrote {path}")
+    for r in outcome.latest:
+        if r["case"] in needed and r["metrics"].get("gate") == "fail":
+            console.print(f"[yellow]warning:[/] {r['case']} is under the 99% accuracy gate: {r['message']}")
 
 
 DIRECTIONS = {"torch-to-tf": "torch-onnx-tf", "keras-to-torch": "keras-onnx-torch"}

@@ -12,7 +12,7 @@ from bakeoff.deploy._layout import check_name, refuse_existing
 from bakeoff.errors import BakeoffError, UsageError
 from bakeoff.spec.graph import Graph
 
-TFLITES = ("keras-tflite-fp32", "keras-tflite-fp16", "keras-tflite-drq", "keras-tflite-int8")
+TFLITES = tuple(a.name for a in ARTIFACTS.values() if a.format == "tflite")
 # (target, source framework) -> the artifacts it is made of
 NEEDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("tfserving", "keras"): ("keras-savedmodel",),
@@ -31,6 +31,23 @@ DEFAULT_SOURCE = {
     "tflite": "keras",
 }
 ALL_TARGETS = tuple(DEFAULT_SOURCE)
+
+
+def check(graph: Graph, target: str, source: str | None, out: Path, name: str) -> tuple[str, ...]:
+    """Everything that can be known before exporting: a mistake costs no training or export time."""
+    names = needs(target, source)
+    check_name(name)
+    if target == "torchserve" and len(graph.inputs) > 1:
+        raise UsageError(
+            "--target torchserve: bakeoff's handler feeds one input tensor; this model has "
+            f"{len(graph.inputs)} ({', '.join(i.name for i in graph.inputs)})"
+        )
+    taken = [out / name] if target in ("tfserving", "triton") else [out / f"{name}.mar"]
+    if target in ("onnx", "tflite"):
+        taken = list(_file_names(names, out, name).values())
+    for path in taken:
+        refuse_existing(path)
+    return names
 
 
 def needs(target: str, source: str | None) -> tuple[str, ...]:
@@ -58,8 +75,7 @@ def torch_sample_shape(graph: Graph) -> tuple[int, ...]:
 def write(graph: Graph, target: str, source: str | None, root: Path, out: Path, name: str) -> list[Path]:
     """Lays out the verified artifacts under `root` for `target` in `out`; returns what it wrote."""
     source = source or DEFAULT_SOURCE[target]
-    names = needs(target, source)
-    check_name(name)
+    names = check(graph, target, source, out, name)
     paths = {a: path_of(root, ARTIFACTS[a]) for a in names}
     missing = [a for a, p in paths.items() if not p.exists()]
     if missing:
@@ -92,14 +108,20 @@ def write(graph: Graph, target: str, source: str | None, root: Path, out: Path, 
     return _copy_files(paths, out, name)
 
 
+def _file_names(names: tuple[str, ...], out: Path, name: str) -> dict[str, Path]:
+    """Plain files for ONNX and TFLite: <name>.onnx, or <name>-<variant>.tflite per TFLite variant."""
+    return {
+        a: out
+        / f"{name}{'' if len(names) == 1 else '-' + a.rsplit('-', 1)[1]}{Path(ARTIFACTS[a].file).suffix}"
+        for a in names
+    }
+
+
 def _copy_files(paths: dict[str, Path], out: Path, name: str) -> list[Path]:
-    """Plain files for ONNX and TFLite: <name>.onnx, or <name>-<precision>.tflite per variant."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for artifact, path in paths.items():
-        suffix = "" if len(paths) == 1 else "-" + artifact.rsplit("-", 1)[1]
-        dest = out / f"{name}{suffix}{path.suffix}"
+    for artifact, dest in _file_names(tuple(paths), out, name).items():
         refuse_existing(dest)
-        shutil.copy(path, dest)
+        shutil.copy(paths[artifact], dest)
         written.append(dest)
     return written

@@ -20,7 +20,7 @@ from bakeoff.exporting import REFERENCE, clear_folder, reference_path
 from bakeoff.measure.isolation import WorkerResult, run_cases, run_workers
 from bakeoff.npz import save_arrays
 from bakeoff.results.store import make_record
-from bakeoff.runtimes import RUNTIMES
+from bakeoff.runtimes import RUNTIMES, WORKERS
 from bakeoff.spec.graph import Graph
 from bakeoff.training import TrainOptions
 from bakeoff.training import prepare as prepare_training
@@ -31,7 +31,6 @@ Record = dict[str, Any]
 # quantizes the ONNX files, 'onnx2tf' runs in the parent (a subprocess in its own env), and the second
 # torch pass converts the Keras ONNX file.
 PASSES = (("torch", False), ("keras", None), ("native", None), ("onnx2tf", None), ("torch", True))
-WORKERS = ("torch", "keras", "native")
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class ExportOptions:
     lr: float = 1e-3
     data: str | None = None
     opset: int = 18
-    calibration: int = 256  # training samples for static int8 calibration (the TFLite one takes 100)
+    calibration: int = 256  # training samples calibrating both int8 paths (ORT static, TFLite full int8)
     case_timeout: float = 600.0
     seed: int = 0
     threads: int = 1
@@ -224,8 +223,9 @@ class Exporter:
                 onnx_to_savedmodel(
                     path_of(self.root, ARTIFACTS[artifact.source]), path, timeout=self.options.case_timeout
                 )
-            except BakeoffError as exc:
-                self.record(name, "failed", f"export failed: {exc}")
+            except Exception as exc:  # one failing converter never ends the stage
+                text = str(exc) if isinstance(exc, BakeoffError) else f"{type(exc).__name__}: {exc}"
+                self.record(name, "failed", f"export failed: {text}")
                 continue
             self.exported[name] = {
                 "export_seconds": time.perf_counter() - started,
@@ -234,6 +234,16 @@ class Exporter:
             }
 
     def verify(self) -> None:
+        for name in list(self.exported):
+            origin = ARTIFACTS[name].origin
+            if not reference_path(self.root, origin).exists():
+                self.record(
+                    name,
+                    "failed",
+                    f"not verified: the {origin} twin's reference outputs are missing "
+                    "(its reference case failed, see above)",
+                    **self.exported.pop(name),
+                )
         for worker in WORKERS:
             names = [a for a in self.exported if RUNTIMES[ARTIFACTS[a].verify_with].worker == worker]
             if not names:

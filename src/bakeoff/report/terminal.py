@@ -21,8 +21,9 @@ def human(n: float) -> str:
     return f"{n:g}"
 
 
-def sci(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{x:.2e}"
+def sci(x: float | None) -> str:
+    # None: a NaN or infinity, which records store as null
+    return "n/a" if x is None or math.isnan(x) else f"{x:.2e}"
 
 
 def zoo_rows(graphs: list[Graph]) -> list[dict[str, Any]]:
@@ -290,6 +291,11 @@ def _left_first(table: Table, columns: list[str]) -> None:
         table.add_column(column, justify="left" if i == 0 else "right", no_wrap=i == 0)
 
 
+def _rss(res: dict[str, Any]) -> str:
+    """Peak RSS of the case, and the worker's RSS when it began: cases of a framework share a worker."""
+    return f"{res.get('rss_peak_bytes', 0) / 2**20:,.0f} ({res.get('rss_start_bytes', 0) / 2**20:,.0f})"
+
+
 def _gate(gate: str | None) -> str:
     return {"pass": "[green]pass[/]", "fail": "[red bold]FLAGGED[/]"}.get(gate or "", gate or "-")
 
@@ -334,7 +340,7 @@ def infer_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
     sizes = [str(b) for b in s["batch_sizes"]]
     latency = Table(
         title=f"inference latency ms, p50 / p99 by batch size ({s['threads']} threads; host<->device copies "
-        "included)",
+        "included; p99 needs 100 calls)",
         title_justify="left",
     )
     _left_first(latency, ["runtime / artifact", *[f"batch {b}" for b in sizes]])
@@ -358,10 +364,13 @@ def infer_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         cells = []
         for b in sizes:
             st = m["batches"].get(b, {}).get("stats")
-            cells.append(f"{_ms3(st['median'])} / {_ms3(st['p99'])}" if st else "-")
+            # A p99 of fewer than 100 calls is just their maximum: shown as such, not as a p99.
+            p99 = _ms3(st["p99"]) if st and st["n"] >= 100 else "-"
+            cells.append(f"{_ms3(st['median'])} / {p99}" if st else "-")
         latency.add_row(r["case"], *cells)
         q = m["quality"]
-        delta = 100 * (q["accuracy"] - q["reference_accuracy"])
+        both = q["accuracy"] is not None and q["reference_accuracy"] is not None
+        delta = f"{100 * (q['accuracy'] - q['reference_accuracy']):+.2f} pts" if both else "n/a"
         big = m["batches"].get(largest, {})
         rest.add_row(
             r["case"],
@@ -369,19 +378,20 @@ def infer_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
             _ms3(m["load_s"]),
             _ms3(m["first_inference_s"]),
             _acc(q["accuracy"]),
-            f"{delta:+.2f} pts",
+            delta,
             _gate(m.get("gate")) if m.get("precision") != "fp32" else "-",
-            f"{(m.get('resources') or {}).get('rss_peak_bytes', 0) / 2**20:,.0f}",
+            _rss(m.get("resources") or {}),
         )
     parts: list[Table | Text] = [latency, rest]
     summary = next((r for r in records if r["stage"] == "infer" and r["case"] == "summary"), None)
     if summary:
         lines = []
-        for size, info in summary["metrics"]["per_batch"].items():
-            lines.append(f"batch {size}: fastest {info['fastest']}")
-            for case, ratio in info["vs_fastest"].items():
-                fields = {k: ratio[k] for k in ("ratio", "low", "high", "level", "n_boot")}
-                lines.append(f"  {case}: {Ratio(**fields).verdict(case, info['fastest'])}")
+        for device, sizes in summary["metrics"]["by_device"].items():
+            for size, info in sizes.items():
+                lines.append(f"{device}, batch {size}: fastest {info['fastest']}")
+                for case, ratio in info["vs_fastest"].items():
+                    fields = {k: ratio[k] for k in ("ratio", "low", "high", "level", "n_boot")}
+                    lines.append(f"  {case}: {Ratio(**fields).verdict(case, info['fastest'])}")
         parts.append(Text("\n".join(lines)))
     return parts
 

@@ -21,6 +21,8 @@ import numpy as np
 from bakeoff.errors import UsageError
 
 Predict = Callable[[list[np.ndarray]], np.ndarray]
+# The worker kinds, in the order their cases run: one after the other, never side by side.
+WORKERS = ("torch", "keras", "native")
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,13 @@ from bakeoff.runtimes import LoadOptions, Predict
 
 
 def _ordered(details: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
-    """Interpreter inputs in spec order: matched by name where the converter kept it, else as listed."""
-    by_name = [next((d for d in details if n and n in d["name"]), None) for n in names]
-    return by_name if all(by_name) and len(set(map(id, by_name))) == len(details) else details  # type: ignore[return-value]
+    """Interpreter inputs in spec order: the converter names them serving_default_<input>:0; a single
+    input needs no name."""
+    by_name = {d["name"]: d for d in details}
+    wanted = [by_name.get(f"serving_default_{n}:0") for n in names]
+    if len(details) > 1 and not all(wanted):
+        raise ValueError(f"TFLite inputs {sorted(by_name)} do not match the model's inputs {names}")
+    return [d for d in wanted if d] if len(details) > 1 else details
 
 
 def load(path: Path, options: LoadOptions) -> Predict:

@@ -20,7 +20,11 @@ def session(path: Path, threads: int, provider: str = "CPUExecutionProvider") ->
     opts.inter_op_num_threads = threads
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=opts, providers=[provider])
+    sess = ort.InferenceSession(str(path), sess_options=opts, providers=[provider])
+    # ORT falls back to another provider when one fails to start: that would time the wrong thing.
+    if sess.get_providers()[0] != provider:
+        raise RuntimeError(f"ONNX Runtime fell back from {provider} to {', '.join(sess.get_providers())}")
+    return sess
 
 
 def load(path: Path, options: LoadOptions) -> Predict:

@@ -49,15 +49,16 @@ def run(ctx: RunContext) -> None:
     cases: list[str] = []
     for name in opts.runtimes:
         runtime = RUNTIMES[name]
-        if runtime.missing():
+        if runtime.gpu and not gpu:
+            ctx.progress(f"infer: {name} skipped: needs a CUDA GPU, this machine has none")
+            continue
+        mine = [c for c in cases_for(runtime, exported) if c not in done]
+        if mine and runtime.missing():  # only a runtime that had work to do is missed
             ctx.record(
                 make_record("infer", name, "failed", framework=runtime.worker, message=runtime.missing())
             )
             continue
-        if runtime.gpu and not gpu:
-            ctx.progress(f"infer: {name} skipped: needs a CUDA GPU, this machine has none")
-            continue
-        cases += [c for c in cases_for(runtime, exported, gpu) if c not in done]
+        cases += mine
     ctx.progress(f"infer: {len(cases)} case(s), batch sizes {', '.join(map(str, opts.batch_sizes))}")
 
     def on_record(record: dict[str, Any]) -> None:
