@@ -30,6 +30,9 @@ class InferOptions:
     batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
     min_time: float = 0.2  # per batch size: measure at least this long ...
     max_time: float = 1.0  # ... and at most this long, once warm
+    # Enough calls for a p99, few enough that the raw times stay small in records.jsonl and the
+    # bootstrap of every ratio takes a second, not half a minute.
+    max_runs: int = 1000
     case_timeout: float = 600.0
 
     def settings(self, threads: int, gpu: bool) -> dict[str, Any]:
@@ -82,7 +85,12 @@ def run_case(job: ExportJob, runtime: str, artifact: Artifact, request: dict[str
     batches: dict[str, Any] = {}
     for size in request["batch_sizes"]:
         feed = _batch(xs, size)
-        m = measure(partial(predict, feed), min_time=request["min_time"], max_time=request["max_time"])
+        m = measure(
+            partial(predict, feed),
+            min_time=request["min_time"],
+            max_time=request["max_time"],
+            max_runs=request["max_runs"],
+        )
         batches[str(size)] = {
             **m.to_dict(),
             "samples_per_s": size / m.stats.median,
@@ -167,7 +175,7 @@ def summary_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
             by_device.setdefault(device, {})[str(size)] = {
                 "fastest": fastest,
                 "vs_fastest": {
-                    c: ratio_ci(t, times[fastest], block=None).to_dict()
+                    c: ratio_ci(t, times[fastest], block=None, n_boot=1000).to_dict()
                     for c, t in times.items()
                     if c != fastest
                 },
@@ -198,6 +206,7 @@ def run_inference(
         "batch_sizes": list(options.batch_sizes),
         "min_time": options.min_time,
         "max_time": options.max_time,
+        "max_runs": options.max_runs,
     }
     for worker in WORKERS:
         mine = [c for c in cases if RUNTIMES[c.split("/", 1)[0]].worker == worker]

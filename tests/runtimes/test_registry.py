@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from bakeoff.errors import UsageError
-from bakeoff.runtimes import RUNTIMES, Runtime, check_runtimes
+from bakeoff.runtimes import RUNTIMES, LoadOptions, Runtime, check_runtimes, load
 
 
 @pytest.mark.slow  # imports torch, TensorFlow, ONNX Runtime and LiteRT
@@ -43,3 +46,25 @@ def test_a_missing_package_is_one_line_naming_the_install() -> None:
 def test_unknown_runtime_lists_the_known_ones() -> None:
     with pytest.raises(UsageError, match="unknown runtime\\(s\\) tensorrt; available: torch-eager"):
         check_runtimes(["tensorrt"])
+
+
+def test_a_gpu_provider_missing_here_is_refused_not_replaced(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])],
+    )
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    cpu = load(RUNTIMES["onnxruntime"], path, LoadOptions(threads=1))
+    np.testing.assert_array_equal(cpu([np.array([[-1.0, 0.0, 2.0]], np.float32)]), [[0.0, 0.0, 2.0]])
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this ONNX Runtime has CUDA")
+    with pytest.raises(RuntimeError, match="ONNX Runtime here has no CUDAExecutionProvider"):
+        load(RUNTIMES["onnxruntime-cuda"], path, LoadOptions(threads=1))
