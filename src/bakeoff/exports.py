@@ -151,7 +151,13 @@ class Exporter:
         if not result.ok:
             self.record("fit", "failed", f"training before export failed: {result.error}")
             return False
-        self.record("fit", "ok", f"trained twin: val acc {result.meta['val_acc']:.4f}", **result.meta)
+        score = result.meta["val_acc"]  # accuracy, or -MSE for regression
+        shown = (
+            f"val acc {score:.4f}"
+            if self.graph.spec.task.type == "classification"
+            else f"val MSE {-score:.4g}"
+        )
+        self.record("fit", "ok", f"trained twin: {shown}", **result.meta)
         cal = [x[: o.calibration] for x in dataset.x_train]
         save_arrays(
             self.root / "data.npz",

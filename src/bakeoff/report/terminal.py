@@ -291,6 +291,23 @@ def _left_first(table: Table, columns: list[str]) -> None:
         table.add_column(column, justify="left" if i == 0 else "right", no_wrap=i == 0)
 
 
+def _score(q: dict[str, Any]) -> str:
+    """Accuracy for classification; for regression the stored score is -MSE, shown as MSE."""
+    if "top1_agreement" in q or q.get("accuracy") is None:
+        return _acc(q.get("accuracy"))
+    return f"MSE {-q['accuracy']:.4g}"
+
+
+def _delta(q: dict[str, Any]) -> str:
+    """Change against the fp32 source: accuracy points, or for regression the MSE's relative change."""
+    acc, ref = q.get("accuracy"), q.get("reference_accuracy")
+    if acc is None or ref is None:
+        return "n/a"
+    if "top1_agreement" in q:
+        return f"{100 * (acc - ref):+.2f} pts"
+    return f"MSE {100 * (acc - ref) / ref:+.1f}%" if ref else "n/a"
+
+
 def _rss(res: dict[str, Any]) -> str:
     """Peak RSS of the case, and the worker's RSS when it began: cases of a framework share a worker."""
     return f"{res.get('rss_peak_bytes', 0) / 2**20:,.0f} ({res.get('rss_start_bytes', 0) / 2**20:,.0f})"
@@ -324,7 +341,7 @@ def export_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
             f"{m.get('size_bytes', 0) / 1024:,.0f}",
             f"{m.get('export_seconds', 0):.2f}",
             sci(v.get("max_abs_diff", math.nan)),
-            _acc(v.get("accuracy")),
+            _score(v),
             "-" if relative is None else f"{100 * relative:.2f}%",
             _gate(m.get("gate")) if r["status"] == "ok" else "[red bold]WRONG[/]",
         )
@@ -369,16 +386,14 @@ def infer_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
             cells.append(f"{_ms3(st['median'])} / {p99}" if st else "-")
         latency.add_row(r["case"], *cells)
         q = m["quality"]
-        both = q["accuracy"] is not None and q["reference_accuracy"] is not None
-        delta = f"{100 * (q['accuracy'] - q['reference_accuracy']):+.2f} pts" if both else "n/a"
         big = m["batches"].get(largest, {})
         rest.add_row(
             r["case"],
             f"{big.get('samples_per_s', 0):,.0f}",
             _ms3(m["load_s"]),
             _ms3(m["first_inference_s"]),
-            _acc(q["accuracy"]),
-            delta,
+            _score(q),
+            _delta(q),
             _gate(m.get("gate")) if m.get("precision") != "fp32" else "-",
             _rss(m.get("resources") or {}),
         )
