@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bakeoff.errors import UsageError
+from bakeoff.errors import check_choices
 
 
 @dataclass(frozen=True)
@@ -172,13 +172,7 @@ GATE = 0.99
 
 
 def check_artifacts(names: list[str]) -> list[str]:
-    unknown = [n for n in names if n not in ARTIFACTS]
-    if unknown or not names:
-        raise UsageError(
-            f"--artifacts: unknown artifact(s) {', '.join(unknown) or '(none given)'}; "
-            f"available: {', '.join(ARTIFACTS)}"
-        )
-    return names
+    return check_choices("--artifacts", "artifact", names, ARTIFACTS)
 
 
 def feed(artifact: Artifact, inputs: list[np.ndarray]) -> list[np.ndarray]:

@@ -398,6 +398,8 @@ Runtimes = Annotated[
 BatchSizes = Annotated[str, typer.Option("--batch-sizes", help="Comma-separated inference batch sizes.")]
 Opset = Annotated[int, typer.Option("--opset", help="ONNX opset of both ONNX exporters.")]
 Out = Annotated[Path, typer.Option("--out", help="Where run directories are made.")]
+Runs = Annotated[Path, typer.Option("--runs", help="Where the run directory is made.")]
+FitEpochs = Annotated[int, typer.Option("--epochs", min=1, help="Epochs of training before export.")]
 
 
 def _all_or(text: str, every: Any) -> list[str]:
@@ -443,7 +445,7 @@ def infer(
     runtimes: Runtimes = ALL_RUNTIMES,
     batch_sizes: BatchSizes = DEFAULT_BATCHES,
     artifacts: Artifacts = ALL_ARTIFACTS,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Epochs of training before export.")] = 3,
+    epochs: FitEpochs = 3,
     data: Data = None,
     opset: Opset = 18,
     quick: Annotated[bool, typer.Option("--quick", help="1 epoch; batch 1 and the largest only.")] = False,
@@ -487,12 +489,10 @@ def export(
     name: Annotated[
         str | None, typer.Option("--name", help="Model name in the layout [default: MODEL].")
     ] = None,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Epochs of training before export.")] = 3,
+    epochs: FitEpochs = 3,
     data: Data = None,
     opset: Opset = 18,
-    runs: Annotated[Path, typer.Option("--runs", help="Where the run directory is made.")] = Path(
-        "bakeoff-runs"
-    ),
+    runs: Runs = Path("bakeoff-runs"),
     seed: Seed = 0,
     threads: Threads = None,
     as_json: JsonFlag = False,
@@ -559,12 +559,10 @@ def convert(
             "TensorFlow, so it never goes into bakeoff's environment.",
         ),
     ] = False,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Epochs of training before export.")] = 3,
+    epochs: FitEpochs = 3,
     data: Data = None,
     opset: Opset = 18,
-    runs: Annotated[Path, typer.Option("--runs", help="Where the run directory is made.")] = Path(
-        "bakeoff-runs"
-    ),
+    runs: Runs = Path("bakeoff-runs"),
     seed: Seed = 0,
     threads: Threads = None,
     as_json: JsonFlag = False,

@@ -1,5 +1,7 @@
 """The one error family the CLI catches: each carries a one-line message and an exit status."""
 
+from collections.abc import Iterable
+
 
 class BakeoffError(Exception):
     """A failure bakeoff can explain in one line; `exit_code` 2 means bad usage, 1 a failed check."""
@@ -11,6 +13,16 @@ class UsageError(BakeoffError):
     """The user asked for something that cannot be done as asked (bad flag, missing file)."""
 
     exit_code = 2
+
+
+def check_choices(option: str, what: str, given: list[str], known: Iterable[str]) -> list[str]:
+    """`given` when every name is in `known`; else one line naming the unknown ones and listing all."""
+    names = list(known)
+    unknown = [g for g in given if g not in names]
+    if unknown or not given:
+        listed = ", ".join(unknown) or "(none given)"
+        raise UsageError(f"{option}: unknown {what}(s) {listed}; available: {', '.join(names)}")
+    return given
 
 
 class SpecError(UsageError):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff import __version__
-from bakeoff.errors import UsageError
+from bakeoff.errors import UsageError, check_choices
 from bakeoff.measure.env import capture, physical_cores
 from bakeoff.results.store import RunStore, make_record
 from bakeoff.spec.flops import count_flops, count_params
@@ -39,12 +39,7 @@ class RunOutcome:
 
 
 def check_stages(stages: list[str]) -> None:
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown or not stages:
-        raise UsageError(
-            f"--stages: unknown stage(s) {', '.join(unknown) or '(none given)'}; "
-            f"available: {', '.join(STAGES)}"
-        )
+    check_choices("--stages", "stage", stages, STAGES)
 
 
 def run_stages(

@@ -18,7 +18,7 @@ import numpy as np
 
 from bakeoff.data.datasets import Dataset, epoch_orders
 from bakeoff.data.datasets import load as load_dataset
-from bakeoff.errors import UsageError
+from bakeoff.errors import UsageError, check_choices
 from bakeoff.measure.env import gpus, physical_cores
 from bakeoff.measure.isolation import WorkerResult, run_cases
 from bakeoff.measure.timer import Sync, measure
@@ -95,12 +95,7 @@ class TrainOptions:
 
 
 def check_modes(modes: list[str]) -> list[str]:
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes:
-        raise UsageError(
-            f"--modes: unknown mode(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(MODES)}"
-        )
-    return modes
+    return check_choices("--modes", "mode", modes, MODES)
 
 
 def check_options(graph: Graph, options: TrainOptions, dataset: Dataset) -> None:

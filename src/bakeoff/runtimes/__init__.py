@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bakeoff.errors import UsageError
+from bakeoff.errors import check_choices
 
 Predict = Callable[[list[np.ndarray]], np.ndarray]
 # The worker kinds, in the order their cases run: one after the other, never side by side.
@@ -157,13 +157,7 @@ RUNTIMES: dict[str, Runtime] = {
 
 
 def check_runtimes(names: list[str]) -> list[str]:
-    unknown = [n for n in names if n not in RUNTIMES]
-    if unknown or not names:
-        raise UsageError(
-            f"--runtimes: unknown runtime(s) {', '.join(unknown) or '(none given)'}; "
-            f"available: {', '.join(RUNTIMES)}"
-        )
-    return names
+    return check_choices("--runtimes", "runtime", names, RUNTIMES)
 
 
 def load(runtime: Runtime, path: Path, options: LoadOptions) -> Predict:
