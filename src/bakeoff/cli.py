@@ -289,8 +289,7 @@ def run(
     threads: Threads = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """The main job: parity, every training mode, the input pipelines, every export and inference runtime;
-    records each case as it finishes.
+    """The main job: parity, training modes, input pipelines, exports, inference; records every case.
 
     Exits 1 when any check fails; every finished case is already in records.jsonl, and --resume
     finishes a run that was stopped.
