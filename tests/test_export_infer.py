@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bakeoff.artifacts import ARTIFACTS, DEFAULT_ARTIFACTS
+from bakeoff.measure.env import gpus
 from bakeoff.runtimes import RUNTIMES
 from tests.conftest import FIXTURES, bakeoff
 
@@ -191,3 +192,19 @@ def test_a_failing_exporter_is_recorded_and_the_rest_go_on(tmp_path: Path) -> No
     assert exports["torch-onnx"]["status"] == "ok"
     assert infers["onnxruntime/torch-onnx"]["status"] == "ok"
     assert "onnxruntime/keras-onnx" not in infers
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not gpus(), reason="needs an NVIDIA GPU")
+def test_gpu_runtimes_run_and_are_ranked_apart(tmp_path: Path) -> None:
+    runtimes = (
+        "torch-eager,torch-eager-cuda,torch-compile-cuda,onnxruntime,onnxruntime-cuda,onnxruntime-tensorrt"
+    )
+    args = ["--artifacts", "torch-onnx", "--runtimes", runtimes, "--batch-sizes", "1,64"]
+    result = bakeoff("infer", TINY, "--quick", *args, "--out", str(tmp_path), "--json", timeout=900)
+    data = json.loads(result.stdout)
+    infers = _by_case(data, "infer")
+    for case in ("torch-eager-cuda/torch-twin", "onnxruntime-cuda/torch-onnx"):
+        assert infers[case]["status"] == "ok", infers[case]["message"]
+        assert infers[case]["metrics"]["device"] == "cuda"
+    assert set(infers["summary"]["metrics"]["by_device"]) == {"cpu", "cuda"}

@@ -390,8 +390,8 @@ Runtimes = Annotated[
     typer.Option(
         "--runtimes",
         help="Comma-separated runtimes, or 'all': torch-eager, torch-compile, exported-program, torchscript, "
-        "tf-savedmodel, tf-xla, onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt (GPU only), litert, "
-        "onnx2torch (runs keras-onnx-torch).",
+        "tf-savedmodel, tf-xla, onnxruntime, litert, onnx2torch (runs keras-onnx-torch); on a GPU also "
+        "torch-eager-cuda, torch-compile-cuda, onnxruntime-cuda, onnxruntime-tensorrt.",
     ),
 ]
 BatchSizes = Annotated[str, typer.Option("--batch-sizes", help="Comma-separated inference batch sizes.")]

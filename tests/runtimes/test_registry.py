@@ -23,7 +23,8 @@ def test_registry_covers_the_issue_runtimes() -> None:
         "litert",
     }
     assert expected <= set(RUNTIMES)
-    assert {r.name for r in RUNTIMES.values() if r.gpu} == {"onnxruntime-cuda", "onnxruntime-tensorrt"}
+    gpu_only = {"onnxruntime-cuda", "onnxruntime-tensorrt", "torch-eager-cuda", "torch-compile-cuda"}
+    assert {r.name for r in RUNTIMES.values() if r.gpu} == gpu_only
     for runtime in RUNTIMES.values():
         assert runtime.worker in ("torch", "keras", "native")
         assert runtime.missing() == "", runtime.name  # every package is installed here

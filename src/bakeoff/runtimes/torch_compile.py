@@ -7,9 +7,10 @@ from pathlib import Path
 import torch
 
 from bakeoff.runtimes import LoadOptions, Predict
-from bakeoff.runtimes.torch_eager import twin, wrap
+from bakeoff.runtimes.torch_eager import on_device, wrap
 
 
 def load(path: Path, options: LoadOptions) -> Predict:
+    model, device = on_device(path, options)
     # dynamic=None: recompiles once a second batch size shows up, then treats the batch as symbolic.
-    return wrap(torch.compile(twin(path, options)))
+    return wrap(torch.compile(model), device)

@@ -25,7 +25,8 @@ def twin(path: Path, options: LoadOptions) -> torch.nn.Module:
 
 
 def wrap(model: torch.nn.Module | object, device: str = "cpu") -> Predict:
-    """Host arrays in, host array out; the copies to and from the device are part of every call."""
+    """Host arrays in, host array out; the copies to and from the device are part of every call, and
+    the copy back (`.cpu()`) waits for the device's work, so the clock is read after it finished."""
     target = torch.device(device)
 
     def predict(inputs: list[np.ndarray]) -> np.ndarray:
@@ -36,5 +37,14 @@ def wrap(model: torch.nn.Module | object, device: str = "cpu") -> Predict:
     return predict
 
 
+def on_device(path: Path, options: LoadOptions) -> tuple[torch.nn.Module, str]:
+    """The twin on the registry entry's device ('cpu' unless it says 'cuda')."""
+    device = options.settings.get("device", "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("this torch build sees no CUDA device (a CPU wheel, or no driver)")
+    return twin(path, options).to(device), device
+
+
 def load(path: Path, options: LoadOptions) -> Predict:
-    return wrap(twin(path, options))
+    model, device = on_device(path, options)
+    return wrap(model, device)
