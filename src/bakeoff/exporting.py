@@ -47,10 +47,6 @@ class ExportJob:
         xs = [self.data[f"x_{split}/{i}"][:n] for i in range(len(self.graph.inputs))]
         return feed(artifact, xs) if artifact else xs
 
-    def target(self, name: str) -> Path:
-        clear_folder(self.root, name)
-        return path_of(self.root, ARTIFACTS[name])
-
 
 def clear_folder(root: Path, name: str) -> None:
     """A fresh folder for an artifact: what an earlier attempt left there is removed first."""
@@ -68,11 +64,10 @@ def save_reference(job: ExportJob, origin: str, outputs: np.ndarray) -> dict[str
     return {"samples": len(outputs)}
 
 
-def timed_export(
-    job: ExportJob, name: str, export: Callable[[Path], dict[str, Any] | None]
-) -> dict[str, Any]:
-    """Runs one exporter into the artifact's folder; the meta says how long it took and its size."""
-    path = job.target(name)
+def timed_export(root: Path, name: str, export: Callable[[Path], dict[str, Any] | None]) -> dict[str, Any]:
+    """Runs one exporter into the artifact's fresh folder; the meta says how long it took and its size."""
+    clear_folder(root, name)
+    path = path_of(root, ARTIFACTS[name])
     started = time.perf_counter()
     extra = export(path) or {}
     seconds = time.perf_counter() - started

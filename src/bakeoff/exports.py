@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bakeoff.artifacts import ARTIFACTS, DEFAULT_ARTIFACTS, check_artifacts, path_of, size_on_disk
+from bakeoff.artifacts import ARTIFACTS, DEFAULT_ARTIFACTS, check_artifacts, path_of
 from bakeoff.data.datasets import load as load_dataset
 from bakeoff.errors import BakeoffError, UsageError
-from bakeoff.exporting import REFERENCE, clear_folder, reference_path
-from bakeoff.measure.isolation import WorkerResult, run_cases, run_workers
+from bakeoff.exporting import REFERENCE, reference_path, timed_export
+from bakeoff.measure.isolation import WorkerResult, run_cases, run_grouped, run_workers
 from bakeoff.npz import save_arrays
 from bakeoff.results.store import make_record
 from bakeoff.runtimes import RUNTIMES, WORKERS
@@ -170,14 +169,12 @@ class Exporter:
         return True
 
     def _export(self, producer: str, names: list[str]) -> None:
-        cases = list(names)
-        if producer != "native" and not reference_path(self.root, producer).exists():
-            cases.insert(0, REFERENCE)
         orphans = self._orphans(names)
         names = [n for n in names if n not in orphans]
-        cases = [c for c in cases if c not in orphans]
         if not names:
             return
+        reference = producer != "native" and not reference_path(self.root, producer).exists()
+        cases = [REFERENCE, *names] if reference else names
         self.progress(f"export: {producer} worker for {', '.join(names)}")
         job = "quantize" if producer == "native" else "export"
 
@@ -220,24 +217,17 @@ class Exporter:
 
         orphans = self._orphans(names)
         for name in [n for n in names if n not in orphans]:
-            artifact = ARTIFACTS[name]
-            path = path_of(self.root, artifact)
-            clear_folder(self.root, name)
+            source = path_of(self.root, ARTIFACTS[ARTIFACTS[name].source])
             self.progress(f"export: {name} with onnx2tf (its own environment)")
-            started = time.perf_counter()
+
+            def convert(path: Path, source: Path = source) -> None:
+                onnx_to_savedmodel(source, path, timeout=self.options.case_timeout)
+
             try:
-                onnx_to_savedmodel(
-                    path_of(self.root, ARTIFACTS[artifact.source]), path, timeout=self.options.case_timeout
-                )
+                self.exported[name] = timed_export(self.root, name, convert)
             except Exception as exc:  # one failing converter never ends the stage
                 text = str(exc) if isinstance(exc, BakeoffError) else f"{type(exc).__name__}: {exc}"
                 self.record(name, "failed", f"export failed: {text}")
-                continue
-            self.exported[name] = {
-                "export_seconds": time.perf_counter() - started,
-                "size_bytes": size_on_disk(path),
-                "path": str(path),
-            }
 
     def verify(self) -> None:
         for name in list(self.exported):
@@ -250,18 +240,16 @@ class Exporter:
                     "(its reference case failed, see above)",
                     **self.exported.pop(name),
                 )
-        for worker in WORKERS:
-            names = [a for a in self.exported if RUNTIMES[ARTIFACTS[a].verify_with].worker == worker]
-            if not names:
-                continue
-            self.progress(f"export: verifying {', '.join(names)}")
-            run_cases(
-                {**self.request(), "job": "verify", "framework": worker},
-                names,
-                self.jobs,
-                case_timeout=self.options.case_timeout,
-                on_case=self._verdict,
-            )
+        run_grouped(
+            {**self.request(), "job": "verify"},
+            list(self.exported),
+            lambda name: RUNTIMES[ARTIFACTS[name].verify_with].worker,
+            WORKERS,
+            self.jobs,
+            case_timeout=self.options.case_timeout,
+            on_case=self._verdict,
+            starting=lambda _worker, names: self.progress(f"export: verifying {', '.join(names)}"),
+        )
 
     def _verdict(self, name: str, result: WorkerResult) -> None:
         export = self.exported[name]

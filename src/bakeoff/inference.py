@@ -15,7 +15,7 @@ import numpy as np
 
 from bakeoff.artifacts import ARTIFACTS, Artifact
 from bakeoff.exporting import ExportJob
-from bakeoff.measure.isolation import WorkerResult, case_loop, run_cases
+from bakeoff.measure.isolation import WorkerResult, case_loop, run_grouped
 from bakeoff.measure.timer import measure
 from bakeoff.results.store import make_record
 from bakeoff.runtimes import RUNTIMES, WORKERS, Runtime
@@ -208,13 +208,12 @@ def run_inference(
         "max_time": options.max_time,
         "max_runs": options.max_runs,
     }
-    for worker in WORKERS:
-        mine = [c for c in cases if RUNTIMES[c.split("/", 1)[0]].worker == worker]
-        if mine:
-            run_cases(
-                {**request, "framework": worker},
-                mine,
-                workdir,
-                case_timeout=options.case_timeout,
-                on_case=lambda case, result: on_record(infer_record(case, result, settings)),
-            )
+    run_grouped(
+        request,
+        cases,
+        lambda case: RUNTIMES[case.split("/", 1)[0]].worker,
+        WORKERS,
+        workdir,
+        case_timeout=options.case_timeout,
+        on_case=lambda case, result: on_record(infer_record(case, result, settings)),
+    )

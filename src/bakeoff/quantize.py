@@ -50,5 +50,5 @@ def quantize(job: ExportJob, name: str, path: Path) -> dict[str, Any]:
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     job = ExportJob.from_request(request)
     return case_loop(
-        request, lambda case: ({}, timed_export(job, case, lambda path: quantize(job, case, path)))
+        request, lambda case: ({}, timed_export(job.root, case, lambda path: quantize(job, case, path)))
     )

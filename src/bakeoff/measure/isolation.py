@@ -309,6 +309,28 @@ def run_cases(
         remaining = left[1:]
 
 
+def run_grouped(
+    request: dict[str, Any],
+    cases: list[str],
+    worker_of: Callable[[str], str],
+    order: tuple[str, ...],
+    workdir: Path,
+    *,
+    case_timeout: float,
+    on_case: Callable[[str, WorkerResult], None],
+    starting: Callable[[str, list[str]], None] = lambda _worker, _cases: None,
+) -> None:
+    """run_cases for each worker in `order` with the cases `worker_of` gives it: one worker after the
+    other, never two at once, so timed cases never compete for the cores."""
+    for worker in order:
+        mine = [c for c in cases if worker_of(c) == worker]
+        if mine:
+            starting(worker, mine)
+            run_cases(
+                {**request, "framework": worker}, mine, workdir, case_timeout=case_timeout, on_case=on_case
+            )
+
+
 def _follow(
     job: _Job,
     cases: list[str],

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bakeoff.errors import UsageError
 from bakeoff.exports import exported_ok, job_request
 from bakeoff.inference import InferOptions, cases_for, run_inference, summary_record
 from bakeoff.measure.env import gpus
@@ -27,8 +28,6 @@ def check(graph: Graph, options: dict[str, Any]) -> None:
     opts = options_of(options)
     check_runtimes(list(opts.runtimes))
     if not opts.batch_sizes or min(opts.batch_sizes) < 1:
-        from bakeoff.errors import UsageError
-
         raise UsageError(f"--batch-sizes {opts.batch_sizes}: give positive integers, e.g. 1,8,64,256")
 
 

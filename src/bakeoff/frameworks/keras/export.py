@@ -56,7 +56,7 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
         if case == REFERENCE:
             outputs = in_chunks(lambda xs: model(xs[0] if len(xs) == 1 else xs).numpy(), job.inputs("val"))
             return {}, save_reference(job, "keras", outputs)
-        return {}, timed_export(job, case, exporters[case])
+        return {}, timed_export(job.root, case, exporters[case])
 
     return case_loop(request, run_one)
 

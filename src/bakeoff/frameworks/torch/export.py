@@ -73,6 +73,6 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if case == REFERENCE:
             return {}, save_reference(job, "torch", in_chunks(wrap(model), job.inputs("val", twin)))
-        return {}, timed_export(job, case, exporters[case])
+        return {}, timed_export(job.root, case, exporters[case])
 
     return case_loop(request, run_one)
