@@ -25,3 +25,14 @@ def bakeoff(
     return subprocess.run(
         [str(BAKEOFF), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout, check=False
     )
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real `bakeoff run simplenet --quick` per test session, shared by the report, history and
+    tracking tests (it takes about half a minute). Tests must not write into it: copy it first."""
+    out = tmp_path_factory.mktemp("quick-runs")
+    result = bakeoff("run", "simplenet", "--quick", "--out", str(out), timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    return run

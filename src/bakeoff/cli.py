@@ -241,19 +241,145 @@ def _train_options(
     }
 
 
-def _execute(start: Any, as_json: bool) -> None:
-    """Runs a new or resumed run with progress lines, prints its summary; exit 1 if any check failed."""
+Goal = Annotated[
+    str | None,
+    typer.Option(
+        "--goal", help="research or production: weighs training and code, or serving and deploying."
+    ),
+]
+Team = Annotated[
+    str | None,
+    typer.Option("--team", help="pythonic or structured: weighs eager speed, or code size."),
+]
+Deploy = Annotated[
+    str | None,
+    typer.Option(
+        "--deploy", help="cloud, mobile, edge, browser or containers: which runtimes and artifacts count."
+    ),
+]
+Hardware = Annotated[
+    str | None, typer.Option("--hardware", help="cpu or gpu [default: what the run's machine has].")
+]
+Config = Annotated[
+    Path | None,
+    typer.Option("--config", help="YAML file with goal/team/deploy/hardware; flags override it."),
+]
+Track = Annotated[
+    str,
+    typer.Option(
+        "--track",
+        help="Also log to mlflow and/or tensorboard (comma-separated). MLflow: MLFLOW_TRACKING_URI, else a "
+        "sqlite store in the run directory.",
+    ),
+]
+
+
+def _given_constraints(flags: dict[str, str | None], config: Path | None) -> dict[str, str]:
+    """The checklist answers given: flags over the config file. Unset ones stay unset."""
+    from bakeoff.report.verdict import Constraints
+
+    values: dict[str, Any] = _read_config(config) if config is not None else {}
+    values.update({k: v for k, v in flags.items() if v is not None})
+    Constraints.from_dict(values, f"--config {config}" if config else "options")  # one line for a bad value
+    return values
+
+
+def _complete_constraints(values: dict[str, str], run: Any, ask: bool) -> Any:
+    """Fills what is unset from what the run stored, then (with a terminal attached) by asking, else
+    with the defaults; hardware defaults to what the run's machine had."""
+    from bakeoff.report.build import stored_constraints
+    from bakeoff.report.verdict import CHOICES, Constraints
+
+    stored = run.info.get("constraints") or {}
+    fallback = stored_constraints(run).to_dict()
+    merged: dict[str, Any] = {**stored, **values}
+    for key, choices in CHOICES.items():
+        if key not in merged:
+            if ask:
+                from rich.prompt import Prompt
+
+                merged[key] = Prompt.ask(key, choices=list(choices), default=fallback[key])
+            else:
+                merged[key] = fallback[key]
+    return Constraints.from_dict(merged, "options")
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        raise UsageError(f"--config {path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise UsageError(f"--config {path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"--config {path}: expected keys goal, team, deploy, hardware")
+    return data
+
+
+def _interactive(as_json: bool) -> bool:
+    return not as_json and sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _execute(
+    start: Any,
+    as_json: bool,
+    plan: tuple[Path, str, bool, list[str]] | None = None,
+    constraints: Any = None,
+    track: str = "",
+) -> None:
+    """Runs a new or resumed run with a live display, writes its report (and tracking), prints the
+    summary; exit 1 if any check failed. `plan` (out, model, quick, stages) feeds the time estimate."""
+    from bakeoff.report.live import RunProgress, estimates
+
     console = _console()
-    outcome = start((lambda _: None) if as_json else _progress(console))
     if as_json:
-        _print_json({"run_dir": str(outcome.path), "records": outcome.latest})
+        outcome = start(lambda _: None, lambda _: None)
+    else:
+        out, model, quick, stages = plan or (Path("bakeoff-runs"), "", False, [])
+        with RunProgress(console, stages, estimates(out, model, quick)) as live:
+            outcome = start(live, live.stage)
+    report = _report_after_run(outcome.path, constraints, track, console, as_json)
+    if as_json:
+        _print_json({"run_dir": str(outcome.path), "report": report, "records": outcome.latest})
     else:
         from bakeoff.report.terminal import run_summary
 
         for part in run_summary(outcome):
             console.print(part)
+        if report.get("headline"):
+            console.print(f"[bold]verdict:[/] {report['headline']}", highlight=False)
+        for path in report.get("files", []):
+            console.print(f"report: {path}")
     if outcome.failed:
         raise typer.Exit(1)
+
+
+def _report_after_run(
+    path: Path, constraints: Any, track: str, console: Any, as_json: bool
+) -> dict[str, Any]:
+    """Report and tracking are written after every measurement, so neither can disturb one. Their failure
+    is one red line: the records are already safe on disk."""
+    from bakeoff.report.build import write_report
+    from bakeoff.results.run import load_run
+
+    done: dict[str, Any] = {}
+    try:
+        run = load_run(path)
+        built = write_report(run, constraints)
+        done = {"files": [str(f) for f in built.files], "headline": built.verdict.headline}
+        for kind in _split(track):
+            from bakeoff.tracking import track as log_to
+
+            done.setdefault("tracked", []).append(log_to(kind, run, built.files))
+    except BakeoffError as exc:
+        done["error"] = str(exc)
+        if not as_json:
+            console.print(f"[red]report: {exc}[/]", highlight=False)
+    return done
 
 
 @app.command()
@@ -287,17 +413,30 @@ def run(
     batch: Batch = 8,
     seed: Seed = 0,
     threads: Threads = None,
+    goal: Goal = None,
+    team: Team = None,
+    deploy: Deploy = None,
+    hardware: Hardware = None,
+    config: Config = None,
+    track: Track = "",
     as_json: JsonFlag = False,
 ) -> None:
-    """The main job: parity, training modes, input pipelines, exports, inference; records every case.
+    """The main job: parity, training modes, input pipelines, exports, inference; then the report.
 
+    Writes report.html, summary.md and results.json into the run directory, with a verdict for the
+    --goal/--team/--deploy/--hardware given (or in --config; `bakeoff recommend` re-weighs it later).
     Exits 1 when any check fails; every finished case is already in records.jsonl, and --resume
     finishes a run that was stopped.
     """
     from bakeoff import runner
 
+    if track:
+        from bakeoff.tracking import check_kinds
+
+        check_kinds(_split(track))
+    given = _given_constraints({"goal": goal, "team": team, "deploy": deploy, "hardware": hardware}, config)
     if resume is not None:
-        _execute(lambda progress: runner.resume(resume, progress), as_json)
+        _execute(lambda progress, on_stage: runner.resume(resume, progress, on_stage), as_json, track=track)
         return
     options = {
         "threads": threads,
@@ -308,7 +447,20 @@ def run(
         "infer": _infer_options(ALL_RUNTIMES, DEFAULT_BATCHES, quick),
         "quick": quick,
     }
-    _execute(lambda progress: runner.run_stages(model, out, _split(stages), options, progress), as_json)
+    chosen = _split(stages)
+    _execute(
+        lambda progress, on_stage: runner.run_stages(
+            model, out, chosen, options, progress, on_stage, constraints=given
+        ),
+        as_json,
+        plan=(out, _model_name(model), quick, chosen),
+        track=track,
+    )
+
+
+def _model_name(model: str) -> str:
+    """The name a run directory gets for MODEL, to find earlier runs of it (a path names a spec file)."""
+    return Path(model).stem if model.endswith((".yaml", ".yml")) else model
 
 
 @app.command()
@@ -340,7 +492,11 @@ def train(
         "seed": seed,
         "train": _train_options(modes, epochs, batch_size, lr, device, data, compile_mode, quick=False),
     }
-    _execute(lambda progress: runner.run_stages(model, out, ["train"], options, progress), as_json)
+    _execute(
+        lambda progress, on_stage: runner.run_stages(model, out, ["train"], options, progress, on_stage),
+        as_json,
+        plan=(out, _model_name(model), False, ["train"]),
+    )
 
 
 @app.command()
@@ -369,7 +525,11 @@ def pipeline(
         "quick": quick,
         "train": {"batch_size": batch_size, "lr": 1e-3},
     }
-    _execute(lambda progress: runner.run_stages(model, out, ["pipeline"], options, progress), as_json)
+    _execute(
+        lambda progress, on_stage: runner.run_stages(model, out, ["pipeline"], options, progress, on_stage),
+        as_json,
+        plan=(out, _model_name(model), quick, ["pipeline"]),
+    )
 
 
 ALL_ARTIFACTS = "all"
@@ -466,7 +626,13 @@ def infer(
         "export": _export_options(artifacts, epochs, 64, 1e-3, data, opset, quick),
         "infer": _infer_options(runtimes, batch_sizes, quick),
     }
-    _execute(lambda progress: runner.run_stages(model, out, ["export", "infer"], options, progress), as_json)
+    _execute(
+        lambda progress, on_stage: runner.run_stages(
+            model, out, ["export", "infer"], options, progress, on_stage
+        ),
+        as_json,
+        plan=(out, _model_name(model), quick, ["export", "infer"]),
+    )
 
 
 @app.command()
@@ -594,6 +760,115 @@ def convert(
         for part in [*export_tables(outcome.latest), conversion_lines(outcome.latest, wanted)]:
             console.print(part)
     if outcome.failed:
+        raise typer.Exit(1)
+
+
+RunDir = Annotated[Path, typer.Argument(help="A run directory, e.g. bakeoff-runs/20261125-101500-simplenet.")]
+
+
+@app.command()
+def report(
+    run_dir: RunDir,
+    goal: Goal = None,
+    team: Team = None,
+    deploy: Deploy = None,
+    hardware: Hardware = None,
+    config: Config = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rebuild report.html, summary.md and results.json of a run from its records, without measuring.
+
+    Works on a run that stopped halfway: the report says which stages are missing. The verdict uses
+    the constraints the run was started with unless flags or --config change them.
+    """
+    from bakeoff.report.build import write_report
+    from bakeoff.results.run import load_run
+
+    run = load_run(run_dir)
+    given = _given_constraints({"goal": goal, "team": team, "deploy": deploy, "hardware": hardware}, config)
+    built = write_report(run, _complete_constraints(given, run, ask=False))
+    if as_json:
+        _print_json({"files": [str(f) for f in built.files], "verdict": built.verdict.to_dict()})
+        return
+    console = _console()
+    if run.missing or not run.finished:
+        console.print(
+            f"[yellow]partial run:[/] no records for {', '.join(run.missing) or 'its last cases'}",
+            highlight=False,
+        )
+    console.print(f"[bold]verdict:[/] {built.verdict.headline}", highlight=False)
+    for path in built.files:
+        console.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+def recommend(
+    run_dir: RunDir,
+    goal: Goal = None,
+    team: Team = None,
+    deploy: Deploy = None,
+    hardware: Hardware = None,
+    config: Config = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Recompute the verdict of a run for your constraints, from its stored records.
+
+    Every reason quotes a number measured in that run; where confidence intervals overlap it says
+    "no significant difference". Unset constraints are asked for when a terminal is attached.
+    """
+    from bakeoff.report.terminal import verdict_parts
+    from bakeoff.report.verdict import recommend as decide
+    from bakeoff.results.run import load_run
+
+    run = load_run(run_dir)
+    given = _given_constraints({"goal": goal, "team": team, "deploy": deploy, "hardware": hardware}, config)
+    verdict = decide(run, _complete_constraints(given, run, ask=_interactive(as_json)))
+    if as_json:
+        _print_json(verdict.to_dict())
+        return
+    console = _console()
+    for part in verdict_parts(verdict):
+        console.print(part)
+
+
+@app.command()
+def runs(out: Out = Path("bakeoff-runs"), as_json: JsonFlag = False) -> None:
+    """List the runs under --out, newest first: model, date, machine, headline numbers."""
+    from bakeoff.report.history import runs_table
+    from bakeoff.results.history import list_runs
+
+    rows = list_runs(out)
+    if as_json:
+        _print_json([row if isinstance(row, dict) else row.to_dict() for row in rows])
+        return
+    if not rows:
+        _console().print(f"no runs under {out} (`bakeoff run` makes one)", highlight=False)
+        return
+    _console().print(runs_table(rows))
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
+    run_b: Annotated[Path, typer.Argument(help="The run compared with it.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare two runs case by case: ratio B/A with a bootstrap 95% CI, regressions flagged.
+
+    Warns when the machines, library versions, models or depths differ. Exits 1 on a regression.
+    """
+    from bakeoff.report.history import compare_tables
+    from bakeoff.results.history import compare as diff
+    from bakeoff.results.run import load_run
+
+    result = diff(load_run(run_a), load_run(run_b))
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        console = _console()
+        for part in compare_tables(result):
+            console.print(part)
+    if result.regressions:
         raise typer.Exit(1)
 
 

@@ -42,8 +42,18 @@ def check_stages(stages: list[str]) -> None:
     check_choices("--stages", "stage", stages, STAGES)
 
 
+def _no_stage(stage: str) -> None:
+    pass
+
+
 def run_stages(
-    model: str, out: Path, stages: list[str], options: dict[str, Any], progress: Callable[[str], None]
+    model: str,
+    out: Path,
+    stages: list[str],
+    options: dict[str, Any],
+    progress: Callable[[str], None],
+    on_stage: Callable[[str], None] = _no_stage,
+    constraints: dict[str, str] | None = None,
 ) -> RunOutcome:
     check_stages(stages)
     graph = resolve(model)
@@ -63,12 +73,16 @@ def run_stages(
             "options": options,
             "environment": capture(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            # The recommendation's inputs, so `bakeoff report` rebuilds the same verdict.
+            "constraints": constraints or {},
         }
     )
-    return _execute(RunContext(graph, store, options, progress), stages)
+    return _execute(RunContext(graph, store, options, progress), stages, on_stage)
 
 
-def resume(run_dir: Path, progress: Callable[[str], None]) -> RunOutcome:
+def resume(
+    run_dir: Path, progress: Callable[[str], None], on_stage: Callable[[str], None] = _no_stage
+) -> RunOutcome:
     """Re-runs what did not finish ok in `run_dir`, with the options and spec it was started with."""
     info_path = run_dir / "run.json"
     if not info_path.is_file():
@@ -87,12 +101,14 @@ def resume(run_dir: Path, progress: Callable[[str], None]) -> RunOutcome:
     info.setdefault("resumed_at", []).append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     store.write_run(info)
     ctx = RunContext(graph, store, options, progress, done=done)
-    return _execute(ctx, stages)
+    return _execute(ctx, stages, on_stage)
 
 
-def _execute(ctx: RunContext, stages: list[str]) -> RunOutcome:
+def _execute(ctx: RunContext, stages: list[str], on_stage: Callable[[str], None]) -> RunOutcome:
     started = time.perf_counter()
+    took: dict[str, float] = {}
     for stage in stages:
+        on_stage(stage)
         t0 = time.perf_counter()
         crashed_before = any(r["case"] == "stage" and r["status"] == "failed" for r in ctx.latest(stage))
         try:
@@ -109,4 +125,12 @@ def _execute(ctx: RunContext, stages: list[str]) -> RunOutcome:
                     seconds=time.perf_counter() - t0,
                 )
             )
-    return RunOutcome(ctx.store.path, ctx.store.records(), time.perf_counter() - started, ctx.results)
+        took[stage] = time.perf_counter() - t0
+    seconds = time.perf_counter() - started
+    info = json.loads((ctx.store.path / "run.json").read_text())
+    info.pop("schema", None)
+    # A report tells a finished run from one that stopped halfway by this stamp.
+    # The stage times let the next run of this model estimate how long it has left.
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    ctx.store.write_run({**info, "finished_at": stamp, "seconds": seconds, "stage_seconds": took})
+    return RunOutcome(ctx.store.path, ctx.store.records(), seconds, ctx.results)

@@ -439,3 +439,23 @@ def conversion_lines(records: list[dict[str, Any]], wanted: list[str]) -> Text:
             lines.append(f"{names[case]}: FAILED: {r['message']}", style="red bold")
         lines.append("\n")
     return lines
+
+
+def verdict_parts(verdict: Any) -> list[Table | Text]:
+    """The recommendation for the terminal: headline, caveats, then one row per dimension with the
+    measured numbers behind it."""
+    c = verdict.constraints
+    parts: list[Table | Text] = [
+        Text(f"constraints: goal {c.goal}, team {c.team}, deploy {c.deploy}, hardware {c.hardware}", "dim"),
+        Text(verdict.headline, "bold"),
+    ]
+    parts += [Text(f"note: {note}", "yellow") for note in verdict.caveats]
+    table = Table(title="verdict per dimension", title_justify="left", show_lines=True)
+    for column in ("dimension", "weight", "winner", "measured"):
+        table.add_column(column, justify="right" if column == "weight" else "left")
+    for d in verdict.dimensions:
+        table.add_row(
+            d.title, str(d.weight), d.winner or "no winner", Text("\n".join([d.finding, *d.reasons]))
+        )
+    parts.append(table)
+    return parts

@@ -1,0 +1,69 @@
+"""summary.md: the verdict and the headline tables in GitHub markdown, for pasting into a PR or an issue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bakeoff.report.verdict import Verdict
+
+
+def render(digest: dict[str, Any], verdict: Verdict) -> str:
+    env = digest["environment"]
+    c = verdict.constraints
+    lines = [
+        f"## bakeoff: {digest['model']} ({digest['run']})",
+        "",
+        f"**{verdict.headline}**",
+        "",
+        f"Constraints: goal {c.goal}, team {c.team}, deploy {c.deploy}, hardware {c.hardware}. "
+        f"Machine: {env.get('cpu', '?')}, {env.get('physical_cores', '?')} cores, "
+        f"{'GPU ' + ', '.join(map(str, env['gpus'])) if env.get('gpus') else 'no GPU'}; "
+        f"{digest['settings'].get('threads')} threads for every framework"
+        + (", `--quick`" if digest.get("quick") else "")
+        + ".",
+        "",
+    ]
+    if digest["missing"] or not digest["finished"]:
+        lines += [f"> Partial run: no records for {', '.join(digest['missing']) or 'later cases'}.", ""]
+    lines += [f"> {note}" for note in verdict.caveats]
+    lines += ["", "| dimension | weight | winner | finding |", "|---|---:|---|---|"]
+    lines += [
+        f"| {d.title} | {d.weight} | {d.winner or '-'} | {_md(d.finding)} |" for d in verdict.dimensions
+    ]
+    train = digest.get("train")
+    if train and train["modes"]:
+        lines += [
+            "",
+            "| training mode | samples/s | step ms | val score | to target s |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {m['mode']} | {_f(m.get('samples_per_s'), ',.0f')} | {_f(m.get('step_ms'), '.3f')} | "
+            f"{_f(m.get('val_acc'), '.3f')} | {_f(m.get('time_to_target_s'), '.2f')} |"
+            for m in train["modes"]
+        ]
+    infer = digest.get("infer")
+    if infer and infer["cases"]:
+        sizes = sorted({b for case in infer["cases"] for b in case["batches"]})
+        if sizes:
+            lo, hi = sizes[0], sizes[-1]
+            lines += ["", f"| runtime / artifact | p50 ms at {lo} | samples/s at {hi} |", "|---|---:|---:|"]
+            lines += [
+                f"| {case['case']} | {_f(case['batches'].get(lo, {}).get('p50_ms'), '.3g')} | "
+                f"{_f(case['batches'].get(hi, {}).get('samples_per_s'), ',.0f')} |"
+                for case in infer["cases"]
+                if case["status"] == "ok"
+            ]
+    if digest["failed"]:
+        lines += ["", "Failed cases:", ""]
+        lines += [f"- {f['stage']} / {f['case']}: {_md(f['message'])}" for f in digest["failed"]]
+    lines += ["", "Full report: report.html beside this file; raw records: records.jsonl.", ""]
+    return "\n".join(lines)
+
+
+def _f(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,385 @@
+"""The recommendation: the seed article's checklist (goal, team, deployment target, hardware) applied to
+what this run measured. Every reason quotes a number from the run; where confidence intervals overlap
+the finding is "no significant difference", never a winner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bakeoff.errors import UsageError
+from bakeoff.measure.stats import ratio_ci
+from bakeoff.report.digest import family
+from bakeoff.results.run import Run
+
+CHOICES = {
+    "goal": ("research", "production"),
+    "team": ("pythonic", "structured"),
+    "deploy": ("cloud", "mobile", "edge", "browser", "containers"),
+    "hardware": ("cpu", "gpu"),
+}
+DEFAULTS = {"goal": "production", "team": "pythonic", "deploy": "cloud", "hardware": "cpu"}
+SIDES = ("PyTorch", "TensorFlow")
+
+# Which runtimes serve each deployment target, and the batch that matters there. Mobile, edge and the
+# browser answer one request at a time; servers batch.
+TARGET_RUNTIMES = {
+    "cloud": None,  # every server-side runtime (all but LiteRT)
+    "containers": None,
+    "mobile": ("litert", "onnxruntime"),
+    "edge": ("litert", "onnxruntime"),
+    "browser": ("onnxruntime",),
+}
+# The artifacts each side ships to a target with (the deployment path), best first.
+TARGET_ARTIFACTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "cloud": {
+        "PyTorch": ("torch-torchscript", "torch-pt2", "torch-onnx"),
+        "TensorFlow": ("keras-savedmodel", "keras-onnx"),
+    },
+    "mobile": {
+        "PyTorch": ("torch-onnx", "torch-onnx-int8-static", "torch-onnx-int8-dynamic", "torch-pt2"),
+        "TensorFlow": ("keras-tflite-fp32", "keras-tflite-int8", "keras-tflite-fp16", "keras-tflite-drq"),
+    },
+    "browser": {"PyTorch": ("torch-onnx",), "TensorFlow": ("keras-onnx",)},
+}
+TARGET_ARTIFACTS["containers"] = TARGET_ARTIFACTS["cloud"]
+TARGET_ARTIFACTS["edge"] = TARGET_ARTIFACTS["mobile"]
+TARGET_NOTES = {
+    "mobile": "measured on this machine's CPU, not on a phone; PyTorch's mobile path here is ONNX Runtime "
+    "(ExecuTorch is not measured)",
+    "edge": "measured on this machine's CPU; PyTorch's edge path here is ONNX Runtime (ExecuTorch is not "
+    "measured)",
+    "browser": "ONNX Runtime on the CPU stands in for ONNX Runtime Web; TensorFlow.js is not measured",
+}
+# How much each dimension counts in the overall verdict, per goal (the article's checklist, as weights).
+WEIGHTS = {
+    "research": {"training": 3, "inference": 1, "deployment": 1, "developer": 2},
+    "production": {"training": 1, "inference": 3, "deployment": 3, "developer": 1},
+}
+
+
+@dataclass(frozen=True)
+class Constraints:
+    goal: str = DEFAULTS["goal"]
+    team: str = DEFAULTS["team"]
+    deploy: str = DEFAULTS["deploy"]
+    hardware: str = DEFAULTS["hardware"]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str) -> Constraints:
+        unknown = sorted(set(values) - set(CHOICES))
+        if unknown:
+            raise UsageError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(CHOICES)}")
+        for key, value in values.items():
+            if value not in CHOICES[key]:
+                raise UsageError(f"{source}: {key} must be one of {', '.join(CHOICES[key])}, got {value!r}")
+        return cls(**{**DEFAULTS, **values})
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class Dimension:
+    name: str  # 'training', 'inference', 'deployment', 'developer'
+    title: str
+    winner: str | None  # 'PyTorch', 'TensorFlow', or None
+    finding: str  # one line: who wins and by how much, or "no significant difference", or "not measured"
+    reasons: list[str] = field(default_factory=list)
+    weight: int = 1
+
+
+@dataclass
+class Verdict:
+    constraints: Constraints
+    overall: str | None
+    headline: str
+    dimensions: list[Dimension]
+    caveats: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "constraints": self.constraints.to_dict(),
+            "overall": self.overall,
+            "headline": self.headline,
+            "dimensions": [asdict(d) for d in self.dimensions],
+            "caveats": self.caveats,
+        }
+
+
+def recommend(run: Run, constraints: Constraints) -> Verdict:
+    caveats = _caveats(run, constraints)
+    weights = WEIGHTS[constraints.goal]
+    dims = [
+        _training(run),
+        _inference(run, constraints),
+        _deployment(run, constraints),
+        _developer(run, constraints),
+    ]
+    for dim in dims:
+        dim.weight = weights[dim.name]
+    score = {side: sum(d.weight for d in dims if d.winner == side) for side in SIDES}
+    decided = [d for d in dims if d.winner]
+    overall = None if score["PyTorch"] == score["TensorFlow"] else max(score, key=lambda s: score[s])
+    return Verdict(constraints, overall, _headline(overall, dims, score, constraints, decided), dims, caveats)
+
+
+def _headline(
+    overall: str | None,
+    dims: list[Dimension],
+    score: dict[str, int],
+    c: Constraints,
+    decided: list[Dimension],
+) -> str:
+    target = f"{c.goal}, deploying to {c.deploy} on {c.hardware}"
+    if not decided:
+        return f"No winner for {target}: no dimension showed a significant difference in this run."
+    if overall is None:
+        return (
+            f"No clear winner for {target}: the dimensions that differ split evenly "
+            f"({score['PyTorch']} to {score['TensorFlow']} by weight)."
+        )
+    won = [d for d in dims if d.winner == overall]
+    lost = [d for d in dims if d.winner and d.winner != overall]
+    text = f"{overall} for {target}: it wins " + "; ".join(f"{d.title} ({d.finding})" for d in won)
+    if lost:
+        text += ". " + ("; ".join(f"{d.winner} wins {d.title} ({d.finding})" for d in lost))
+    return text + "."
+
+
+def _caveats(run: Run, c: Constraints) -> list[str]:
+    out = []
+    env = run.info.get("environment", {})
+    if c.hardware == "gpu" and not env.get("gpus"):
+        out.append(
+            "--hardware gpu, but this run's machine has no GPU: every speed below was measured on the CPU; "
+            "re-run on the GPU machine to decide for it."
+        )
+    if run.info.get("options", {}).get("quick"):
+        out.append("--quick run: one epoch and short timing budgets; confirm on a full run before deciding.")
+    if run.missing:
+        out.append(
+            f"the run stopped before stage(s) {', '.join(run.missing)}: those dimensions are not measured."
+        )
+    if c.deploy in TARGET_NOTES:
+        out.append(TARGET_NOTES[c.deploy] + ".")
+    return out
+
+
+def _side_ratio(a_name: str, a: list[float], b_name: str, b: list[float]) -> tuple[str | None, str]:
+    """Raw times of the best PyTorch and best TensorFlow contender: the winning side (None where the
+    bootstrap CI of median(a)/median(b) holds 1) and the sentence that says so with the CI."""
+    ratio = ratio_ci(a, b, block=None, n_boot=1000)
+    winner = None
+    if ratio.significant:
+        winner = family(b_name) if ratio.low > 1.0 else family(a_name)  # a ratio above 1: a is slower
+    return winner, ratio.verdict(a_name, b_name)
+
+
+def _training(run: Run) -> Dimension:
+    title = "training speed"
+    done = {
+        r["case"]: r["metrics"]
+        for r in run.stage("train")
+        if r["status"] == "ok" and len(r["metrics"].get("step_times", [])) > 2
+    }
+    best = {side: _best(done, side, lambda m: m["step_s"]["median"]) for side in SIDES}
+    if not all(best.values()):
+        return Dimension("training", title, None, "not measured: this run has no training mode of each side")
+    t, k = best["PyTorch"], best["TensorFlow"]
+    assert t and k
+    winner, sentence = _side_ratio(t, done[t]["step_times"][1:], k, done[k]["step_times"][1:])
+    reasons = [
+        f"fastest PyTorch mode {t}: {_ms(done[t]['step_s']['median'])}/step, "
+        f"{done[t]['samples_per_s']['median']:,.0f} samples/s",
+        f"fastest TensorFlow mode {k}: {_ms(done[k]['step_s']['median'])}/step, "
+        f"{done[k]['samples_per_s']['median']:,.0f} samples/s",
+        f"step time: {sentence}",
+    ]
+    summary = run.case("train", "summary")
+    reached = (summary or {}).get("metrics", {}).get("time_to_target_s", {})
+    target = (summary or {}).get("metrics", {}).get("target_val_acc")
+    if target is not None and reached.get(t) is not None and reached.get(k) is not None:
+        reasons.append(
+            f"time to validation accuracy {target:.3f}: {t} {reached[t]:.2f} s, {k} {reached[k]:.2f} s "
+            "(one run each, compile included)"
+        )
+    return Dimension("training", title, winner, sentence, reasons)
+
+
+def _inference(run: Run, c: Constraints) -> Dimension:
+    title = f"inference for {c.deploy}"
+    wanted = TARGET_RUNTIMES[c.deploy]
+    device = "cuda" if c.hardware == "gpu" and _has_device(run, "cuda") else "cpu"
+    done = {
+        r["case"]: r["metrics"]
+        for r in run.stage("infer")
+        if r["status"] == "ok"
+        and r["case"] != "summary"
+        and r["metrics"].get("gate") != "fail"
+        and r["metrics"].get("device", "cpu") == device
+        and (r["case"].split("/")[0] in wanted if wanted else r["case"].split("/")[0] != "litert")
+    }
+    sizes = sorted({int(b) for m in done.values() for b in m.get("batches", {})})
+    if not sizes:
+        return Dimension("inference", title, None, "not measured: no inference case for this target ran ok")
+    batch = sizes[0] if wanted else sizes[-1]  # a server batches; a phone or a page answers one request
+    have = {case: m for case, m in done.items() if str(batch) in m["batches"]}
+    best = {side: _best(have, side, lambda m: m["batches"][str(batch)]["stats"]["median"]) for side in SIDES}
+    if not all(best.values()):
+        missing = [s for s in SIDES if not best[s]]
+        return Dimension(
+            "inference", title, None, f"not measured: no {' or '.join(missing)} case for this target ran ok"
+        )
+    t, k = best["PyTorch"], best["TensorFlow"]
+    assert t and k
+    times = {case: have[case]["batches"][str(batch)]["times"] for case in (t, k)}
+    winner, sentence = _side_ratio(t, times[t], k, times[k])
+    reasons = [
+        f"{device}, batch {batch}: best PyTorch path {t} {_latency(have[t], batch)}",
+        f"{device}, batch {batch}: best TensorFlow path {k} {_latency(have[k], batch)}",
+        f"latency: {sentence}",
+    ]
+    return Dimension("inference", title, winner, sentence, reasons)
+
+
+def _deployment(run: Run, c: Constraints) -> Dimension:
+    title = f"deployment path to {c.deploy}"
+    exported = {r["case"]: r for r in run.stage("export")}
+    if not exported:
+        return Dimension("deployment", title, None, "not measured: this run has no export stage")
+    ready: dict[str, list[dict[str, Any]]] = {}
+    reasons = []
+    for side in SIDES:
+        path = [exported[a] for a in TARGET_ARTIFACTS[c.deploy][side] if a in exported]
+        good = [r for r in path if r["status"] == "ok" and r["metrics"].get("gate") != "fail"]
+        ready[side] = good
+        if not path:
+            reasons.append(
+                f"{side}: none of {', '.join(TARGET_ARTIFACTS[c.deploy][side])} was made in this run"
+            )
+            continue
+        parts = [_artifact_line(r) for r in path]
+        reasons.append(f"{side}: {len(good)} of {len(path)} artifacts verified: " + "; ".join(parts))
+    counts = {side: len(ready[side]) / max(1, len(TARGET_ARTIFACTS[c.deploy][side])) for side in SIDES}
+    winner = None
+    if counts["PyTorch"] != counts["TensorFlow"]:
+        winner = max(counts, key=lambda s: counts[s])
+        finding = (
+            f"{winner} ships {len(ready[winner])} verified artifact(s) for {c.deploy}, "
+            f"the other side {len(ready[_other(winner)])}"
+        )
+    elif c.deploy in ("mobile", "edge") and all(ready.values()):
+        small = {s: min(r["metrics"]["size_bytes"] for r in ready[s]) for s in SIDES}
+        lo, hi = sorted(SIDES, key=lambda s: small[s])
+        # Sizes are exact, but a few percent is format overhead, not a difference a phone notices.
+        if small[hi] > 1.2 * small[lo]:
+            winner = lo
+            finding = f"both verified; {lo}'s smallest is {_kb(small[lo])} against {_kb(small[hi])}"
+        else:
+            finding = (
+                f"no significant difference: both verified, smallest {_kb(small[lo])} and {_kb(small[hi])}"
+            )
+    else:
+        finding = "no significant difference: both sides' paths verify equally"
+    return Dimension("deployment", title, winner, finding, reasons)
+
+
+def _developer(run: Run, c: Constraints) -> Dimension:
+    """Signals, not taste: lines of the generated idiomatic code, and how fast each side's eager mode
+    (the one people debug in) runs. A pythonic team weighs eager speed more, a structured team code size."""
+    title = "developer experience signals"
+    reasons, votes = [], {side: 0.0 for side in SIDES}
+    signals = []
+    lines = _code_lines(run)
+    if lines:
+        reasons.append(
+            f"generated twin code: PyTorch {lines['PyTorch']} lines, Keras {lines['TensorFlow']} lines"
+        )
+        lo, hi = sorted(SIDES, key=lambda s: lines[s])
+        if lines[hi] > 1.1 * lines[lo]:
+            votes[lo] += 1.0 if c.team == "structured" else 0.5
+            signals.append(f"{lo} code {lines[lo]} lines against {lines[hi]}")
+    done = {r["case"]: r["metrics"] for r in run.stage("train") if r["status"] == "ok"}
+    if "torch-eager" in done and "keras-eager" in done:
+        t, k = done["torch-eager"], done["keras-eager"]
+        winner, sentence = _side_ratio("torch-eager", t["step_times"][1:], "keras-eager", k["step_times"][1:])
+        reasons.append(f"eager step time (where code is debugged): {sentence}")
+        if winner:
+            votes[winner] += 1.0 if c.team == "pythonic" else 0.5
+            signals.append(sentence)
+    for mode in ("torch-compile", "keras-xla"):
+        if mode in done and done[mode].get("first_step_s") is not None:
+            reasons.append(f"{mode} first step (compile) {done[mode]['first_step_s']:.2f} s")
+    if not reasons:
+        return Dimension("developer", title, None, "not measured")
+    winner = None if votes["PyTorch"] == votes["TensorFlow"] else max(votes, key=lambda s: votes[s])
+    weighting = f"weighted for a {c.team} team"
+    finding = (
+        f"{'; '.join(signals)} ({weighting})"
+        if winner
+        else f"no significant difference ({'; '.join(signals) or 'no signal differs'}, {weighting})"
+    )
+    return Dimension("developer", title, winner, finding, reasons)
+
+
+def _code_lines(run: Run) -> dict[str, int] | None:
+    """Lines of code (no blanks, no comments) of the idiomatic programs `bakeoff show --code` prints."""
+    spec = run.info.get("spec")
+    if not spec:
+        return None
+    from bakeoff.spec.codegen import keras_code, torch_code
+    from bakeoff.spec.graph import build_graph
+    from bakeoff.spec.load import from_dict
+
+    try:
+        graph = build_graph(from_dict(spec, source="run.json"))
+    except Exception:  # a spec the current version no longer builds: the signal is just left out
+        return None
+    return {"PyTorch": _count_lines(torch_code(graph)), "TensorFlow": _count_lines(keras_code(graph))}
+
+
+def _count_lines(code: str) -> int:
+    return sum(1 for line in code.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+def _best(cases: dict[str, dict[str, Any]], side: str, key: Any) -> str | None:
+    mine = [case for case in cases if family(case) == side]
+    return min(mine, key=lambda case: key(cases[case])) if mine else None
+
+
+def _has_device(run: Run, device: str) -> bool:
+    return any(r["metrics"].get("device") == device for r in run.stage("infer"))
+
+
+def _artifact_line(r: dict[str, Any]) -> str:
+    m = r["metrics"]
+    if r["status"] != "ok":
+        return f"{r['case']} failed ({r['message'][:80]})"
+    v = m.get("verification", {})
+    detail = f"{r['case']} {_kb(m.get('size_bytes'))}"
+    if m.get("precision", "fp32") == "fp32" and v.get("max_abs_diff") is not None:
+        detail += f", max abs diff {v['max_abs_diff']:.1e}"
+    elif v.get("accuracy") is not None and v.get("reference_accuracy"):
+        detail += f", {v['accuracy'] / v['reference_accuracy']:.2%} of fp32 accuracy"
+    if m.get("gate") == "fail":
+        detail += " (below the 99% gate)"
+    return detail
+
+
+def _latency(m: dict[str, Any], batch: int) -> str:
+    median = m["batches"][str(batch)]["stats"]["median"]
+    return f"p50 {_ms(median)}, {batch / median:,.0f} samples/s (n={len(m['batches'][str(batch)]['times'])})"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3g} ms"
+
+
+def _kb(size: int | None) -> str:
+    return "?" if size is None else f"{size / 1024:,.0f} KB"
+
+
+def _other(side: str) -> str:
+    return SIDES[1 - SIDES.index(side)]

@@ -1,0 +1,95 @@
+"""A finished or half-finished run read back from its directory: run.json plus the newest record per case.
+
+Reports, recommendations, history and tracking all start here, so each bad directory gets one
+clear error in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bakeoff.errors import UsageError
+from bakeoff.results.store import SCHEMA_VERSION, RunStore
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    info: dict[str, Any]
+    records: list[dict[str, Any]]  # every record, in the order written (a resumed case appears twice)
+
+    @property
+    def latest(self) -> list[dict[str, Any]]:
+        """The newest record per (stage, case, framework): a resumed case replaces its failure."""
+        newest = {(r["stage"], r["case"], r["framework"]): r for r in self.records}
+        return list(newest.values())
+
+    def stage(self, name: str) -> list[dict[str, Any]]:
+        return [r for r in self.latest if r["stage"] == name]
+
+    def case(self, stage: str, case: str) -> dict[str, Any] | None:
+        found = [r for r in self.stage(stage) if r["case"] == case]
+        return found[-1] if found else None
+
+    @property
+    def model(self) -> str:
+        return str(self.info.get("model", "?"))
+
+    @property
+    def finished(self) -> bool:
+        return "finished_at" in self.info
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.latest if r["status"] == "failed"]
+
+    @property
+    def missing(self) -> list[str]:
+        """Stages the run asked for that left no record: the run stopped before (or while) reaching them."""
+        seen = {r["stage"] for r in self.records}
+        return [s for s in self.info.get("stages", []) if s not in seen]
+
+
+def load_run(path: Path) -> Run:
+    """Reads RUN_DIR, refusing (one line) anything that is not a run this version can read."""
+    if not path.is_dir():
+        raise UsageError(
+            f"{path}: no such directory (runs live under bakeoff-runs/; `bakeoff runs` lists them)"
+        )
+    info_path = path / "run.json"
+    if not info_path.is_file():
+        raise UsageError(f"{path}: not a bakeoff run directory (no run.json); `bakeoff runs` lists runs")
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{info_path}: damaged, not JSON ({exc})") from exc
+    if not isinstance(info, dict):
+        raise UsageError(f"{info_path}: damaged, expected a JSON object")
+    _check_schema(info.get("schema"), f"{info_path}")
+    records = RunStore(path).records()
+    if not records:
+        raise UsageError(
+            f"{path}: no records yet: the run stopped before its first case finished "
+            f"(`bakeoff run --resume {path}` runs it)"
+        )
+    for number, record in enumerate(records, 1):
+        _check_schema(
+            record.get("schema") if isinstance(record, dict) else None, f"{path}/records.jsonl:{number}"
+        )
+    return Run(path, info, records)
+
+
+def _check_schema(found: Any, where: str) -> None:
+    if found is None:
+        raise UsageError(
+            f"{where}: no record-format stamp: written by an older bakeoff than this one reads "
+            f"(format {SCHEMA_VERSION}); re-run `bakeoff run` with this version"
+        )
+    if found != SCHEMA_VERSION:
+        raise UsageError(
+            f"{where}: record format {found!r} is not the format this bakeoff reads ({SCHEMA_VERSION}); "
+            "re-run `bakeoff run` with this version"
+        )
