@@ -353,7 +353,9 @@ def _execute(
         if report.get("headline"):
             console.print(f"[bold]verdict:[/] {report['headline']}", highlight=False)
         for path in report.get("files", []):
-            console.print(f"report: {path}")
+            console.print(f"report: {path}", highlight=False)
+        for line in report.get("tracked", []):
+            console.print(f"tracked: {line}", highlight=False)
     if outcome.failed:
         raise typer.Exit(1)
 

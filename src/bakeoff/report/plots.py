@@ -7,6 +7,7 @@ None when the run has nothing to draw. Text stays text (svg.fonttype none), so t
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -52,7 +53,9 @@ def _svg(fig: Any) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
-    return text[text.index("<svg") :]  # the XML prolog and DOCTYPE are not allowed inside HTML
+    text = text[text.index("<svg") :]  # the XML prolog and DOCTYPE are not allowed inside HTML
+    # The RDF metadata block only names matplotlib; dropping it keeps the page free of outside URLs.
+    return re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
 
 
 def parity_layers(parity: dict[str, Any] | None) -> str | None:

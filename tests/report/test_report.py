@@ -1,0 +1,138 @@
+"""The report, rebuilt from records of a real quick run: files, sections, partial runs, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bakeoff.report.html import SECTIONS
+from tests.conftest import bakeoff
+
+pytestmark = pytest.mark.slow
+REPORT_FILES = ("report.html", "summary.md", "results.json")
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    target = tmp_path / run.name
+    shutil.copytree(run, target, ignore=shutil.ignore_patterns("artifacts"))
+    return target
+
+
+def test_run_writes_the_report_and_prints_its_path(quick_run: Path) -> None:
+    for name in REPORT_FILES:
+        assert (quick_run / name).stat().st_size > 0, name
+    page = (quick_run / "report.html").read_text()
+    for key in SECTIONS:
+        assert f'<section id="{key}">' in page
+    assert "<svg" in page and "http://" not in page.replace("http://www.w3.org", "")
+    results = json.loads((quick_run / "results.json").read_text())
+    assert results["model"] == "simplenet" and results["finished"] and results["missing"] == []
+    assert results["verdict"]["headline"]
+
+
+def test_report_rebuilds_the_same_numbers_without_measuring(quick_run: Path, tmp_path: Path) -> None:
+    run = _copy(quick_run, tmp_path)
+    before = json.loads((run / "results.json").read_text())
+    for name in REPORT_FILES:
+        (run / name).unlink()
+    result = bakeoff("report", str(run))
+    assert result.returncode == 0, result.stderr
+    after = json.loads((run / "results.json").read_text())
+    assert after["train"] == before["train"] and after["infer"] == before["infer"]
+    assert after["verdict"] == before["verdict"]
+    assert all((run / name).exists() for name in REPORT_FILES)
+    assert "verdict:" in result.stdout
+
+
+def test_report_of_a_run_that_stopped_halfway_says_what_is_missing(quick_run: Path, tmp_path: Path) -> None:
+    run = _copy(quick_run, tmp_path)
+    records = (run / "records.jsonl").read_text().splitlines()
+    kept = [line for line in records if json.loads(line)["stage"] in ("parity", "train")]
+    (run / "records.jsonl").write_text("\n".join(kept) + '\n{"schema": 1, "stage": "pipe')  # torn last line
+    info = json.loads((run / "run.json").read_text())
+    del info["finished_at"]
+    (run / "run.json").write_text(json.dumps(info))
+    result = bakeoff("report", str(run))
+    assert result.returncode == 0, result.stderr
+    assert "partial run" in result.stdout and "pipeline, export, infer" in result.stdout
+    page = (run / "report.html").read_text()
+    assert "Partial run" in page and "Inference not measured" in page
+    assert "stopped before this stage" in page
+    summary = (run / "summary.md").read_text()
+    assert "Partial run" in summary
+    results = json.loads((run / "results.json").read_text())
+    assert results["missing"] == ["pipeline", "export", "infer"] and results["infer"] is None
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda d: None, "not a bakeoff run directory"),
+        (lambda d: (d / "run.json").write_text('{"schema": 1, "stages": ["parity"]}'), "no records yet"),
+        (lambda d: (d / "run.json").write_text("{not json"), "damaged"),
+        (lambda d: (d / "run.json").write_text('{"stages": ["parity"]}'), "older bakeoff"),
+        (lambda d: (d / "run.json").write_text('{"schema": 0, "stages": []}'), "record format 0"),
+    ],
+)
+def test_bad_run_directories_get_one_line(tmp_path: Path, make: object, expected: str) -> None:
+    make(tmp_path)  # type: ignore[operator]
+    result = bakeoff("report", str(tmp_path))
+    assert result.returncode == 2
+    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_records_from_an_older_format_are_refused(quick_run: Path, tmp_path: Path) -> None:
+    run = _copy(quick_run, tmp_path)
+    lines = (run / "records.jsonl").read_text().splitlines()
+    old = json.loads(lines[0])
+    del old["schema"]
+    (run / "records.jsonl").write_text("\n".join([json.dumps(old), *lines[1:]]) + "\n")
+    result = bakeoff("report", str(run))
+    assert result.returncode == 2 and "records.jsonl:1" in result.stderr
+
+
+def test_recommend_weighs_the_same_run_differently_and_cites_numbers(quick_run: Path) -> None:
+    mobile = json.loads(bakeoff("recommend", str(quick_run), "--deploy", "mobile", "--json").stdout)
+    research = json.loads(bakeoff("recommend", str(quick_run), "--goal", "research", "--json").stdout)
+    assert mobile["constraints"]["deploy"] == "mobile" and research["constraints"]["goal"] == "research"
+    weights = {
+        v["constraints"]["goal"]: {d["name"]: d["weight"] for d in v["dimensions"]}
+        for v in (mobile, research)
+    }
+    assert weights["research"]["training"] > weights["production"]["training"]
+    assert mobile["headline"] != research["headline"]
+    inference = next(d for d in mobile["dimensions"] if d["name"] == "inference")
+    assert inference["title"] == "inference for mobile"
+    assert any("litert/" in r for r in inference["reasons"])  # the mobile runtimes, not the server ones
+    assert not any("tf-savedmodel" in r or "torch-eager/" in r for r in inference["reasons"])
+    for verdict in (mobile, research):
+        for d in verdict["dimensions"]:
+            if d["winner"]:
+                assert any(ch.isdigit() for ch in d["finding"]), d
+                assert all(any(ch.isdigit() for ch in r) for r in d["reasons"]), d
+
+
+def test_recommend_reads_a_config_file_and_flags_override_it(quick_run: Path, tmp_path: Path) -> None:
+    config = tmp_path / "bakeoff.yaml"
+    config.write_text("goal: research\ndeploy: edge\n")
+    verdict = json.loads(
+        bakeoff("recommend", str(quick_run), "--config", str(config), "--deploy", "browser", "--json").stdout
+    )
+    assert verdict["constraints"] == {
+        "goal": "research",
+        "team": "pythonic",
+        "deploy": "browser",
+        "hardware": "cpu",
+    }
+    config.write_text("goal: fun\n")
+    bad = bakeoff("recommend", str(quick_run), "--config", str(config))
+    assert bad.returncode == 2 and "goal must be one of research, production, got 'fun'" in bad.stderr
+    config.write_text("goal: [research\n")
+    bad = bakeoff("recommend", str(quick_run), "--config", str(config))
+    assert bad.returncode == 2 and " line " in bad.stderr and "not valid YAML" in bad.stderr
+    bad = bakeoff("recommend", str(quick_run), "--deploy", "moon")
+    assert bad.returncode == 2 and "deploy must be one of" in bad.stderr

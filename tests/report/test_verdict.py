@@ -1,0 +1,102 @@
+"""The verdict on hand-made records: a winner only where the bootstrap CI excludes 1, and every finding
+quoting the run's own numbers. No frameworks are started."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bakeoff.errors import UsageError
+from bakeoff.report.verdict import Constraints, recommend
+from bakeoff.results.run import load_run
+from bakeoff.results.store import RunStore, make_record
+
+
+def _train(mode: str, framework: str, step: float, rng: np.random.Generator) -> dict:
+    times = list(step * rng.lognormal(0, 0.05, 300))
+    median = float(np.median(times[1:]))
+    return make_record(
+        "train",
+        mode,
+        "ok",
+        framework=framework,
+        metrics={
+            "step_times": times,
+            "step_s": {"median": median, "iqr": 0.0},
+            "samples_per_s": {"median": 64 / median},
+            "first_step_s": 1.0,
+        },
+    )
+
+
+def _infer(case: str, framework: str, latency: float, rng: np.random.Generator) -> dict:
+    times = list(latency * rng.lognormal(0, 0.05, 400))
+    return make_record(
+        "infer",
+        case,
+        "ok",
+        framework=framework,
+        metrics={
+            "device": "cpu",
+            "batches": {"1": {"times": times, "stats": {"median": float(np.median(times))}}},
+        },
+    )
+
+
+def _run(tmp_path: Path, records: list[dict]) -> Path:
+    store = RunStore.create(tmp_path, "synthetic")
+    store.write_run({"model": "synthetic", "stages": ["train", "infer"], "options": {}, "environment": {}})
+    for record in records:
+        store.append(record)
+    return store.path
+
+
+def test_equal_speeds_give_no_winner_and_say_so(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    path = _run(
+        tmp_path, [_train("torch-eager", "torch", 0.002, rng), _train("keras-eager", "keras", 0.002, rng)]
+    )
+    verdict = recommend(load_run(path), Constraints(goal="research"))
+    training = verdict.dimensions[0]
+    assert training.winner is None and "no significant difference" in training.finding
+    assert verdict.overall is None and verdict.headline.startswith("No winner")
+
+
+def test_a_real_gap_names_the_winner_with_its_ratio(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    records = [
+        _train("torch-eager", "torch", 0.002, rng),
+        _train("keras-graph", "keras", 0.004, rng),
+        _infer("onnxruntime/torch-onnx", "native", 0.0003, rng),
+        _infer("litert/keras-tflite-fp32", "native", 0.0001, rng),
+    ]
+    run = load_run(_run(tmp_path, records))
+    research = recommend(run, Constraints(goal="research"))
+    training = research.dimensions[0]
+    assert training.winner == "PyTorch"
+    assert "torch-eager is 2.0" in training.finding and "faster than keras-graph" in training.finding
+    assert research.overall == "PyTorch"
+    mobile = recommend(run, Constraints(goal="production", deploy="mobile"))
+    inference = next(d for d in mobile.dimensions if d.name == "inference")
+    assert inference.winner == "TensorFlow" and "litert/keras-tflite-fp32 is 3.0" in inference.finding
+    assert mobile.overall == "TensorFlow"
+    assert "not measured" in next(d for d in mobile.dimensions if d.name == "deployment").finding
+
+
+def test_gpu_asked_on_a_cpu_run_is_said_not_hidden(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    run = load_run(_run(tmp_path, [_train("torch-eager", "torch", 0.002, rng)]))
+    verdict = recommend(run, Constraints(hardware="gpu"))
+    assert any("no GPU" in note for note in verdict.caveats)
+    assert "not measured" in verdict.dimensions[0].finding  # one side only: no comparison invented
+
+
+def test_bad_constraints_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="deploy must be one of cloud, mobile"):
+        Constraints.from_dict({"deploy": "moon"}, "options")
+    with pytest.raises(UsageError, match="unknown key"):
+        Constraints.from_dict({"budget": "low"}, "options")
+    assert json.dumps(Constraints().to_dict())
