@@ -237,7 +237,8 @@ def _train_options(
         "device": device,
         "data": data,
         "compile_mode": compile_mode,
-        **({"peak_seconds": 0.3} if quick else {}),
+        # --quick: two dozen steps per epoch, on the first samples of the shuffled training split.
+        **({"peak_seconds": 0.3, "train_samples": 24 * batch_size} if quick else {}),
     }
 
 
@@ -596,7 +597,7 @@ def _infer_options(runtimes: str, batch_sizes: str, quick: bool) -> dict[str, An
     return {
         "runtimes": _all_or(runtimes, RUNTIMES),
         "batch_sizes": sizes,
-        **({"min_time": 0.05, "max_time": 0.2} if quick else {}),
+        **({"min_time": 0.03, "max_time": 0.1, "max_runs": 300} if quick else {}),
     }
 
 
@@ -837,11 +838,11 @@ def recommend(
 def runs(out: Out = Path("bakeoff-runs"), as_json: JsonFlag = False) -> None:
     """List the runs under --out, newest first: model, date, machine, headline numbers."""
     from bakeoff.report.history import runs_table
-    from bakeoff.results.history import list_runs
+    from bakeoff.results.history import list_runs, runs_json
 
     rows = list_runs(out)
     if as_json:
-        _print_json([row if isinstance(row, dict) else row.to_dict() for row in rows])
+        _print_json(runs_json(rows))
         return
     if not rows:
         _console().print(f"no runs under {out} (`bakeoff run` makes one)", highlight=False)

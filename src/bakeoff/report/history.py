@@ -1,0 +1,211 @@
+"""Rich tables for run history: the runs under a folder (`bakeoff runs`) and two runs compared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from bakeoff.report.terminal import sci
+from bakeoff.results.history import (
+    IMPROVEMENT,
+    MINOR_SLOWDOWN,
+    MINOR_SPEEDUP,
+    NOT_COMPARED,
+    REGRESSION,
+    SAME,
+    UNCHANGED,
+    Comparison,
+    QualityRow,
+    RunRow,
+    SpeedRow,
+    StatusRow,
+    rule_text,
+)
+
+_STAGE_TITLES = {
+    "train": "training step time, ms (first step excluded: compile/trace)",
+    "pipeline": "input pipelines, samples/s per pass",
+    "infer": "inference latency, ms per call",
+}
+
+
+def runs_table(rows: list[RunRow], title: str = "bakeoff runs") -> Table:
+    """One row per run, newest first, with its fastest training mode and inference cases."""
+    table = Table(title=title, title_justify="left")
+    columns = [
+        "run",
+        "model",
+        "started",
+        "machine",
+        "length",
+        "status",
+        "fastest training",
+        "fastest batch 1 (p50)",
+        "fastest largest batch",
+        "parity diff",
+    ]
+    for column in columns:
+        table.add_column(column, no_wrap=column in ("run", "started"))
+    for r in rows:
+        table.add_row(
+            r.run_id,
+            r.model,
+            (r.started_at or "?").replace("T", " ")[:16],
+            r.machine,
+            {True: "quick", False: "full", None: "?"}[r.quick],
+            _status_cell(r),
+            f"{r.train['mode']} {r.train['samples_per_s']:,.0f}/s" if r.train else "-",
+            _small(r.infer_small),
+            _large(r.infer_large),
+            sci(r.parity_max_abs) if r.parity_max_abs is not None else "-",
+        )
+    return table
+
+
+def _status_cell(r: RunRow) -> Text:
+    if r.status.startswith("unreadable") or r.failed:
+        style = "red"
+    elif r.finished:
+        style = "green"
+    else:
+        style = "yellow"
+    return Text(r.status, style=style)
+
+
+def _small(info: dict[str, Any] | None) -> str:
+    if not info:
+        return "-"
+    batch = "" if info["batch"] == 1 else f" (batch {info['batch']})"
+    return f"{info['case']} {info['p50_ms']:.3g} ms{batch}"
+
+
+def _large(info: dict[str, Any] | None) -> str:
+    return f"{info['case']} {info['samples_per_s']:,.0f}/s (batch {info['batch']})" if info else "-"
+
+
+def compare_tables(c: Comparison) -> list[Table | Text]:
+    """Header and warnings, one speed table per stage, quality, failures, cases in one run only, verdict."""
+    parts: list[Table | Text] = [
+        Text(f"A: {c.a.path.name} ({c.a.model})\nB: {c.b.path.name} ({c.b.model})", style="bold"),
+        Text(rule_text(c.threshold), style="dim"),
+    ]
+    if c.warnings:
+        parts.append(Text("\n".join(f"warning: {w}" for w in c.warnings), style="yellow"))
+    for stage in ("train", "pipeline", "infer"):
+        rows = [r for r in c.speed if r.stage == stage]
+        if rows:
+            parts.append(_speed_table(stage, rows))
+    quality = _quality_table(c.quality)
+    if quality:
+        parts.append(quality)
+    if c.status:
+        parts.append(_status_table(c.status))
+    if c.only_a:
+        parts.append(Text(f"only in A: {', '.join(c.only_a)}", style="dim"))
+    if c.only_b:
+        parts.append(Text(f"only in B: {', '.join(c.only_b)}", style="dim"))
+    parts.append(_verdict(c))
+    return parts
+
+
+def _speed_table(stage: str, rows: list[SpeedRow]) -> Table:
+    table = Table(title=_STAGE_TITLES.get(stage, stage), title_justify="left")
+    infer = stage == "infer"
+    columns = ["case", *(["batch"] if infer else []), "A", "B", "B/A", "95% CI", "verdict"]
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 or column == "verdict" else "right", no_wrap=i == 0)
+    for r in rows:
+        ci = f"{r.ratio.low:.2f}-{r.ratio.high:.2f}" if r.ratio else "-"
+        style = "red bold" if r.verdict == REGRESSION else ""
+        table.add_row(
+            r.case,
+            *([str(r.batch)] if infer else []),
+            _value(r.a, r.metric),
+            _value(r.b, r.metric),
+            f"{r.ratio.ratio:.2f}" if r.ratio else "-",
+            ci,
+            _speed_verdict(r),
+            style=style,
+        )
+    return table
+
+
+def _value(x: float, metric: str) -> str:
+    if x != x:  # NaN: no samples
+        return "-"
+    return f"{x:,.0f}" if metric == "samples/s" else f"{x:.3g}"
+
+
+def _speed_verdict(r: SpeedRow) -> Text:
+    slow = r.slowdown
+    noisy = " (noisy)" if r.noisy else ""
+    if r.verdict == REGRESSION and slow:
+        return Text(f"REGRESSION: B {slow:.2f}x slower{noisy}", style="red bold")
+    if r.verdict == IMPROVEMENT and slow:
+        return Text(f"improvement: B {1 / slow:.2f}x faster{noisy}", style="green")
+    if r.verdict in (MINOR_SLOWDOWN, MINOR_SPEEDUP) and slow:
+        word = "slower" if r.verdict == MINOR_SLOWDOWN else "faster"
+        change = abs(slow - 1) if word == "slower" else abs(1 / slow - 1)
+        return Text(f"{r.verdict}: B {change:.1%} {word}, under the threshold{noisy}", style="yellow")
+    if r.verdict == NOT_COMPARED:
+        return Text("not compared: no raw samples", style="dim")
+    return Text(f"{SAME}{noisy}")
+
+
+def _quality_table(rows: list[QualityRow]) -> Table | None:
+    # Scores that did not move fill a long table with nothing: show what moved, count the rest.
+    shown = [r for r in rows if r.verdict != UNCHANGED or r.change not in ("", "+0.00 pts", "MSE +0.0%")]
+    if not rows:
+        return None
+    table = Table(
+        title=f"quality ({len(rows) - len(shown)} unchanged score(s) not shown)", title_justify="left"
+    )
+    for i, column in enumerate(["stage", "case", "metric", "A", "B", "change", "verdict"]):
+        table.add_column(column, justify="right" if column in ("A", "B", "change") else "left", no_wrap=i < 2)
+    for r in shown:
+        verdict = {
+            REGRESSION: Text("REGRESSION", style="red bold"),
+            IMPROVEMENT: Text("improvement", style="green"),
+        }.get(r.verdict, Text(r.verdict or "-"))
+        table.add_row(
+            r.stage,
+            r.case,
+            r.metric,
+            _score(r.a, r.metric),
+            _score(r.b, r.metric),
+            r.change,
+            verdict,
+            style="red bold" if r.verdict == REGRESSION else "",
+        )
+    return table
+
+
+def _score(x: float | str | None, metric: str) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, str):
+        return x
+    if metric == "max abs output diff":
+        return sci(x)
+    return f"{x:.4g}" if metric == "MSE" else f"{x:.4f}"
+
+
+def _status_table(rows: list[StatusRow]) -> Table:
+    table = Table(title="cases that failed in a run", title_justify="left")
+    for column in ("stage", "case", "A", "B", "verdict", "message"):
+        table.add_column(column, no_wrap=column in ("stage", "case"))
+    for r in rows:
+        style = {REGRESSION: "red bold", "fixed": "green"}.get(r.verdict, "")
+        verdict = "REGRESSION" if r.verdict == REGRESSION else r.verdict
+        table.add_row(r.stage, r.case, r.a, r.b, Text(verdict, style=style), Text(r.message[:100]))
+    return table
+
+
+def _verdict(c: Comparison) -> Text:
+    bad, good = len(c.regressions), len(c.improvements)
+    if bad:
+        return Text(f"{bad} regression(s) in B; {good} improvement(s)", style="red bold")
+    caveat = " (but see the warnings above)" if c.warnings else ""
+    return Text(f"no regressions in B; {good} improvement(s){caveat}", style="green bold")

@@ -1,0 +1,839 @@
+"""Run history: lists the runs under a folder and compares two runs case by case, flagging regressions.
+
+Only records are read (no framework is imported), so listing and comparing are instant and work on
+half-finished runs.
+
+The regression rule, for every speed case measured in both runs (training step times without the
+first step, pipeline samples/s per pass, inference latency per batch size):
+
+- the ratio is B's median over A's, with a bootstrap 95% confidence interval over the raw samples;
+- where the interval contains 1.0: "no significant difference";
+- where B is significantly slower (for times the interval lies above 1, for throughputs below 1)
+  AND its median is more than `threshold` (5%) slower: a REGRESSION. A significant change under
+  5% is reported ("minor slowdown"), not flagged: runs measured minutes or days apart on a shared
+  machine drift by a few per cent, which the within-run interval cannot see;
+- the mirror image is an improvement (or a "minor speedup").
+
+Quality: an accuracy drop of more than 0.5 points (classification), an MSE more than 5% worse
+(regression task), an int8 gate that passed in A and fails in B, or a case ok in A and failed in B
+is a regression as well.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bakeoff.errors import UsageError
+from bakeoff.measure.stats import NOISE_THRESHOLD, Ratio, ratio_ci
+from bakeoff.results.run import Run, load_run
+from bakeoff.results.store import SCHEMA_VERSION, RunStore, clean
+
+# A significant change smaller than this (relative) is reported but not called a regression.
+SPEED_THRESHOLD = 0.05
+# Classification: an accuracy drop of more than this many percentage points is a regression.
+ACCURACY_POINTS = 0.5
+# Regression task (score stored as -MSE): an MSE more than this much worse (relative) is a regression.
+MSE_RELATIVE = 0.05
+# The matmul peak measured at the start of training moving by more than this marks a machine change.
+# Not less: a quick run's peak has an IQR of 10-30% of itself, and two quick runs on one idle machine
+# differ by some 10%.
+PEAK_DRIFT = 0.20
+
+REGRESSION = "regression"
+IMPROVEMENT = "improvement"
+SAME = "no significant difference"
+MINOR_SLOWDOWN = "minor slowdown"
+MINOR_SPEEDUP = "minor speedup"
+NOT_COMPARED = "not compared"
+UNCHANGED = "unchanged"
+
+# Settings that only pick which cases run: a difference shows up as cases found in one run only.
+_SELECTION_OPTIONS = {"train.modes", "export.artifacts", "infer.runtimes"}
+# Records that are summaries of other records, not cases of their own.
+_DERIVED_CASES = {"summary", "fit", "reference", "stage", "input-bound", "same augmentation", "peak"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Listing
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One line of `bakeoff runs`: what ran, where, how it ended and its headline numbers."""
+
+    run_id: str
+    path: Path
+    model: str
+    started_at: str | None
+    machine: str
+    quick: bool | None
+    status: str  # "finished", "finished, 2 failed", "stopped at train", "no records", "unreadable: ..."
+    finished: bool
+    failed: int
+    records: int
+    # Fastest training mode by median step time: {"mode", "samples_per_s"}.
+    train: dict[str, Any] | None = None
+    # Fastest inference case at the smallest batch (1 normally): {"case", "batch", "p50_ms"}.
+    infer_small: dict[str, Any] | None = None
+    # Fastest inference case at the largest batch: {"case", "batch", "samples_per_s"}.
+    infer_large: dict[str, Any] | None = None
+    parity_max_abs: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "path": str(self.path),
+            "model": self.model,
+            "started_at": self.started_at,
+            "machine": self.machine,
+            "quick": self.quick,
+            "status": self.status,
+            "finished": self.finished,
+            "failed": self.failed,
+            "records": self.records,
+            "train": self.train,
+            "infer_small": self.infer_small,
+            "infer_large": self.infer_large,
+            "parity_max_abs": self.parity_max_abs,
+        }
+
+
+def list_runs(root: Path) -> list[RunRow]:
+    """Every run directory directly under `root`, newest first. A folder without run.json is skipped;
+    a run without records, a stopped run or a damaged one gets a row saying so. A missing `root` has
+    no runs."""
+    if not root.exists():
+        return []
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a directory (runs live in a folder such as bakeoff-runs/)")
+    rows = [_row(p) for p in sorted(root.iterdir()) if p.is_dir() and (p / "run.json").is_file()]
+    return sorted(rows, key=_newest_first, reverse=True)
+
+
+def runs_json(rows: Iterable[RunRow]) -> list[dict[str, Any]]:
+    """Strict JSON (NaN as null) for `bakeoff runs --json`."""
+    return [clean(r.to_dict()) for r in rows]
+
+
+def _newest_first(row: RunRow) -> tuple[float, str]:
+    when = _parse_time(row.started_at)
+    # Run ids start with their creation stamp, so the name breaks ties and orders undated runs.
+    return (when.timestamp() if when else float("-inf"), row.run_id)
+
+
+def _parse_time(stamp: str | None) -> datetime | None:
+    if not stamp:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return datetime.strptime(stamp, fmt)
+        except ValueError:
+            continue
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+
+
+def _row(path: Path) -> RunRow:
+    try:
+        return _row_of(load_run(path))
+    except UsageError as exc:
+        info = _read_info(path)
+        if info is not None and info.get("schema") == SCHEMA_VERSION and not RunStore(path).records():
+            return _row_of(Run(path, info, []))  # started, but stopped before its first case finished
+        problem = str(exc)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # One hand-edited or truncated record must not take the whole listing down.
+        info, problem = _read_info(path), f"a record lacks or mangles a field ({type(exc).__name__}: {exc})"
+    # A damaged run.json or records of another format: a row says so instead of hiding the run.
+    info = info or {}
+    return RunRow(
+        run_id=path.name,
+        path=path,
+        model=str(info.get("model", "?")),
+        started_at=info.get("started_at"),
+        machine=machine_summary(info.get("environment") or {}),
+        quick=_quick(info),
+        status=f"unreadable: {problem}",
+        finished=False,
+        failed=0,
+        records=0,
+    )
+
+
+def _read_info(path: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads((path / "run.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _quick(info: dict[str, Any]) -> bool | None:
+    quick = (info.get("options") or {}).get("quick")
+    return bool(quick) if quick is not None else None
+
+
+def _row_of(run: Run) -> RunRow:
+    failed = len(run.failed)
+    return RunRow(
+        run_id=run.path.name,
+        path=run.path,
+        model=run.model,
+        started_at=run.info.get("started_at"),
+        machine=machine_summary(run.info.get("environment") or {}),
+        quick=_quick(run.info),
+        status=run_status(run),
+        finished=run.finished,
+        failed=failed,
+        records=len(run.records),
+        train=_fastest_training(run),
+        infer_small=_fastest_inference(run, largest=False),
+        infer_large=_fastest_inference(run, largest=True),
+        parity_max_abs=_parity_diff(run),
+    )
+
+
+def run_status(run: Run) -> str:
+    """How a run ended, in words: finished, stopped at <stage> (the last stage that wrote a record) or
+    no records; then ", N failed" when cases failed."""
+    if not run.records:
+        return "no records"
+    if run.finished:
+        status = "finished"
+    else:
+        seen = [r["stage"] for r in run.records]
+        order = [s for s in run.info.get("stages", []) if s in seen] or seen
+        status = f"stopped at {order[-1]}"
+    failed = len(run.failed)
+    return f"{status}, {failed} failed" if failed else status
+
+
+def machine_summary(env: dict[str, Any]) -> str:
+    """What a timing depends on, in one cell: CPU model, cores, GPUs (or "no GPU"), host name."""
+    if not env:
+        return "?"
+    gpus = Counter(str(g.get("name", "?")) for g in env.get("gpus") or [])
+    gpu = ", ".join(f"{n}x {name}" if n > 1 else name for name, n in gpus.items()) or "no GPU"
+    cores = env.get("physical_cores")
+    parts = [
+        str(env.get("cpu", "?")),
+        f"{cores} cores" if cores else "? cores",
+        gpu,
+        str(env.get("hostname", "?")),
+    ]
+    return ", ".join(parts)
+
+
+def _fastest_training(run: Run) -> dict[str, Any] | None:
+    modes = [r for r in _timed(run, "train") if "step_s" in r["metrics"]]
+    if not modes:
+        return None
+    best = min(modes, key=lambda r: r["metrics"]["step_s"]["median"])
+    return {"mode": best["case"], "samples_per_s": best["metrics"]["samples_per_s"]["median"]}
+
+
+def _fastest_inference(run: Run, *, largest: bool) -> dict[str, Any] | None:
+    cases = [r for r in _timed(run, "infer") if r["metrics"].get("batches")]
+    sizes = {int(b) for r in cases for b in r["metrics"]["batches"]}
+    if not sizes:
+        return None
+    size = max(sizes) if largest else min(sizes)
+    have = [r for r in cases if str(size) in r["metrics"]["batches"]]
+    # As in the infer stage's summary: an artifact that fails its accuracy gate is never the fastest.
+    eligible = [r for r in have if r["metrics"].get("gate") != "fail"] or have
+    best = min(eligible, key=lambda r: r["metrics"]["batches"][str(size)]["stats"]["median"])
+    batch = best["metrics"]["batches"][str(size)]
+    median = batch["stats"]["median"]
+    if largest:
+        return {
+            "case": best["case"],
+            "batch": size,
+            "samples_per_s": batch.get("samples_per_s", size / median),
+        }
+    return {"case": best["case"], "batch": size, "p50_ms": median * 1000}
+
+
+def _parity_diff(run: Run) -> float | None:
+    outputs = run.case("parity", "outputs")
+    value = outputs["metrics"].get("max_abs") if outputs else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _timed(run: Run, stage: str) -> list[dict[str, Any]]:
+    return [r for r in run.stage(stage) if r["status"] == "ok" and r["case"] not in _DERIVED_CASES]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Comparing
+
+
+@dataclass(frozen=True)
+class SpeedRow:
+    """One case measured in both runs: medians, the ratio B/A with its CI, and the verdict."""
+
+    stage: str  # train | pipeline | infer
+    case: str  # training mode, pipeline, runtime/artifact
+    batch: int | None  # inference only
+    metric: str  # "step ms", "samples/s", "latency ms"
+    higher_is_better: bool
+    a: float  # median of A, in the metric's unit
+    b: float
+    n_a: int
+    n_b: int
+    ratio: Ratio | None  # None: a run kept no raw samples, so no interval
+    verdict: str
+    noisy: bool  # either side's IQR/median above 10%: the report warns
+
+    @property
+    def slowdown(self) -> float | None:
+        """How many times slower B is than A (below 1: faster), whatever the metric's direction."""
+        if self.ratio is None:
+            return None
+        return 1.0 / self.ratio.ratio if self.higher_is_better else self.ratio.ratio
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "case": self.case,
+            "batch": self.batch,
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "a": self.a,
+            "b": self.b,
+            "n_a": self.n_a,
+            "n_b": self.n_b,
+            "ratio": self.ratio.to_dict() if self.ratio else None,
+            "slowdown": self.slowdown,
+            "verdict": self.verdict,
+            "noisy": self.noisy,
+        }
+
+
+@dataclass(frozen=True)
+class QualityRow:
+    """A score (validation accuracy, artifact accuracy, MSE, parity diff, gate) in both runs."""
+
+    stage: str
+    case: str
+    metric: str  # "val acc", "accuracy", "MSE", "gate", "max abs output diff"
+    a: float | str | None
+    b: float | str | None
+    change: str  # "-1.20 pts", "MSE +8.0%", "pass -> fail", ""
+    verdict: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "case": self.case,
+            "metric": self.metric,
+            "a": self.a,
+            "b": self.b,
+            "change": self.change,
+            "verdict": self.verdict,
+        }
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """A case that failed in at least one of the runs."""
+
+    stage: str
+    case: str
+    a: str  # ok | failed
+    b: str
+    verdict: str  # regression (ok -> failed) | fixed | still failing
+    message: str  # the failure's own message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "case": self.case,
+            "a": self.a,
+            "b": self.b,
+            "verdict": self.verdict,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: Run
+    b: Run
+    threshold: float
+    warnings: list[str] = field(default_factory=list)
+    speed: list[SpeedRow] = field(default_factory=list)
+    quality: list[QualityRow] = field(default_factory=list)
+    status: list[StatusRow] = field(default_factory=list)
+    only_a: list[str] = field(default_factory=list)  # "stage case" measured in A only
+    only_b: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[SpeedRow | QualityRow | StatusRow]:
+        rows: list[SpeedRow | QualityRow | StatusRow] = [*self.speed, *self.quality, *self.status]
+        return [r for r in rows if r.verdict == REGRESSION]
+
+    @property
+    def improvements(self) -> list[SpeedRow | QualityRow | StatusRow]:
+        rows: list[SpeedRow | QualityRow | StatusRow] = [*self.speed, *self.quality, *self.status]
+        return [r for r in rows if r.verdict in (IMPROVEMENT, "fixed")]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict JSON (NaN as null) for `bakeoff compare --json`."""
+        return clean(
+            {
+                "a": _run_ref(self.a),
+                "b": _run_ref(self.b),
+                "rule": rule_text(self.threshold),
+                "threshold": self.threshold,
+                "warnings": self.warnings,
+                "speed": [r.to_dict() for r in self.speed],
+                "quality": [r.to_dict() for r in self.quality],
+                "status": [r.to_dict() for r in self.status],
+                "only_a": self.only_a,
+                "only_b": self.only_b,
+                "regressions": len(self.regressions),
+                "improvements": len(self.improvements),
+            }
+        )
+
+
+def _run_ref(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": run.path.name,
+        "path": str(run.path),
+        "model": run.model,
+        "started_at": run.info.get("started_at"),
+        "quick": _quick(run.info),
+        "machine": machine_summary(run.info.get("environment") or {}),
+    }
+
+
+def rule_text(threshold: float = SPEED_THRESHOLD) -> str:
+    return (
+        f"ratio = B's median / A's median, bootstrap 95% CI; regression: B significantly slower (CI "
+        f"excludes 1) by more than {threshold:.0%}, an accuracy drop over {ACCURACY_POINTS} points (MSE "
+        f"{MSE_RELATIVE:.0%} worse), a gate pass -> fail, or a case ok in A and failed in B"
+    )
+
+
+def compare(
+    a: Run, b: Run, *, threshold: float = SPEED_THRESHOLD, n_boot: int = 2000, seed: int = 0
+) -> Comparison:
+    """Every case of A against the same case of B (B/A); see the module docstring for the rule."""
+    if threshold < 0:
+        raise ValueError(f"threshold must be 0 or more, got {threshold}")
+    judge = _Judge(threshold, n_boot, seed)
+    speed = [*_train_rows(a, b, judge), *_pipeline_rows(a, b, judge), *_infer_rows(a, b, judge)]
+    only_a, only_b = _only_in_one(a, b)
+    return Comparison(
+        a=a,
+        b=b,
+        threshold=threshold,
+        warnings=comparability_warnings(a, b),
+        speed=speed,
+        quality=_quality_rows(a, b),
+        status=_status_rows(a, b),
+        only_a=only_a,
+        only_b=only_b,
+    )
+
+
+def speed_verdict(ratio: Ratio, *, higher_is_better: bool, threshold: float = SPEED_THRESHOLD) -> str:
+    """The rule for one ratio B/A of medians (see the module docstring)."""
+    if not ratio.significant:
+        return SAME
+    # The interval, not the point estimate, picks the direction (as Ratio.verdict does); the point
+    # estimate then says whether the change is big enough to matter.
+    b_slower = (ratio.high < 1.0) if higher_is_better else (ratio.low > 1.0)
+    slowdown = 1.0 / ratio.ratio if higher_is_better else ratio.ratio
+    if b_slower:
+        return REGRESSION if slowdown > 1.0 + threshold else MINOR_SLOWDOWN
+    return IMPROVEMENT if slowdown < 1.0 / (1.0 + threshold) else MINOR_SPEEDUP
+
+
+@dataclass(frozen=True)
+class _Judge:
+    """The rule's settings, applied to one pair of raw samples at a time."""
+
+    threshold: float
+    n_boot: int
+    seed: int
+
+    def row(
+        self,
+        where: tuple[str, str, int | None],  # stage, case, batch
+        metric: str,
+        a_samples: Any,
+        b_samples: Any,
+        *,
+        higher_is_better: bool,
+        block: int | None,
+    ) -> SpeedRow:
+        a_values, b_values = np.asarray(a_samples, dtype=float), np.asarray(b_samples, dtype=float)
+        try:
+            ratio: Ratio | None = ratio_ci(
+                b_values, a_values, n_boot=self.n_boot, seed=self.seed, block=block
+            )
+        except ValueError:
+            ratio = None  # empty, NaN or non-positive samples: the medians are shown, no verdict
+        verdict = (
+            speed_verdict(ratio, higher_is_better=higher_is_better, threshold=self.threshold)
+            if ratio
+            else NOT_COMPARED
+        )
+        scale = 1.0 if higher_is_better else 1000.0  # times are stored in seconds, shown in ms
+        return SpeedRow(
+            *where,
+            metric=metric,
+            higher_is_better=higher_is_better,
+            a=_median(a_values) * scale,
+            b=_median(b_values) * scale,
+            n_a=int(a_values.size),
+            n_b=int(b_values.size),
+            ratio=ratio,
+            verdict=verdict,
+            noisy=_noisy(a_values) or _noisy(b_values),
+        )
+
+
+def _median(values: np.ndarray) -> float:
+    return float(np.median(values)) if values.size else float("nan")
+
+
+def _noisy(values: np.ndarray) -> bool:
+    if values.size < 2:
+        return False
+    p25, p50, p75 = np.percentile(values, [25, 50, 75])
+    return bool(p50 and (p75 - p25) / p50 > NOISE_THRESHOLD)
+
+
+def _pairs(a: Run, b: Run, stage: str, key: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """Cases ok in both runs whose metrics hold `key`, in A's order."""
+    b_cases = {r["case"]: r for r in _timed(b, stage) if key in r["metrics"]}
+    return [
+        (r["case"], r["metrics"], b_cases[r["case"]]["metrics"])
+        for r in _timed(a, stage)
+        if key in r["metrics"] and r["case"] in b_cases
+    ]
+
+
+def _train_rows(a: Run, b: Run, judge: _Judge) -> list[SpeedRow]:
+    # The first step holds compile/trace time; training.py leaves it out of step statistics too.
+    # Consecutive steps are not independent: a moving-block bootstrap, as training.py's own ratios.
+    return [
+        judge.row(
+            ("train", case, None),
+            "step ms",
+            _steady(ma["step_times"]),
+            _steady(mb["step_times"]),
+            higher_is_better=False,
+            block=None,
+        )
+        for case, ma, mb in _pairs(a, b, "train", "step_times")
+    ]
+
+
+def _steady(times: list[float]) -> list[float]:
+    return times[1:] if len(times) > 1 else times
+
+
+def _pipeline_rows(a: Run, b: Run, judge: _Judge) -> list[SpeedRow]:
+    rows = []
+    for case, ma, mb in _pairs(a, b, "pipeline", "samples_per_s"):
+        raw_a = (ma.get("raw") or {}).get("samples_per_s")
+        raw_b = (mb.get("raw") or {}).get("samples_per_s")
+        if raw_a and raw_b:
+            # Passes over the data are separate iterations, independent enough for a plain bootstrap.
+            rows.append(
+                judge.row(("pipeline", case, None), "samples/s", raw_a, raw_b, higher_is_better=True, block=1)
+            )
+        else:  # a record with only the median: shown, but without an interval there is no verdict
+            rows.append(
+                SpeedRow(
+                    *("pipeline", case, None, "samples/s"),
+                    higher_is_better=True,
+                    a=float(ma["samples_per_s"]),
+                    b=float(mb["samples_per_s"]),
+                    n_a=0,
+                    n_b=0,
+                    ratio=None,
+                    verdict=NOT_COMPARED,
+                    noisy=False,
+                )
+            )
+    return rows
+
+
+def _infer_rows(a: Run, b: Run, judge: _Judge) -> list[SpeedRow]:
+    rows = []
+    for case, ma, mb in _pairs(a, b, "infer", "batches"):
+        for size in sorted(set(ma["batches"]) & set(mb["batches"]), key=int):
+            ta, tb = ma["batches"][size].get("times"), mb["batches"][size].get("times")
+            if ta and tb:
+                # Consecutive calls share caches and clock state: a moving-block bootstrap, as the
+                # infer stage's own ratios.
+                rows.append(
+                    judge.row(
+                        ("infer", case, int(size)), "latency ms", ta, tb, higher_is_better=False, block=None
+                    )
+                )
+    return rows
+
+
+# Quality -------------------------------------------------------------------------------------------
+
+
+def _classification(run: Run) -> bool:
+    task = (run.info.get("spec") or {}).get("task") or {}
+    return task.get("type", "classification") != "regression"
+
+
+def _score_row(
+    stage: str, case: str, name: str, a: float | None, b: float | None, classification: bool
+) -> QualityRow:
+    metric = name if classification else "MSE"
+    if a is None or b is None:
+        # null is a NaN score: a model that diverged. Losing a score is a regression, gaining one not.
+        verdict = REGRESSION if b is None and a is not None else UNCHANGED
+        shown_a, shown_b = (
+            (a if classification or a is None else -a),
+            (b if classification or b is None else -b),
+        )
+        return QualityRow(stage, case, metric, shown_a, shown_b, "no score" if b is None else "", verdict)
+    if classification:
+        points = 100.0 * (b - a)
+        verdict = (
+            REGRESSION
+            if points < -ACCURACY_POINTS
+            else IMPROVEMENT
+            if points > ACCURACY_POINTS
+            else UNCHANGED
+        )
+        return QualityRow(stage, case, metric, a, b, f"{points:+.2f} pts", verdict)
+    mse_a, mse_b = -a, -b  # regression scores are stored as -MSE so that higher is better everywhere
+    rel = (mse_b - mse_a) / mse_a if mse_a else 0.0
+    verdict = REGRESSION if rel > MSE_RELATIVE else IMPROVEMENT if rel < -MSE_RELATIVE else UNCHANGED
+    return QualityRow(stage, case, metric, mse_a, mse_b, f"MSE {100 * rel:+.1f}%", verdict)
+
+
+def _quality_rows(a: Run, b: Run) -> list[QualityRow]:
+    classification = _classification(a) and _classification(b)
+    rows: list[QualityRow] = []
+    pa, pb = _parity_diff(a), _parity_diff(b)
+    if pa is not None or pb is not None:
+        # Shown for context only: crossing the tolerance fails the parity record, caught as a status change.
+        rows.append(QualityRow("parity", "outputs", "max abs output diff", pa, pb, "", ""))
+    for stage, case, name, sa, sb in _scores(a, b):
+        rows.append(_score_row(stage, case, name, sa, sb, classification))
+    for stage, case, ga, gb in _gates(a, b):
+        verdict = (
+            REGRESSION
+            if (ga, gb) == ("pass", "fail")
+            else IMPROVEMENT
+            if (ga, gb) == ("fail", "pass")
+            else UNCHANGED
+        )
+        rows.append(QualityRow(stage, case, "gate", ga, gb, "" if ga == gb else f"{ga} -> {gb}", verdict))
+    return rows
+
+
+def _score_of(record: dict[str, Any]) -> tuple[str, float | None] | None:
+    """(what, score) of a training mode, the export fit, an artifact or an inference case; None if it
+    has none."""
+    m = record["metrics"]
+    if "val_acc" in m and record["stage"] in ("train", "export"):
+        return "val acc", m["val_acc"]
+    for holder in ("verification", "quality"):
+        if isinstance(m.get(holder), dict) and "accuracy" in m[holder]:
+            return "accuracy", m[holder]["accuracy"]
+    return None
+
+
+def _scores(a: Run, b: Run) -> list[tuple[str, str, str, float | None, float | None]]:
+    out = []
+    for stage in ("train", "export", "infer"):
+        b_cases = {r["case"]: r for r in b.stage(stage) if r["status"] == "ok"}
+        for ra in a.stage(stage):
+            rb = b_cases.get(ra["case"])
+            if ra["status"] != "ok" or rb is None:
+                continue
+            sa, sb = _score_of(ra), _score_of(rb)
+            if sa and sb:
+                out.append((stage, ra["case"], sa[0], sa[1], sb[1]))
+    return out
+
+
+def _gates(a: Run, b: Run) -> list[tuple[str, str, str, str]]:
+    out = []
+    for stage in ("export", "infer"):
+        b_gates = {r["case"]: r["metrics"].get("gate") for r in b.stage(stage) if r["status"] == "ok"}
+        for ra in a.stage(stage):
+            ga, gb = ra["metrics"].get("gate"), b_gates.get(ra["case"])
+            if ra["status"] == "ok" and isinstance(ga, str) and isinstance(gb, str):
+                out.append((stage, ra["case"], ga, gb))
+    return out
+
+
+# Status and coverage -------------------------------------------------------------------------------
+
+Key = tuple[str, str, str | None]
+
+
+def _keyed(a: Run, b: Run) -> tuple[dict[Key, dict[str, Any]], dict[Key, dict[str, Any]]]:
+    """Both runs' newest records by (stage, case, framework), where the framework counts only for a
+    case name recorded once per framework (the pipeline's input-bound verdict, the training peak): a
+    case whose failure record names no framework is still the same case."""
+    shared: set[tuple[str, str]] = set()
+    for run in (a, b):
+        counts = Counter((r["stage"], r["case"]) for r in run.latest)
+        shared |= {name for name, count in counts.items() if count > 1}
+
+    def key(r: dict[str, Any]) -> Key:
+        return (r["stage"], r["case"], r["framework"] if (r["stage"], r["case"]) in shared else None)
+
+    return {key(r): r for r in a.latest}, {key(r): r for r in b.latest}
+
+
+def _label(key: Key) -> str:
+    return f"{key[1]} ({key[2]})" if key[2] else key[1]
+
+
+def _status_rows(a: Run, b: Run) -> list[StatusRow]:
+    ka, kb = _keyed(a, b)
+    rows = []
+    for key, ra in ka.items():
+        rb = kb.get(key)
+        if rb is None or (ra["status"], rb["status"]) == ("ok", "ok"):
+            continue
+        verdict = {("ok", "failed"): REGRESSION, ("failed", "ok"): "fixed"}.get(
+            (ra["status"], rb["status"]), "still failing"
+        )
+        message = rb["message"] if rb["status"] == "failed" else ra["message"]
+        rows.append(StatusRow(key[0], _label(key), ra["status"], rb["status"], verdict, str(message)))
+    return rows
+
+
+def _only_in_one(a: Run, b: Run) -> tuple[list[str], list[str]]:
+    """The cases recorded in one run only, as "stage case"."""
+    ka, kb = _keyed(a, b)
+    return (
+        [f"{k[0]} {_label(k)}" for k in ka if k not in kb],
+        [f"{k[0]} {_label(k)}" for k in kb if k not in ka],
+    )
+
+
+# Comparability -------------------------------------------------------------------------------------
+
+
+def comparability_warnings(a: Run, b: Run) -> list[str]:
+    """What makes A and B not like for like: another model, other options, another machine or libraries."""
+    warnings = []
+    if a.model != b.model:
+        warnings.append(f"different models: A is {a.model}, B is {b.model}")
+    elif a.info.get("spec") != b.info.get("spec"):
+        parts = _diff(a.info.get("spec") or {}, b.info.get("spec") or {})
+        warnings.append(f"model {a.model} has a different spec in B: {_join(parts)}")
+    qa, qb = _quick(a.info), _quick(b.info)
+    if qa != qb:
+        kind = {True: "quick", False: "full", None: "of unknown length"}
+        warnings.append(
+            f"A is a {kind[qa]} run, B a {kind[qb]} one: fewer epochs and shorter measurements in a quick "
+            "run, so accuracies and timings differ for that reason alone"
+        )
+    options = [
+        p
+        for p in _diff(a.info.get("options") or {}, b.info.get("options") or {})
+        if p.split(" ", 1)[0] not in _SELECTION_OPTIONS and not p.startswith("quick ")
+    ]
+    if options:
+        warnings.append(f"options differ: {_join(options)}")
+    machine = _machine_diff(a.info.get("environment") or {}, b.info.get("environment") or {})
+    if machine:
+        warnings.append(f"different machines: {_join(machine)}")
+    libraries = _diff(
+        (a.info.get("environment") or {}).get("libraries") or {},
+        (b.info.get("environment") or {}).get("libraries") or {},
+    )
+    if libraries:
+        warnings.append(f"library versions differ: {_join(libraries)}")
+    warnings += _peak_warnings(a, b)
+    return warnings
+
+
+def _peak_warnings(a: Run, b: Run) -> list[str]:
+    """The training stage measures each framework's matmul peak: where it moved, so did the machine
+    (other tenants, clock, thermal state), and every timing ratio mixes code and machine."""
+    peaks_b = {r["framework"]: r["metrics"].get("gflops") for r in b.stage("train") if r["case"] == "peak"}
+    out = []
+    for r in a.stage("train"):
+        ga, gb = r["metrics"].get("gflops"), peaks_b.get(r["framework"])
+        if (
+            r["case"] != "peak"
+            or not isinstance(ga, int | float)
+            or not isinstance(gb, int | float)
+            or ga <= 0
+        ):
+            continue
+        if abs(gb / ga - 1.0) > PEAK_DRIFT:
+            out.append(
+                f"the machine ran at another speed: {r['framework']} fp32 matmul peak {ga:.1f} GFLOP/s in A, "
+                f"{gb:.1f} in B ({gb / ga:.2f}x), so timing ratios mix code and machine"
+            )
+    return out
+
+
+def _machine_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    out = []
+    for key, name in (
+        ("cpu", "CPU"),
+        ("physical_cores", "physical cores"),
+        ("logical_cores", "logical cores"),
+        ("affinity_cores", "usable cores"),
+        ("memory_gib", "memory GiB"),
+        ("hostname", "host"),
+        ("os", "OS"),
+        ("python", "Python"),
+    ):
+        if a.get(key) != b.get(key):
+            out.append(f"{name} {a.get(key)} vs {b.get(key)}")
+    ga, gb = machine_gpus(a), machine_gpus(b)
+    if ga != gb:
+        out.append(f"GPUs {ga} vs {gb}")
+    return out
+
+
+def machine_gpus(env: dict[str, Any]) -> str:
+    gpus = env.get("gpus") or []
+    return ", ".join(f"{g.get('name', '?')} (driver {g.get('driver', '?')})" for g in gpus) or "none"
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Leaf paths where two JSON values differ: "train.epochs 3 vs 1"."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in [*a, *(k for k in b if k not in a)]:
+            out += _diff(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    if a == b:
+        return []
+    return [f"{prefix.rstrip('.') or 'value'} {_short(a)} vs {_short(b)}"]
+
+
+def _short(value: Any) -> str:
+    text = "absent" if value is None else json.dumps(value) if isinstance(value, list | dict) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _join(parts: list[str], limit: int = 8) -> str:
+    shown = "; ".join(parts[:limit])
+    return shown + (f"; and {len(parts) - limit} more" if len(parts) > limit else "")

@@ -1,0 +1,513 @@
+"""Run history: listing run directories and comparing two runs, on synthetic and on real quick runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from bakeoff.errors import UsageError
+from bakeoff.measure.stats import Ratio, summarize
+from bakeoff.report.history import compare_tables, runs_table
+from bakeoff.results.history import (
+    IMPROVEMENT,
+    MINOR_SLOWDOWN,
+    MINOR_SPEEDUP,
+    NOT_COMPARED,
+    REGRESSION,
+    SAME,
+    UNCHANGED,
+    Comparison,
+    SpeedRow,
+    compare,
+    list_runs,
+    runs_json,
+    speed_verdict,
+)
+from bakeoff.results.run import load_run
+from bakeoff.results.store import RunStore, make_record
+
+ENV: dict[str, Any] = {
+    "hostname": "vm",
+    "cpu": "AMD EPYC",
+    "physical_cores": 2,
+    "logical_cores": 2,
+    "memory_gib": 23.5,
+    "gpus": [],
+    "libraries": {"torch": "2.13.0+cpu", "tensorflow-cpu": "2.21.0", "onnxruntime": "1.32.0"},
+}
+
+
+def _render(parts: Any) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=250)
+    for part in parts if isinstance(parts, list) else [parts]:
+        console.print(part)
+    return buffer.getvalue()
+
+
+def _times(median: float, n: int, seed: int, spread: float = 0.05) -> list[float]:
+    rng = np.random.default_rng(seed)
+    return list(median * (1.0 + spread * rng.standard_normal(n)).clip(0.5))
+
+
+def _train(mode: str, step: float, val_acc: float | None = 0.9, seed: int = 0) -> dict[str, Any]:
+    times = [step * 50, *_times(step, 60, seed)]  # the first step is compile/trace: far slower
+    metrics = {
+        "step_times": times,
+        "step_s": summarize(times[1:]).to_dict(),
+        "samples_per_s": summarize(64 / np.asarray(times[1:])).to_dict(),
+        "val_acc": val_acc,
+    }
+    framework = mode.split("-")[0]
+    return make_record("train", mode, "ok", framework=framework, metrics=metrics)
+
+
+def _pipeline(case: str, rate: float, seed: int = 0) -> dict[str, Any]:
+    raw = _times(rate, 6, seed, spread=0.02)
+    metrics = {
+        "samples_per_s": float(np.median(raw)),
+        "samples_per_s_stats": summarize(raw).to_dict(),
+        "raw": {"samples_per_s": raw},
+    }
+    return make_record("pipeline", case, "ok", framework="torch", metrics=metrics)
+
+
+def _infer(
+    case: str, latency: dict[int, float], accuracy: float = 0.9, gate: str = "pass", seed: int = 0
+) -> dict[str, Any]:
+    batches = {}
+    for size, median in latency.items():
+        times = _times(median, 200, seed + size)
+        stats = summarize(times).to_dict()
+        batches[str(size)] = {"stats": stats, "times": times, "samples_per_s": size / stats["median"]}
+    metrics = {
+        "batches": batches,
+        "quality": {"accuracy": accuracy, "reference_accuracy": 0.9, "top1_agreement": 1.0},
+        "gate": gate,
+    }
+    return make_record("infer", case, "ok", framework="native", metrics=metrics)
+
+
+def _parity(max_abs: float = 1e-6) -> dict[str, Any]:
+    return make_record("parity", "outputs", "ok", metrics={"max_abs": max_abs})
+
+
+def _records() -> list[dict[str, Any]]:
+    return [
+        _parity(),
+        _train("torch-eager", 0.002),
+        _train("keras-graph", 0.004, seed=1),
+        _pipeline("dataloader/workers=0", 3000.0),
+        _infer("onnxruntime/torch-onnx", {1: 2e-5, 64: 1e-4}),
+        _infer("torch-eager/torch-twin", {1: 6e-5, 64: 8e-5}, seed=5),
+    ]
+
+
+def _write_run(
+    root: Path,
+    name: str,
+    records: list[dict[str, Any]],
+    *,
+    started: str = "2026-11-25T03:00:00+0000",
+    finished: bool = True,
+    quick: bool = True,
+    stages: tuple[str, ...] = ("parity", "train", "pipeline", "infer"),
+    env: dict[str, Any] | None = None,
+    model: str = "simplenet",
+) -> Path:
+    path = root / name
+    path.mkdir(parents=True)
+    store = RunStore(path)
+    info: dict[str, Any] = {
+        "model": model,
+        "spec": {"name": model, "task": {"type": "classification", "num_classes": 10}},
+        "stages": list(stages),
+        "options": {"threads": 2, "quick": quick, "train": {"epochs": 1}},
+        "environment": env or ENV,
+        "started_at": started,
+    }
+    if finished:
+        info["finished_at"] = started
+    store.write_run(info)
+    for record in records:
+        store.append(record)
+    return path
+
+
+# --- listing --------------------------------------------------------------------------------------
+
+
+def test_list_runs_shows_finished_partial_and_empty_runs_and_skips_other_folders(tmp_path: Path) -> None:
+    # Names sort opposite to start times: the listing must order by started_at, newest first.
+    _write_run(tmp_path, "a-finished", _records(), started="2026-11-25T05:00:00+0000")
+    partial = [_parity(), _train("torch-eager", 0.002)]
+    _write_run(tmp_path, "b-partial", partial, started="2026-11-25T04:00:00+0000", finished=False)
+    _write_run(tmp_path, "c-empty", [], started="2026-11-25T03:00:00+0000", finished=False)
+    (tmp_path / "d-not-a-run").mkdir()
+    (tmp_path / "d-not-a-run" / "notes.txt").write_text("hello")
+    (tmp_path / "stray-file.txt").write_text("not a directory")
+    damaged = tmp_path / "e-damaged"
+    damaged.mkdir()
+    (damaged / "run.json").write_text("{not json")
+    mangled = _train("torch-eager", 0.002)
+    del mangled["metrics"]["samples_per_s"]  # a hand-edited record
+    _write_run(tmp_path, "f-mangled", [mangled], started="2026-11-25T02:00:00+0000")
+
+    rows = list_runs(tmp_path)
+
+    by_id = {r.run_id: r for r in rows}
+    assert [r.run_id for r in rows] == ["a-finished", "b-partial", "c-empty", "f-mangled", "e-damaged"]
+    assert by_id["a-finished"].status == "finished" and by_id["a-finished"].finished
+    assert by_id["b-partial"].status == "stopped at train" and not by_id["b-partial"].finished
+    assert by_id["c-empty"].status == "no records" and by_id["c-empty"].records == 0
+    assert by_id["e-damaged"].status.startswith("unreadable") and by_id["e-damaged"].started_at is None
+    assert by_id["f-mangled"].status.startswith("unreadable: a record lacks")
+    assert by_id["a-finished"].machine == "AMD EPYC, 2 cores, no GPU, vm"
+    assert by_id["a-finished"].quick is True
+    # A partial run still gets the headline numbers it has.
+    assert by_id["b-partial"].train is not None and by_id["b-partial"].infer_small is None
+
+
+def test_headline_numbers_are_the_fastest_cases(tmp_path: Path) -> None:
+    records = _records()
+    _write_run(tmp_path, "run", records)
+    (row,) = list_runs(tmp_path)
+
+    train = {r["case"]: r["metrics"] for r in records if r["stage"] == "train"}
+    assert row.train == {
+        "mode": "torch-eager",
+        "samples_per_s": train["torch-eager"]["samples_per_s"]["median"],
+    }
+    infer = {r["case"]: r["metrics"]["batches"] for r in records if r["stage"] == "infer"}
+    assert row.infer_small is not None and row.infer_large is not None
+    assert row.infer_small["case"] == "onnxruntime/torch-onnx" and row.infer_small["batch"] == 1
+    p50 = float(np.median(infer["onnxruntime/torch-onnx"]["1"]["times"]))
+    assert row.infer_small["p50_ms"] == pytest.approx(p50 * 1000)
+    assert row.infer_large["case"] == "torch-eager/torch-twin" and row.infer_large["batch"] == 64
+    assert row.infer_large["samples_per_s"] == pytest.approx(
+        infer["torch-eager/torch-twin"]["64"]["samples_per_s"]
+    )
+    assert row.parity_max_abs == 1e-6
+
+
+def test_failed_cases_and_gpus_show_in_the_row(tmp_path: Path) -> None:
+    env = {
+        **ENV,
+        "gpus": [{"name": "NVIDIA H100", "driver": "550"}, {"name": "NVIDIA H100", "driver": "550"}],
+    }
+    records = [*_records(), make_record("infer", "tf-xla/keras-savedmodel", "failed", message="boom")]
+    _write_run(tmp_path, "run", records, env=env, quick=False)
+    (row,) = list_runs(tmp_path)
+    assert row.status == "finished, 1 failed" and row.failed == 1
+    assert row.machine == "AMD EPYC, 2 cores, 2x NVIDIA H100, vm"
+    assert row.quick is False
+
+
+def test_runs_table_and_json(tmp_path: Path) -> None:
+    _write_run(tmp_path, "run-1", _records())
+    _write_run(tmp_path, "run-2", [], finished=False)
+    rows = list_runs(tmp_path)
+    text = _render(runs_table(rows))
+    assert "run-1" in text and "run-2" in text and "no records" in text and "torch-eager" in text
+    decoded = json.loads(json.dumps(runs_json(rows), allow_nan=False))
+    assert decoded[0]["run_id"] in ("run-1", "run-2") and {"status", "machine", "train"} <= set(decoded[0])
+
+
+def test_missing_root_has_no_runs_and_a_file_is_refused(tmp_path: Path) -> None:
+    assert list_runs(tmp_path / "nothing-here") == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="not a directory"):
+        list_runs(tmp_path / "file")
+
+
+# --- comparing, synthetic ---------------------------------------------------------------------------
+
+
+def _pair(tmp_path: Path, b_records: list[dict[str, Any]], **b_kwargs: Any) -> Comparison:
+    a = _write_run(tmp_path, "a", _records())
+    b = _write_run(tmp_path, "b", b_records, **b_kwargs)
+    return compare(load_run(a), load_run(b))
+
+
+def _speed(c: Comparison, stage: str, case: str, batch: int | None = None) -> SpeedRow:
+    (row,) = [r for r in c.speed if r.stage == stage and r.case == case and r.batch == batch]
+    return row
+
+
+def test_slower_b_is_a_regression_and_ratios_match_numpy_medians(tmp_path: Path) -> None:
+    records = _records()
+    steps = records[1]["metrics"]["step_times"]
+    records[1] = _train("torch-eager", 0.002)
+    records[1]["metrics"]["step_times"] = [t * 1.5 for t in steps]
+    records[3] = _pipeline("dataloader/workers=0", 1500.0)  # half the throughput
+    records[4] = _infer("onnxruntime/torch-onnx", {1: 2e-5 * 0.5, 64: 1e-4})  # batch 1 twice as fast
+    c = _pair(tmp_path, records)
+
+    train = _speed(c, "train", "torch-eager")
+    a_steps = np.asarray(steps[1:])
+    assert train.ratio is not None
+    assert train.ratio.ratio == pytest.approx(np.median(a_steps * 1.5) / np.median(a_steps))
+    assert train.ratio.low > 1.0 and train.verdict == REGRESSION
+    assert train.a == pytest.approx(np.median(a_steps) * 1000)  # shown in ms
+
+    pipe = _speed(c, "pipeline", "dataloader/workers=0")
+    a_raw = _records()[3]["metrics"]["raw"]["samples_per_s"]
+    b_raw = records[3]["metrics"]["raw"]["samples_per_s"]
+    assert pipe.ratio is not None and pipe.higher_is_better
+    assert pipe.ratio.ratio == pytest.approx(np.median(b_raw) / np.median(a_raw))
+    assert pipe.ratio.high < 1.0 and pipe.verdict == REGRESSION
+    assert pipe.slowdown == pytest.approx(1 / pipe.ratio.ratio)
+
+    fast = _speed(c, "infer", "onnxruntime/torch-onnx", 1)
+    a_times = _records()[4]["metrics"]["batches"]["1"]["times"]
+    b_times = records[4]["metrics"]["batches"]["1"]["times"]
+    assert fast.ratio is not None
+    assert fast.ratio.ratio == pytest.approx(np.median(b_times) / np.median(a_times))
+    assert fast.verdict == IMPROVEMENT
+
+    same = _speed(c, "infer", "torch-eager/torch-twin", 64)
+    assert same.ratio is not None and same.ratio.ratio == 1.0 and same.verdict == SAME
+    assert same.ratio.low <= 1.0 <= same.ratio.high
+    assert _speed(c, "train", "keras-graph").verdict == SAME
+
+    assert {(r.stage, r.case) for r in c.regressions} == {
+        ("train", "torch-eager"),
+        ("pipeline", "dataloader/workers=0"),
+    }
+    text = _render(compare_tables(c))
+    assert "REGRESSION: B 1.50x slower" in text and "no significant difference" in text
+    assert "2 regression(s) in B" in text
+
+
+def test_small_significant_change_is_reported_but_not_flagged(tmp_path: Path) -> None:
+    records = _records()
+    tight = _infer("onnxruntime/torch-onnx", {1: 2e-5, 64: 1e-4})
+    for batch in tight["metrics"]["batches"].values():
+        batch["times"] = [2e-5 * (1 + 1e-4 * i) for i in range(200)]
+    records[4] = tight
+    slower = _infer("onnxruntime/torch-onnx", {1: 2e-5, 64: 1e-4})
+    for batch in slower["metrics"]["batches"].values():
+        batch["times"] = [2e-5 * 1.03 * (1 + 1e-4 * i) for i in range(200)]
+    a = _write_run(tmp_path, "a", records)
+    b = _write_run(tmp_path, "b", [*records[:4], slower, records[5]])
+
+    row = _speed(compare(load_run(a), load_run(b)), "infer", "onnxruntime/torch-onnx", 1)
+    assert row.ratio is not None and row.ratio.low > 1.0 and row.ratio.ratio == pytest.approx(1.03)
+    assert row.verdict == MINOR_SLOWDOWN
+    strict = _speed(compare(load_run(a), load_run(b), threshold=0.01), "infer", "onnxruntime/torch-onnx", 1)
+    assert strict.verdict == REGRESSION
+
+
+def test_speed_verdict_reads_the_direction_of_throughputs() -> None:
+    assert speed_verdict(Ratio(1.5, 1.4, 1.6), higher_is_better=False) == REGRESSION
+    assert speed_verdict(Ratio(1.5, 1.4, 1.6), higher_is_better=True) == IMPROVEMENT
+    assert speed_verdict(Ratio(0.6, 0.5, 0.7), higher_is_better=True) == REGRESSION
+    assert speed_verdict(Ratio(0.98, 0.97, 0.99), higher_is_better=False) == MINOR_SPEEDUP
+    assert speed_verdict(Ratio(1.02, 0.9, 1.2), higher_is_better=False) == SAME
+    assert speed_verdict(Ratio(1.2, 1.0, 1.3), higher_is_better=False) == SAME  # CI touches 1
+
+
+def test_quality_failures_and_coverage(tmp_path: Path) -> None:
+    records = _records()
+    records[1]["metrics"]["val_acc"] = 0.88  # -2 points: regression
+    records[2]["metrics"]["val_acc"] = 0.897  # -0.3 points: within 0.5
+    records[4]["metrics"]["gate"] = "fail"
+    records[5] = make_record("infer", "torch-eager/torch-twin", "failed", message="worker crashed")
+    records.append(_infer("litert/keras-tflite-int8", {1: 1e-5}))
+    records.remove(records[3])  # the pipeline case is in A only
+    c = _pair(tmp_path, records)
+
+    quality = {(r.stage, r.case, r.metric): r for r in c.quality}
+    drop = quality[("train", "torch-eager", "val acc")]
+    assert drop.verdict == REGRESSION and drop.change == "-2.00 pts"
+    assert quality[("train", "keras-graph", "val acc")].verdict == UNCHANGED
+    assert quality[("infer", "onnxruntime/torch-onnx", "gate")].verdict == REGRESSION
+    (failed,) = c.status
+    assert (failed.case, failed.a, failed.b, failed.verdict) == (
+        "torch-eager/torch-twin",
+        "ok",
+        "failed",
+        REGRESSION,
+    )
+    assert failed.message == "worker crashed"
+    assert c.only_a == ["pipeline dataloader/workers=0"]
+    assert c.only_b == ["infer litert/keras-tflite-int8"]
+    assert len(c.regressions) == 3
+    text = _render(compare_tables(c))
+    assert "only in A: pipeline dataloader/workers=0" in text and "worker crashed" in text
+    json.dumps(c.to_dict(), allow_nan=False)
+
+
+def test_regression_task_scores_compare_as_mse(tmp_path: Path) -> None:
+    a_records = [_train("torch-eager", 0.002, val_acc=-0.020)]
+    b_records = [_train("torch-eager", 0.002, val_acc=-0.023)]  # MSE 15% worse
+    a = _write_run(tmp_path, "a", a_records)
+    b = _write_run(tmp_path, "b", b_records)
+    for path in (a, b):
+        info = json.loads((path / "run.json").read_text())
+        info["spec"]["task"] = {"type": "regression", "num_classes": None}
+        (path / "run.json").write_text(json.dumps(info))
+    (row,) = [r for r in compare(load_run(a), load_run(b)).quality if r.stage == "train"]
+    assert row.metric == "MSE" and row.a == pytest.approx(0.020) and row.verdict == REGRESSION
+    assert row.change == "MSE +15.0%"
+
+
+def test_warnings_name_what_differs(tmp_path: Path) -> None:
+    env = {**ENV, "cpu": "Intel Xeon", "libraries": {**ENV["libraries"], "torch": "2.14.0"}}
+    c = _pair(tmp_path, _records(), env=env, quick=False)
+    text = "\n".join(c.warnings)
+    assert "CPU AMD EPYC vs Intel Xeon" in text
+    assert "torch 2.13.0+cpu vs 2.14.0" in text
+    assert "A is a quick run, B a full one" in text
+    assert "tensorflow" not in text  # unchanged libraries are not named
+
+
+def test_other_model_and_options_warn(tmp_path: Path) -> None:
+    a = _write_run(tmp_path, "a", _records())
+    b = _write_run(tmp_path, "b", _records(), model="tiny_conv")
+    info = json.loads((b / "run.json").read_text())
+    info["options"]["threads"] = 4
+    (b / "run.json").write_text(json.dumps(info))
+    warnings = compare(load_run(a), load_run(b)).warnings
+    assert any("different models: A is simplenet, B is tiny_conv" in w for w in warnings)
+    assert any("options differ: threads 2 vs 4" in w for w in warnings)
+
+
+def test_pipeline_without_raw_samples_is_shown_but_not_judged(tmp_path: Path) -> None:
+    records = _records()
+    del records[3]["metrics"]["raw"]
+    c = _pair(tmp_path, records)
+    row = _speed(c, "pipeline", "dataloader/workers=0")
+    assert row.verdict == NOT_COMPARED and row.ratio is None
+    assert "not compared" in _render(compare_tables(c))
+
+
+# --- real runs -------------------------------------------------------------------------------------
+
+
+def _copy(run: Path, root: Path, name: str) -> Path:
+    return Path(shutil.copytree(run, root / name, ignore=shutil.ignore_patterns("artifacts")))
+
+
+def _rewrite(path: Path, change: Any) -> None:
+    lines = (path / "records.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for record in records:
+        change(record)
+    (path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+@pytest.mark.slow
+def test_list_runs_of_a_real_quick_run(quick_run: Path, tmp_path: Path) -> None:
+    _copy(quick_run, tmp_path, quick_run.name)
+    (tmp_path / "scratch").mkdir()
+    (row,) = list_runs(tmp_path)
+    assert row.status == "finished" and row.quick is True and row.model == "simplenet"
+    run = load_run(quick_run)
+    steps = {
+        r["case"]: np.median(r["metrics"]["step_times"][1:])
+        for r in run.stage("train")
+        if r["status"] == "ok" and "step_times" in r["metrics"]
+    }
+    assert row.train is not None and row.train["mode"] == min(steps, key=lambda m: steps[m])
+    latency = {
+        r["case"]: np.median(r["metrics"]["batches"]["1"]["times"])
+        for r in run.stage("infer")
+        if r["status"] == "ok"
+        and "1" in r["metrics"].get("batches", {})
+        and r["metrics"].get("gate") != "fail"
+    }
+    fastest = min(latency, key=lambda c: latency[c])
+    assert row.infer_small == {"case": fastest, "batch": 1, "p50_ms": pytest.approx(latency[fastest] * 1000)}
+    assert row.parity_max_abs is not None and row.parity_max_abs < 1e-4
+    assert "simplenet" in _render(runs_table([row]))
+
+
+@pytest.mark.slow
+def test_a_real_run_against_its_copy_has_no_difference(quick_run: Path, tmp_path: Path) -> None:
+    copy = _copy(quick_run, tmp_path, "copy")
+    c = compare(load_run(quick_run), load_run(copy))
+    assert c.warnings == [] and c.only_a == [] and c.only_b == [] and c.status == []
+    assert {r.stage for r in c.speed} == {"train", "pipeline", "infer"}
+    for row in c.speed:
+        assert row.ratio is not None and row.ratio.ratio == 1.0, row
+        assert row.verdict == SAME, row
+    assert c.regressions == [] and c.improvements == []
+    assert all(r.verdict in (UNCHANGED, "") for r in c.quality)
+    text = _render(compare_tables(c))
+    assert "no regressions in B" in text and "REGRESSION" not in text
+
+
+@pytest.mark.slow
+def test_a_slowed_copy_of_a_real_run_is_flagged(quick_run: Path, tmp_path: Path) -> None:
+    copy = _copy(quick_run, tmp_path, "slowed")
+    run = load_run(quick_run)
+    # The steadiest cases: on a busy machine a mode's steps can spread over 100x, and then even a
+    # 1.5x slowdown is rightly "no significant difference".
+    modes = [r for r in run.stage("train") if "step_s" in r["metrics"]]
+    mode = min(modes, key=lambda r: r["metrics"]["step_s"]["rel_iqr"])["case"]
+    cases = [r for r in run.stage("infer") if "1" in r["metrics"].get("batches", {})]
+    infer_case = min(cases, key=lambda r: r["metrics"]["batches"]["1"]["stats"]["rel_iqr"])["case"]
+
+    def slow_down(record: dict[str, Any]) -> None:
+        if record["stage"] == "infer" and record["case"] == infer_case:
+            batch = record["metrics"]["batches"]["1"]
+            batch["times"] = [t * 1.5 for t in batch["times"]]
+        if record["stage"] == "train" and record["case"] == mode:
+            record["metrics"]["step_times"] = [t * 1.5 for t in record["metrics"]["step_times"]]
+
+    _rewrite(copy, slow_down)
+    c = compare(run, load_run(copy))
+
+    flagged = {(r.stage, r.case, getattr(r, "batch", None)) for r in c.regressions}
+    assert flagged == {("infer", infer_case, 1), ("train", mode, None)}
+    infer = _speed(c, "infer", infer_case, 1)
+    times = np.asarray(run.case("infer", infer_case)["metrics"]["batches"]["1"]["times"])
+    assert infer.ratio is not None and infer.ratio.low > 1.0
+    assert infer.ratio.ratio == pytest.approx(np.median(times * 1.5) / np.median(times))
+    train = _speed(c, "train", mode)
+    steps = np.asarray(run.case("train", mode)["metrics"]["step_times"][1:])
+    assert train.ratio is not None and train.ratio.low > 1.0
+    assert train.ratio.ratio == pytest.approx(np.median(steps * 1.5) / np.median(steps))
+    # Everything left alone, the other batch size of the slowed case included, is unchanged.
+    for row in c.speed:
+        if (row.stage, row.case, row.batch) not in flagged:
+            assert row.ratio is not None and row.ratio.ratio == 1.0 and row.verdict == SAME, row
+    text = _render(compare_tables(c))
+    assert "REGRESSION: B 1.50x slower" in text and "2 regression(s) in B" in text
+
+
+@pytest.mark.slow
+def test_a_real_run_on_another_machine_warns(quick_run: Path, tmp_path: Path) -> None:
+    copy = _copy(quick_run, tmp_path, "elsewhere")
+    info = json.loads((copy / "run.json").read_text())
+    cores = info["environment"]["physical_cores"]
+    info["environment"]["cpu"] = "Intel Xeon Platinum"
+    info["environment"]["physical_cores"] = 16
+    info["environment"]["gpus"] = [{"name": "NVIDIA H100", "driver": "550.54", "memory": "81559 MiB"}]
+    (copy / "run.json").write_text(json.dumps(info))
+    c = compare(load_run(quick_run), load_run(copy))
+    (warning,) = c.warnings
+    assert "different machines" in warning and "Intel Xeon Platinum" in warning
+    assert f"physical cores {cores} vs 16" in warning
+    assert "NVIDIA H100" in warning
+    assert "warning: different machines" in _render(compare_tables(c))
+
+
+def test_a_moved_matmul_peak_warns_that_the_machine_changed_speed(tmp_path: Path) -> None:
+    def peak(gflops: float) -> dict[str, Any]:
+        return make_record("train", "peak", "ok", framework="torch", metrics={"gflops": gflops})
+
+    a = _write_run(tmp_path, "a", [peak(110.0), *_records()])
+    b = _write_run(tmp_path, "b", [peak(175.0), *_records()])
+    c = _write_run(tmp_path, "c", [peak(118.0), *_records()])  # within the peak's own noise
+    (warning,) = compare(load_run(a), load_run(b)).warnings
+    assert "torch fp32 matmul peak 110.0 GFLOP/s in A, 175.0 in B (1.59x)" in warning
+    assert compare(load_run(a), load_run(c)).warnings == []
