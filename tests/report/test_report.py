@@ -136,3 +136,22 @@ def test_recommend_reads_a_config_file_and_flags_override_it(quick_run: Path, tm
     assert bad.returncode == 2 and " line " in bad.stderr and "not valid YAML" in bad.stderr
     bad = bakeoff("recommend", str(quick_run), "--deploy", "moon")
     assert bad.returncode == 2 and "deploy must be one of" in bad.stderr
+
+
+def test_runs_and_compare_from_the_command_line(quick_run: Path, tmp_path: Path) -> None:
+    copy = _copy(quick_run, tmp_path)
+    listed = bakeoff("runs", "--out", str(tmp_path), "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["model"] == "simplenet"
+    same = bakeoff("compare", str(quick_run), str(copy))
+    assert same.returncode == 0, same.stderr
+    assert "no significant difference" in same.stdout and "B/A" in same.stdout
+    records = [json.loads(line) for line in (copy / "records.jsonl").read_text().splitlines()]
+    for record in records:
+        if record["case"] == "torch-eager/torch-twin":
+            record["metrics"]["batches"]["1"]["times"] = [
+                t * 2 for t in record["metrics"]["batches"]["1"]["times"]
+            ]
+    (copy / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    slower = bakeoff("compare", str(quick_run), str(copy), "--json")
+    assert slower.returncode == 1
+    assert any("torch-eager/torch-twin" in json.dumps(row) for row in json.loads(slower.stdout)["speed"])
