@@ -285,6 +285,22 @@ def _given_constraints(flags: dict[str, str | None], config: Path | None) -> dic
     return values
 
 
+def _run_with_constraints(
+    run_dir: Path,
+    goal: str | None,
+    team: str | None,
+    deploy: str | None,
+    hardware: str | None,
+    config: Path | None,
+    ask: bool,
+) -> tuple[Any, Any]:
+    from bakeoff.results.run import load_run
+
+    run = load_run(run_dir)
+    given = _given_constraints({"goal": goal, "team": team, "deploy": deploy, "hardware": hardware}, config)
+    return run, _complete_constraints(given, run, ask)
+
+
 def _complete_constraints(values: dict[str, str], run: Any, ask: bool) -> Any:
     """Fills what is unset from what the run stored, then (with a terminal attached) by asking, else
     with the defaults; hardware defaults to what the run's machine had."""
@@ -785,11 +801,9 @@ def report(
     the constraints the run was started with unless flags or --config change them.
     """
     from bakeoff.report.build import write_report
-    from bakeoff.results.run import load_run
 
-    run = load_run(run_dir)
-    given = _given_constraints({"goal": goal, "team": team, "deploy": deploy, "hardware": hardware}, config)
-    built = write_report(run, _complete_constraints(given, run, ask=False))
+    run, constraints = _run_with_constraints(run_dir, goal, team, deploy, hardware, config, ask=False)
+    built = write_report(run, constraints)
     if as_json:
         _print_json({"files": [str(f) for f in built.files], "verdict": built.verdict.to_dict()})
         return
@@ -821,11 +835,11 @@ def recommend(
     """
     from bakeoff.report.terminal import verdict_parts
     from bakeoff.report.verdict import recommend as decide
-    from bakeoff.results.run import load_run
 
-    run = load_run(run_dir)
-    given = _given_constraints({"goal": goal, "team": team, "deploy": deploy, "hardware": hardware}, config)
-    verdict = decide(run, _complete_constraints(given, run, ask=_interactive(as_json)))
+    run, constraints = _run_with_constraints(
+        run_dir, goal, team, deploy, hardware, config, ask=_interactive(as_json)
+    )
+    verdict = decide(run, constraints)
     if as_json:
         _print_json(verdict.to_dict())
         return

@@ -4,14 +4,13 @@ page passes, and a missing Chromium is installed with apt or named in a loud fai
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser
 
 from tests.report import browser as harness
-from tests.report.browser import ChromiumUnavailable, PageCheck, chromium_browser, ensure_chromium, open_page
+from tests.report.browser import ChromiumUnavailable, PageCheck, ensure_chromium, open_page
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title></head>
@@ -20,19 +19,6 @@ PAGE = """<!doctype html>
 {body}
 </body></html>
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    try:
-        ensure_chromium()
-        problem = ""
-    except ChromiumUnavailable as error:
-        problem = str(error)
-    if problem:  # failed outside the `except`, so the message is not printed twice
-        pytest.fail(problem, pytrace=False)
-    with chromium_browser() as started:
-        yield started
 
 
 def _check(browser: Browser, tmp_path: Path, body: str, expect: tuple[str, ...] = ()) -> PageCheck:

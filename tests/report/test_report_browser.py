@@ -4,30 +4,16 @@ verdict and every section visible. The screenshot is kept for people to look at.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser
 
 from bakeoff.report.html import SECTIONS
-from tests.report.browser import ChromiumUnavailable, chromium_browser, ensure_chromium, open_page
+from tests.report.browser import open_page
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    try:
-        ensure_chromium()
-        problem = ""
-    except ChromiumUnavailable as error:
-        problem = str(error)
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    with chromium_browser() as started:
-        yield started
 
 
 def test_report_renders_in_chromium_with_every_section(
