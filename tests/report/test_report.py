@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 from bakeoff.report.html import SECTIONS
-from tests.conftest import bakeoff
+from tests.conftest import BAKEOFF, bakeoff
 
 pytestmark = pytest.mark.slow
 REPORT_FILES = ("report.html", "summary.md", "results.json")
@@ -155,3 +159,26 @@ def test_runs_and_compare_from_the_command_line(quick_run: Path, tmp_path: Path)
     slower = bakeoff("compare", str(quick_run), str(copy), "--json")
     assert slower.returncode == 1
     assert any("torch-eager/torch-twin" in json.dumps(row) for row in json.loads(slower.stdout)["speed"])
+
+
+def test_recommend_asks_for_what_is_not_given_when_a_terminal_is_attached(quick_run: Path) -> None:
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: bakeoff on a terminal
+        os.environ["COLUMNS"] = "200"
+        os.execv(str(BAKEOFF), [str(BAKEOFF), "recommend", str(quick_run), "--team", "structured"])
+    answers, out = [b"research\n", b"mobile\n", b"\n"], b""
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if not select.select([fd], [], [], 0.5)[0]:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child exited and closed the terminal
+            break
+        out += chunk
+        if answers and chunk.rstrip().endswith(b":"):
+            os.write(fd, answers.pop(0))
+    os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    assert "goal" in text and "deploy" in text and "team [" not in text  # --team was given: not asked
+    assert "constraints: goal research, team structured, deploy mobile, hardware cpu" in text
