@@ -37,3 +37,9 @@ def test_seconds_left_shrink_and_rescale_with_finished_stages() -> None:
     live.stage("b")
     left = live.seconds_left() or 0
     assert 95.0 < left < 100.5
+
+
+def test_a_stage_not_in_the_plan_is_added_not_a_crash() -> None:
+    live = RunProgress(Console(file=io.StringIO()), [], {"train": 5.0})
+    live.stage("train")
+    assert live.stages == ["train"] and (live.seconds_left() or 0) <= 5.0

@@ -79,6 +79,9 @@ class RunProgress:
         if self.current is not None:
             self.took[self.current] = now - self.started[self.current]
             self.progress.advance(self.task)
+        if name not in self.stages:  # a resumed run names its stages only as it reaches them
+            self.stages.append(name)
+            self.progress.update(self.task, total=len(self.stages))
         self.current = name
         self.started[name] = now
         self.progress.update(self.task, stage=name, description="")
