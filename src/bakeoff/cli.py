@@ -238,7 +238,7 @@ def _train_options(
         "data": data,
         "compile_mode": compile_mode,
         # --quick: two dozen steps per epoch, on the first samples of the shuffled training split.
-        **({"peak_seconds": 0.3, "train_samples": 24 * batch_size} if quick else {}),
+        **({"peak_seconds": 0.1, "train_samples": 24 * batch_size} if quick else {}),
     }
 
 
@@ -455,7 +455,12 @@ def run(
         check_kinds(_split(track))
     given = _given_constraints({"goal": goal, "team": team, "deploy": deploy, "hardware": hardware}, config)
     if resume is not None:
-        _execute(lambda progress, on_stage: runner.resume(resume, progress, on_stage), as_json, track=track)
+        _execute(
+            lambda progress, on_stage: runner.resume(resume, progress, on_stage),
+            as_json,
+            plan=_resume_plan(resume),
+            track=track,
+        )
         return
     options = {
         "threads": threads,
@@ -475,6 +480,15 @@ def run(
         plan=(out, _model_name(model), quick, chosen),
         track=track,
     )
+
+
+def _resume_plan(run_dir: Path) -> tuple[Path, str, bool, list[str]] | None:
+    """What the time estimate needs from a run being resumed; runner.resume itself judges run.json."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+        return run_dir.parent, str(info["model"]), bool(info["options"].get("quick")), list(info["stages"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _model_name(model: str) -> str:
@@ -613,7 +627,7 @@ def _infer_options(runtimes: str, batch_sizes: str, quick: bool) -> dict[str, An
     return {
         "runtimes": _all_or(runtimes, RUNTIMES),
         "batch_sizes": sizes,
-        **({"min_time": 0.03, "max_time": 0.1, "max_runs": 300} if quick else {}),
+        **({"min_time": 0.02, "max_time": 0.05, "max_runs": 300} if quick else {}),
     }
 
 

@@ -63,6 +63,9 @@ class TrainOptions:
     data: str | None = None  # 'mnist', 'synthetic', a .npz path, or None to pick by the spec
     case_timeout: float = 600.0
     peak_seconds: float = 1.0  # time budget of the matmul-peak probe
+    # Train on the first this many samples of the (seeded, shuffled) training split; None: all of it.
+    # --quick sets it, so an epoch is a few dozen steps; validation always uses the whole split.
+    train_samples: int | None = None
 
     @property
     def thread_count(self) -> int:
@@ -114,6 +117,10 @@ def check_options(graph: Graph, options: TrainOptions, dataset: Dataset) -> None
         )
     if options.epochs < 1 or options.lr <= 0:
         raise UsageError("--epochs must be at least 1 and --lr positive")
+    if options.train_samples is not None and options.train_samples < options.batch_size:
+        raise UsageError(
+            f"train_samples {options.train_samples} is smaller than one batch ({options.batch_size})"
+        )
 
 
 # ---------------------------------------------------------------- worker side
@@ -201,6 +208,7 @@ def run_training(
     check_modes(modes)
     dataset = load_dataset(graph, options.data, options.seed)
     check_options(graph, options, dataset)
+    dataset = dataset.head(options.train_samples)
     settings = options.settings(dataset)
     request = prepare(graph, options, dataset, workdir)
     records: list[dict[str, Any]] = []

@@ -33,7 +33,8 @@ from bakeoff.errors import BakeoffError
 from bakeoff.measure.sampler import ResourceSampler
 from bakeoff.npz import load_arrays, save_arrays
 
-POLL_S = 0.05
+# How often the parent looks for finished jobs and cases: each job's end is noticed this late at most.
+POLL_S = 0.02
 
 
 @dataclass
@@ -80,14 +81,18 @@ class Worker:
         self.proc.stdin.write(f"{request_path}\n".encode())
         self.proc.stdin.flush()
 
-    def stop(self, kill: bool = False) -> None:
+    def release(self) -> None:
+        """Tells the worker to leave once its current job is done (its stdin closes)."""
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # type: ignore[union-attr]
+
+    def stop(self, kill: bool = False, grace: float = 0.2) -> None:
         """Ends the worker: it holds nothing unsaved between jobs, and TensorFlow's orderly exit alone
-        takes ~2 s, so it gets a moment to leave on its own and is then killed."""
+        takes ~2 s, so it gets a moment (`grace` seconds) to leave on its own and is then killed."""
         if self.alive and not kill:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()  # type: ignore[union-attr]
+            self.release()
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=0.2)
+                self.proc.wait(timeout=grace)
         if self.alive:
             self.proc.kill()
             self.proc.wait()
@@ -121,8 +126,13 @@ class Pool:
             del self._workers[worker.framework]
 
     def close(self) -> None:
-        for worker in self._workers.values():
-            worker.stop()
+        # All at once: each gets its moment to leave on its own side by side with the others.
+        workers = list(self._workers.values())
+        for worker in workers:
+            worker.release()
+        deadline = time.perf_counter() + 0.2
+        for worker in workers:
+            worker.stop(grace=max(0.0, deadline - time.perf_counter()))
         self._workers.clear()
         if self._logdir is not None:
             shutil.rmtree(self._logdir, ignore_errors=True)
@@ -218,7 +228,8 @@ def run_workers(
             timed_out = time.perf_counter() - job.started > timeout
             if job.finished or timed_out or not job.worker.alive:
                 results[index] = _end(job, timed_out)
-        time.sleep(POLL_S)
+        if len(results) < len(jobs):
+            time.sleep(POLL_S)
     return [results[i] for i in range(len(jobs))]
 
 

@@ -15,7 +15,7 @@ from bakeoff.stages.context import RunContext
 from bakeoff.twins import canonical_weights, save_weights
 
 # Enough passes for a median with spread, small enough for the whole default run to stay near a minute.
-DEPTH = {"full": {"batches": 30, "epochs": 5}, "quick": {"batches": 8, "epochs": 2}}
+DEPTH = {"full": {"batches": 30, "epochs": 5}, "quick": {"batches": 6, "epochs": 2}}
 
 
 def check(graph: Graph, options: dict[str, Any]) -> None:

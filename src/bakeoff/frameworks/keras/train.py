@@ -81,8 +81,13 @@ class StepTimer(keras.callbacks.Callback):
 
 
 def evaluate(model: keras.Model, xs: list[np.ndarray], y: np.ndarray, task: str) -> float:
-    feed = xs[0] if len(xs) == 1 else xs
-    return accuracy(np.asarray(model.predict(feed, batch_size=1024, verbose=0)), y, task)
+    """Calls the model eagerly in chunks of 1024, as the torch side does: `model.predict` would trace a
+    predict function per mode (and compile one per input shape under XLA) for an untimed score."""
+    outs = []
+    for i in range(0, len(y), 1024):
+        chunk = [x[i : i + 1024] for x in xs]
+        outs.append(np.asarray(model(chunk[0] if len(chunk) == 1 else chunk, training=False)))
+    return accuracy(np.concatenate(outs), y, task)
 
 
 def compiled_model(graph: Graph, weights: Weights, lr: float, mode: str) -> keras.Model:

@@ -1,0 +1,45 @@
+"""Datasets: the MNIST CSV parsed exactly as numpy's own reader would, and a shorter training split."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+from bakeoff.data import datasets
+from bakeoff.spec.load import resolve
+
+
+def test_mnist_table_matches_numpys_reader() -> None:
+    with gzip.open(datasets.mnist_path(), "rt") as f:
+        expected = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    table = datasets._mnist_table()
+    assert table.dtype == np.float32 and table.shape == (5000, 785)
+    assert np.array_equal(table, expected)
+
+
+def test_integer_csv_parse_and_what_it_leaves_to_numpy() -> None:
+    assert np.array_equal(datasets._parse_uint_csv(b"1,20\n300,4"), [[1, 20], [300, 4]])
+    assert np.array_equal(datasets._parse_uint_csv(b"0,255,7\n"), [[0, 255, 7]])
+    for text in (b"1,2\n3\n", b"1.5,2\n", b"-1,2\n", b"1,,2\n", b"", b"\n", b"1,2 \n"):
+        assert datasets._parse_uint_csv(text) is None, text
+
+
+def test_head_keeps_the_first_training_samples_and_all_of_validation() -> None:
+    data = datasets.load(resolve("simplenet"), "mnist", seed=0)
+    short = data.head(640)
+    assert short.n_train == 640 and len(short.y_val) == len(data.y_val)
+    assert np.array_equal(short.x_train[0], data.x_train[0][:640])
+    assert np.array_equal(short.y_train, data.y_train[:640])
+    assert data.head(None) is data and data.head(10**6) is data
+
+
+@pytest.mark.parametrize("samples", [10, 63])
+def test_fewer_training_samples_than_a_batch_is_a_usage_error(samples: int) -> None:
+    from bakeoff.errors import UsageError
+    from bakeoff.training import TrainOptions, check_options
+
+    graph = resolve("simplenet")
+    with pytest.raises(UsageError, match=f"train_samples {samples} is smaller than one batch"):
+        check_options(graph, TrainOptions(train_samples=samples), datasets.load(graph, "mnist"))
