@@ -3,7 +3,7 @@
 Each is run `--repeat` times into a throw-away directory; the first run after an install also pays
 for torch.compile's cold cache, so it is reported apart from the rest.
 
-Usage: .venv/bin/python benchmarks/run_time.py [--repeat 2] [--model simplenet]
+Usage: .venv/bin/python benchmarks/run_time.py [--repeat 2] [--model simplenet] [--only quick|full]
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--model", default="simplenet")
+    parser.add_argument("--only", choices=("quick", "full"), help="Time one of the two variants.")
     args = parser.parse_args()
     for variant, target in TARGETS.items():
+        if args.only and (variant == "--quick") != (args.only == "quick"):
+            continue
         times = []
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as out:
