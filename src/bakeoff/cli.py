@@ -390,10 +390,10 @@ def _report_after_run(
         run = load_run(path)
         built = write_report(run, constraints)
         done = {"files": [str(f) for f in built.files], "headline": built.verdict.headline}
-        for kind in _split(track):
+        if track:
             from bakeoff.tracking import track as log_to
 
-            done.setdefault("tracked", []).append(log_to(kind, run, built.files))
+            done["tracked"] = [log_to(kind, run, built.files) for kind in _split(track)]
     except BakeoffError as exc:
         done["error"] = str(exc)
         if not as_json:

@@ -12,7 +12,7 @@ from typing import Any
 from bakeoff import __version__
 from bakeoff.errors import UsageError, check_choices
 from bakeoff.measure.env import capture, physical_cores
-from bakeoff.results.store import RunStore, make_record
+from bakeoff.results.store import RunStore, make_record, newest
 from bakeoff.spec.flops import count_flops, count_params
 from bakeoff.spec.graph import Graph, build_graph
 from bakeoff.spec.load import from_dict, resolve
@@ -29,9 +29,7 @@ class RunOutcome:
 
     @property
     def latest(self) -> list[dict[str, Any]]:
-        """The newest record per (stage, case, framework): a resumed case replaces its failure."""
-        newest = {(r["stage"], r["case"], r["framework"]): r for r in self.records}
-        return list(newest.values())
+        return newest(self.records)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -95,8 +93,7 @@ def resume(
     check_stages(stages)
     graph: Graph = build_graph(from_dict(spec, source=str(info_path)))
     store = RunStore(run_dir)
-    latest = {(r["stage"], r["case"], r["framework"]): r for r in store.records()}
-    done = {key for key, r in latest.items() if r["status"] == "ok"}
+    done = {(r["stage"], r["case"], r["framework"]) for r in newest(store.records()) if r["status"] == "ok"}
     progress(f"resuming {run_dir}: {len(done)} finished case(s) kept")
     info.setdefault("resumed_at", []).append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     store.write_run(info)
@@ -127,10 +124,8 @@ def _execute(ctx: RunContext, stages: list[str], on_stage: Callable[[str], None]
             )
         took[stage] = time.perf_counter() - t0
     seconds = time.perf_counter() - started
-    info = json.loads((ctx.store.path / "run.json").read_text())
-    info.pop("schema", None)
-    # A report tells a finished run from one that stopped halfway by this stamp.
-    # The stage times let the next run of this model estimate how long it has left.
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    ctx.store.write_run({**info, "finished_at": stamp, "seconds": seconds, "stage_seconds": took})
+    # A report tells a finished run from one that stopped halfway by the stamp; the stage times let the
+    # next run of this model estimate how long it has left.
+    finished_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    ctx.store.update_run(finished_at=finished_at, seconds=seconds, stage_seconds=took)
     return RunOutcome(ctx.store.path, ctx.store.records(), seconds, ctx.results)

@@ -19,6 +19,10 @@ NOISE_THRESHOLD = 0.10
 _BLOCK_VALUES = 2_000_000
 
 
+# Below this many samples a p99 is just their maximum: reports show it as missing, not as a p99.
+P99_MIN_SAMPLES = 100
+
+
 @dataclass(frozen=True)
 class Stats:
     """Order statistics of one set of samples (times in seconds, or throughputs)."""

@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from bakeoff.artifacts import ARTIFACTS
+from bakeoff.measure.stats import P99_MIN_SAMPLES
 from bakeoff.results.run import Run
+from bakeoff.training import MODES
 
 # Each side of the question, by the framework an artifact or training mode starts from.
 FAMILY = {"torch": "PyTorch", "keras": "TensorFlow"}
@@ -21,9 +23,11 @@ STAGE_TITLES = {
 
 
 def family(name: str) -> str:
-    """'PyTorch' or 'TensorFlow' for a training mode, artifact, or 'runtime/artifact' inference case."""
-    artifact = name.split("/")[-1]
-    return FAMILY.get(artifact.split("-")[0], "?")
+    """'PyTorch' or 'TensorFlow' for a training mode, artifact, or 'runtime/artifact' inference case: the
+    framework the catalogue says it starts from."""
+    item = name.split("/")[-1]
+    origin = ARTIFACTS[item].origin if item in ARTIFACTS else MODES.get(item, ("?",))[0]
+    return FAMILY.get(origin, "?")
 
 
 def digest(run: Run) -> dict[str, Any]:
@@ -132,7 +136,6 @@ def _train(run: Run) -> dict[str, Any] | None:
         "target_val_acc": s.get("target_val_acc"),
         "convergence": s.get("convergence"),
         "peak_gflops": peaks,
-        "settings": next((r["settings"] for r in records if r["case"] not in ("peak", "summary")), {}),
     }
 
 
@@ -210,7 +213,7 @@ def _infer(run: Run) -> dict[str, Any] | None:
             int(b): {
                 "p50_ms": info["stats"]["median"] * 1e3,
                 "p90_ms": info["stats"]["p90"] * 1e3,
-                "p99_ms": info["stats"]["p99"] * 1e3 if info["stats"]["n"] >= 100 else None,
+                "p99_ms": info["stats"]["p99"] * 1e3 if info["stats"]["n"] >= P99_MIN_SAMPLES else None,
                 "samples_per_s": int(b) / info["stats"]["median"],
                 "n": info["stats"]["n"],
                 "noisy": info["stats"].get("noisy", False),

@@ -223,7 +223,7 @@ def _training(run: Run, digest: dict[str, Any]) -> str:
     t = digest["train"]
     if not t or not t["modes"]:
         return _section("training", _absent(digest, "train"))
-    s = t.get("settings") or {}
+    s = digest["settings"].get("train", {})
     head = (
         f'<p class="muted">{s.get("epochs")} epoch(s), batch {s.get("batch_size")}, '
         f"{escape(str(s.get('optimizer', '')))}, {s.get('threads')} threads, {escape(str(s.get('device')))}; "

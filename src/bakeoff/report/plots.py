@@ -88,10 +88,10 @@ def train_throughput(run: Run) -> str | None:
     modes = _train_modes(run)
     if not modes:
         return None
+    batch = next(r["settings"]["batch_size"] for r in run.stage("train") if r["case"] in modes)
     rng = np.random.default_rng(0)
     with _figure() as (fig, ax):
         for i, (mode, m) in enumerate(modes.items()):
-            batch = m["samples_per_s"]["median"] * m["step_s"]["median"]
             rate = batch / np.asarray(m["step_times"][1:])
             boots = np.median(rng.choice(rate, size=(1000, rate.size)), axis=1)
             low, high = np.percentile(boots, [2.5, 97.5])

@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from bakeoff.measure.stats import Ratio
+from bakeoff.measure.stats import P99_MIN_SAMPLES, Ratio
 from bakeoff.parity import ParityResult
 from bakeoff.spec.flops import count_flops, count_params, node_flops, node_params
 from bakeoff.spec.graph import Graph
@@ -381,8 +381,7 @@ def infer_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         cells = []
         for b in sizes:
             st = m["batches"].get(b, {}).get("stats")
-            # A p99 of fewer than 100 calls is just their maximum: shown as such, not as a p99.
-            p99 = _ms3(st["p99"]) if st and st["n"] >= 100 else "-"
+            p99 = _ms3(st["p99"]) if st and st["n"] >= P99_MIN_SAMPLES else "-"
             cells.append(f"{_ms3(st['median'])} / {p99}" if st else "-")
         latency.add_row(r["case"], *cells)
         q = m["quality"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff.errors import UsageError
-from bakeoff.results.store import SCHEMA_VERSION, RunStore
+from bakeoff.results.store import SCHEMA_VERSION, RunStore, newest
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,7 @@ class Run:
 
     @property
     def latest(self) -> list[dict[str, Any]]:
-        """The newest record per (stage, case, framework): a resumed case replaces its failure."""
-        newest = {(r["stage"], r["case"], r["framework"]): r for r in self.records}
-        return list(newest.values())
+        return newest(self.records)
 
     def stage(self, name: str) -> list[dict[str, Any]]:
         return [r for r in self.latest if r["stage"] == name]

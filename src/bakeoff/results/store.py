@@ -79,6 +79,10 @@ class RunStore:
             json.dumps({"schema": SCHEMA_VERSION, **info}, indent=2, default=str)
         )
 
+    def update_run(self, **fields: Any) -> None:
+        info = json.loads((self.path / "run.json").read_text())
+        self.write_run({**info, **fields})
+
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps(clean(record), default=_json_default, allow_nan=False) + "\n"
         with self.records_path.open("a+b") as f:
@@ -100,6 +104,11 @@ class RunStore:
             except json.JSONDecodeError:
                 continue  # a line torn by a kill; every whole line before and after it still counts
         return out
+
+
+def newest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest record per (stage, case, framework): a resumed case replaces its failure."""
+    return list({(r["stage"], r["case"], r["framework"]): r for r in records}.values())
 
 
 def clean(value: Any) -> Any:

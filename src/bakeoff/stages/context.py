@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bakeoff.results.store import RunStore
+from bakeoff.results.store import RunStore, newest
 from bakeoff.spec.graph import Graph
 
 
@@ -36,8 +36,4 @@ class RunContext:
 
     def latest(self, stage: str) -> list[dict[str, Any]]:
         """The newest record of each case of a stage, this attempt's and earlier ones'."""
-        newest: dict[tuple[str, str | None], dict[str, Any]] = {}
-        for record in self.store.records():
-            if record["stage"] == stage:
-                newest[(record["case"], record["framework"])] = record
-        return list(newest.values())
+        return [r for r in newest(self.store.records()) if r["stage"] == stage]
