@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from bakeoff.report.terminal import sci
+from bakeoff.report.numbers import sci
 from bakeoff.results.history import (
     IMPROVEMENT,
     MINOR_SLOWDOWN,
@@ -156,9 +156,9 @@ def _speed_verdict(r: SpeedRow) -> Text:
 
 def _quality_table(rows: list[QualityRow]) -> Table | None:
     # Scores that did not move fill a long table with nothing: show what moved, count the rest.
-    shown = [r for r in rows if r.verdict != UNCHANGED or r.change not in ("", "+0.00 pts", "MSE +0.0%")]
     if not rows:
         return None
+    shown = [r for r in rows if r.verdict != UNCHANGED or r.a != r.b]
     table = Table(
         title=f"quality ({len(rows) - len(shown)} unchanged score(s) not shown)", title_justify="left"
     )

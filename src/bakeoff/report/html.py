@@ -10,6 +10,7 @@ from typing import Any
 
 from bakeoff.report import plots
 from bakeoff.report.digest import STAGE_TITLES
+from bakeoff.report.numbers import sci
 from bakeoff.report.verdict import Verdict
 from bakeoff.results.run import Run
 
@@ -197,8 +198,8 @@ def _parity(digest: dict[str, Any]) -> str:
         return _section("parity", _absent(digest, "parity"))
     head = (
         f"<p>{_status(p['status'], 'outputs agree' if p['status'] == 'ok' else 'DIVERGES')}: max abs output "
-        f"diff {_sci(p.get('max_abs_output'))}, loss diff {_sci(p.get('loss_abs_diff'))}, max abs gradient "
-        f"diff {_sci(p.get('max_abs_gradient'))} (tolerances {p.get('atol')} / {p.get('grad_atol')}); "
+        f"diff {sci(p.get('max_abs_output'))}, loss diff {sci(p.get('loss_abs_diff'))}, max abs gradient "
+        f"diff {sci(p.get('max_abs_gradient'))} (tolerances {p.get('atol')} / {p.get('grad_atol')}); "
         f"first divergent layer: {escape(str(p.get('first_divergent') or 'none'))}.</p>"
     )
     rows = [
@@ -206,17 +207,13 @@ def _parity(digest: dict[str, Any]) -> str:
             layer["layer"],
             layer.get("kind"),
             layer.get("shape"),
-            _sci(layer["max_abs"]),
+            sci(layer["max_abs"]),
             _status("ok" if layer["ok"] else "failed", "ok" if layer["ok"] else "diverges"),
         ]
         for layer in p.get("layers", [])
     ]
     table = _table(["layer", "type", "shape", "max abs diff", ""], rows, numeric=[3])
     return _section("parity", head, _pair(plots.parity_layers(p), table, "channels-last activations"))
-
-
-def _sci(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2e}"
 
 
 def _training(run: Run, digest: dict[str, Any]) -> str:
@@ -408,7 +405,7 @@ def _artifacts(digest: dict[str, Any]) -> str:
             a.get("format"),
             a.get("precision"),
             _num(a["size_bytes"] / 1024 if a.get("size_bytes") else None, ",.0f"),
-            _sci(a.get("max_abs_diff")) if a["status"] == "ok" else None,
+            sci(a.get("max_abs_diff")) if a["status"] == "ok" else None,
             _num(a.get("accuracy"), ".3f"),
             _num(100 * a["relative_accuracy"], ".2f") if a.get("relative_accuracy") else None,
             _status(

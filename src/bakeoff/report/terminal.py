@@ -10,20 +10,9 @@ from rich.text import Text
 
 from bakeoff.measure.stats import P99_MIN_SAMPLES, Ratio
 from bakeoff.parity import ParityResult
+from bakeoff.report.numbers import human, sci
 from bakeoff.spec.flops import count_flops, count_params, node_flops, node_params
 from bakeoff.spec.graph import Graph
-
-
-def human(n: float) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f}{unit}"
-    return f"{n:g}"
-
-
-def sci(x: float | None) -> str:
-    # None: a NaN or infinity, which records store as null
-    return "n/a" if x is None or math.isnan(x) else f"{x:.2e}"
 
 
 def zoo_rows(graphs: list[Graph]) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from bakeoff.errors import UsageError
-from bakeoff.measure.stats import NOISE_THRESHOLD, Ratio, ratio_ci
+from bakeoff.measure.stats import Ratio, ratio_ci, summarize
 from bakeoff.results.run import Run, load_run
 from bakeoff.results.store import SCHEMA_VERSION, RunStore, clean
 
@@ -502,19 +502,12 @@ class _Judge:
             n_b=int(b_values.size),
             ratio=ratio,
             verdict=verdict,
-            noisy=_noisy(a_values) or _noisy(b_values),
+            noisy=any(v.size > 1 and summarize(v).noisy for v in (a_values, b_values)),
         )
 
 
 def _median(values: np.ndarray) -> float:
     return float(np.median(values)) if values.size else float("nan")
-
-
-def _noisy(values: np.ndarray) -> bool:
-    if values.size < 2:
-        return False
-    p25, p50, p75 = np.percentile(values, [25, 50, 75])
-    return bool(p50 and (p75 - p25) / p50 > NOISE_THRESHOLD)
 
 
 def _pairs(a: Run, b: Run, stage: str, key: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -609,7 +602,8 @@ def _score_row(
             (a if classification or a is None else -a),
             (b if classification or b is None else -b),
         )
-        return QualityRow(stage, case, metric, shown_a, shown_b, "no score" if b is None else "", verdict)
+        change = "no score" if b is None else "score regained" if a is None else ""
+        return QualityRow(stage, case, metric, shown_a, shown_b, change, verdict)
     if classification:
         points = 100.0 * (b - a)
         verdict = (
