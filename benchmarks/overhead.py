@@ -68,7 +68,7 @@ import time, json, sys
 def setup():
     from bakeoff.spec.load import resolve
     from bakeoff.data.datasets import load
-    from bakeoff.twins import canonical_weights
+    from bakeoff.twins.canonical import canonical_weights
     graph = resolve(sys.argv[1])
     data = load(graph)
     batch = 64

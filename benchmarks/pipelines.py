@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bakeoff.pipelines import run_pipelines
+from bakeoff.stages.pipeline.pipelines import run_pipelines
 
 
 def main() -> None:

@@ -153,7 +153,7 @@ def parity(
 
     Exits 1 when parity fails and names the first layer that diverges.
     """
-    from bakeoff import parity as p
+    from bakeoff.twins import parity as p
 
     options = p.ParityOptions(atol=atol, grad_atol=grad_atol, batch=batch, seed=seed, threads=threads)
     if torch_ref or keras_ref:
@@ -391,7 +391,7 @@ def _report_after_run(
         built = write_report(run, constraints)
         done = {"files": [str(f) for f in built.files], "headline": built.verdict.headline}
         if track:
-            from bakeoff.tracking import track as log_to
+            from bakeoff.results.tracking import track as log_to
 
             done["tracked"] = [log_to(kind, run, built.files) for kind in _split(track)]
     except BakeoffError as exc:
@@ -450,7 +450,7 @@ def run(
     from bakeoff import runner
 
     if track:
-        from bakeoff.tracking import check_kinds
+        from bakeoff.results.tracking import check_kinds
 
         check_kinds(_split(track))
     given = _given_constraints({"goal": goal, "team": team, "deploy": deploy, "hardware": hardware}, config)
@@ -602,7 +602,7 @@ def _export_options(
     artifacts: str, epochs: int, batch_size: int, lr: float, data: str | None, opset: int, quick: bool
 ) -> dict[str, Any]:
     """The export stage's options; the twin is trained before export (1 epoch with --quick)."""
-    from bakeoff.artifacts import DEFAULT_ARTIFACTS
+    from bakeoff.stages.export.artifacts import DEFAULT_ARTIFACTS
 
     return {
         "artifacts": _all_or(artifacts, DEFAULT_ARTIFACTS),
@@ -699,8 +699,9 @@ def export(
 
     Exits 1, writing nothing, when the artifact it needs fails to export or verify.
     """
-    from bakeoff import deployment, runner
+    from bakeoff import runner
     from bakeoff.spec.load import resolve
+    from bakeoff.stages.export import deployment
 
     graph = resolve(model)
     needed = deployment.check(graph, target, source, dest, name or graph.spec.name)
@@ -779,7 +780,7 @@ def convert(
     console = _console()
     progress = (lambda _: None) if as_json else _progress(console)
     if "torch-onnx-tf" in wanted:
-        from bakeoff.converters.onnx2tf_env import ensure_env
+        from bakeoff.stages.export.converters.onnx2tf_env import ensure_env
 
         ensure_env(progress, install=setup)  # without --setup, a missing env is one line naming the fix
     export = _export_options(",".join(wanted), epochs, 64, 1e-3, data, opset, False)

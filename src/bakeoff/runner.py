@@ -16,8 +16,8 @@ from bakeoff.results.store import RunStore, make_record, newest
 from bakeoff.spec.flops import count_flops, count_params
 from bakeoff.spec.graph import Graph, build_graph
 from bakeoff.spec.load import from_dict, resolve
-from bakeoff.stages import STAGES
 from bakeoff.stages.context import RunContext
+from bakeoff.stages.registry import STAGES
 
 
 @dataclass

@@ -21,7 +21,7 @@ from bakeoff.errors import BakeoffError
 from bakeoff.npz import load_arrays, save_arrays
 from bakeoff.spec.graph import build_graph
 from bakeoff.spec.schema import ModelSpec
-from bakeoff.twins import load_weights
+from bakeoff.twins.canonical import load_weights
 
 
 def _parity(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -45,7 +45,11 @@ def _shared_job(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[st
     return module.collect(request)
 
 
-SHARED = {"quantize": "quantize", "verify": "verify", "infer": "inference"}
+SHARED = {
+    "quantize": "stages.export.quantize",
+    "verify": "stages.export.verify",
+    "infer": "stages.infer.inference",
+}
 JOBS = {
     "parity": _parity,
     **dict.fromkeys(("byo", "train", "pipeline", "fit", "export"), _framework_job),

@@ -38,7 +38,8 @@ def test_head_keeps_the_first_training_samples_and_all_of_validation() -> None:
 @pytest.mark.parametrize("samples", [10, 63])
 def test_fewer_training_samples_than_a_batch_is_a_usage_error(samples: int) -> None:
     from bakeoff.errors import UsageError
-    from bakeoff.training import TrainOptions, check_options
+    from bakeoff.stages.train.shared import TrainOptions
+    from bakeoff.stages.train.training import check_options
 
     graph = resolve("simplenet")
     with pytest.raises(UsageError, match=f"train_samples {samples} is smaller than one batch"):

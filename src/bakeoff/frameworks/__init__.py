@@ -4,6 +4,12 @@ build.py    spec graph -> idiomatic model of that framework
 weights.py  canonical weights <-> the framework's own layout
 parity.py   the worker side of a parity check: activations, loss and gradients for one batch
 byo.py      a user's own model: its layers, described in canonical form
+train.py    the worker side of the training stage (reads `bakeoff.stages.train.shared`)
+pipeline.py the worker side of the input-pipeline stage (reads `bakeoff.stages.pipeline.shared`)
+export.py   the worker side of the export stage (reads `bakeoff.stages.export.shared`)
+
+Framework code imports a stage's `shared.py` only, never its orchestration. The worker process
+(`bakeoff.worker`) runs `bakeoff.frameworks.<framework>.<job>.collect(request)`.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Measurement support: worker isolation, environment capture."""
+"""Measurement support: timers and statistics, worker isolation, resource sampling, environment capture."""

@@ -1,1 +1,2 @@
-"""Showing results: terminal tables now; HTML and the verdict in later stages."""
+"""Showing results from records only: terminal tables, report.html with plots, summary.md, results.json
+and the verdict."""

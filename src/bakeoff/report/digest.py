@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bakeoff.artifacts import ARTIFACTS
 from bakeoff.measure.stats import P99_MIN_SAMPLES
 from bakeoff.results.run import Run
-from bakeoff.training import MODES
+from bakeoff.stages.export.artifacts import ARTIFACTS
+from bakeoff.stages.train.shared import MODES
 
 # Each side of the question, by the framework an artifact or training mode starts from.
 FAMILY = {"torch": "PyTorch", "keras": "TensorFlow"}

@@ -9,10 +9,10 @@ from rich.table import Table
 from rich.text import Text
 
 from bakeoff.measure.stats import P99_MIN_SAMPLES, Ratio
-from bakeoff.parity import ParityResult
 from bakeoff.report.numbers import human, sci
 from bakeoff.spec.flops import count_flops, count_params, node_flops, node_params
 from bakeoff.spec.graph import Graph
+from bakeoff.twins.parity import ParityResult
 
 
 def zoo_rows(graphs: list[Graph]) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from bakeoff.frameworks.torch.weights import load_weights
 from bakeoff.runtimes import LoadOptions, Predict
 from bakeoff.spec.graph import build_graph
 from bakeoff.spec.schema import ModelSpec
-from bakeoff.twins import load_weights as load_canonical
+from bakeoff.twins.canonical import load_weights as load_canonical
 
 
 def twin(path: Path, options: LoadOptions) -> torch.nn.Module:

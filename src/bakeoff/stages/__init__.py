@@ -1,30 +1,8 @@
-"""The stages of `bakeoff run`, in order. A new stage is one module with `check` and `run`, and one line here.
+"""The stages of `bakeoff run`: one package each, holding everything the parent process does for it.
 
-`check(graph, options)` runs before the run directory exists and raises UsageError for bad options,
-so a mistake costs nothing; `run(ctx)` appends records as its cases finish.
+Each stage package has `stage.py` (`check(graph, options)` before the run directory exists, `run(ctx)`
+appending records), its orchestration modules, and, where framework workers take part, `shared.py`:
+the case types, mode names and constants both sides use. Framework code (`bakeoff.frameworks`) imports
+only a stage's `shared.py`, never its orchestration. A new stage is one new package here plus one line
+in `registry.py`. This package imports nothing itself, so importing a `shared.py` stays light.
 """
-
-from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-from bakeoff.spec.graph import Graph
-from bakeoff.stages import export, infer, parity, pipeline, train
-from bakeoff.stages.context import RunContext
-
-
-@dataclass(frozen=True)
-class Stage:
-    run: Callable[[RunContext], None]
-    check: Callable[[Graph, dict[str, Any]], None]
-
-
-STAGES: dict[str, Stage] = {
-    "parity": Stage(parity.run, parity.check),
-    "train": Stage(train.run, train.check),
-    "pipeline": Stage(pipeline.run, pipeline.check),
-    "export": Stage(export.run, export.check),
-    "infer": Stage(infer.run, infer.check),
-}

@@ -10,12 +10,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bakeoff.byo import load_object
 from bakeoff.errors import PairError
 from bakeoff.frameworks import LayerMap
 from bakeoff.frameworks.keras.parity import configure, gradients_by_layer
 from bakeoff.frameworks.keras.weights import from_keras, to_keras
 from bakeoff.npz import load_arrays, numbered_inputs
+from bakeoff.twins.byo import load_object
 
 KINDS: dict[type, str] = {
     keras.layers.Dense: "dense",

@@ -13,12 +13,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bakeoff.artifacts import ARTIFACTS, path_of
-from bakeoff.exporting import REFERENCE, ExportJob, in_chunks, save_reference, timed_export
 from bakeoff.frameworks.keras.build import build
 from bakeoff.frameworks.keras.parity import configure
 from bakeoff.frameworks.keras.weights import load_weights
 from bakeoff.measure.isolation import case_loop
+from bakeoff.stages.export.artifacts import ARTIFACTS, path_of
+from bakeoff.stages.export.shared import REFERENCE, ExportJob, in_chunks, save_reference, timed_export
 
 # artifact -> the converter settings it is made with: fp32, fp16, drq or int8 (its name's last part)
 TFLITE = {a.name: a.name.rsplit("-", 1)[1] for a in ARTIFACTS.values() if a.format == "tflite"}

@@ -12,7 +12,7 @@ import tensorflow as tf
 from bakeoff.errors import UsageError
 from bakeoff.frameworks.keras.parity import configure
 from bakeoff.frameworks.keras.train import compiled_model
-from bakeoff.pipelines import (
+from bakeoff.stages.pipeline.shared import (
     Augment,
     Workload,
     input_bound,

@@ -15,8 +15,8 @@ from bakeoff.frameworks.keras.parity import configure, loss_fn
 from bakeoff.frameworks.keras.weights import load_weights
 from bakeoff.measure.isolation import case_loop
 from bakeoff.spec.graph import Graph
-from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy, matmul_peak
-from bakeoff.twins import Weights
+from bakeoff.stages.train.shared import ADAM, MODES, PEAK_CASE, Setup, accuracy, matmul_peak
+from bakeoff.twins.canonical import Weights
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

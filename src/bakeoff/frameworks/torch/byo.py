@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bakeoff.byo import load_object
 from bakeoff.errors import PairError
 from bakeoff.frameworks import LayerMap
 from bakeoff.frameworks.torch.parity import configure, to_canonical, to_torch_input, without_dropout
 from bakeoff.frameworks.torch.weights import from_torch
 from bakeoff.npz import load_arrays, numbered_inputs
+from bakeoff.twins.byo import load_object
 
 KINDS: dict[type[nn.Module], str] = {
     nn.Linear: "dense",

@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from bakeoff.artifacts import ARTIFACTS, path_of
-from bakeoff.exporting import REFERENCE, ExportJob, in_chunks, save_reference, timed_export
 from bakeoff.frameworks.torch.build import build
 from bakeoff.frameworks.torch.onnx_import import load_onnx
 from bakeoff.frameworks.torch.parity import configure
 from bakeoff.frameworks.torch.weights import load_weights
 from bakeoff.measure.isolation import case_loop
 from bakeoff.runtimes.torch_eager import wrap
+from bakeoff.stages.export.artifacts import ARTIFACTS, path_of
+from bakeoff.stages.export.shared import REFERENCE, ExportJob, in_chunks, save_reference, timed_export
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -13,8 +13,8 @@ from bakeoff.frameworks import LayerMap
 from bakeoff.frameworks.torch.parity import configure
 from bakeoff.frameworks.torch.train import fit
 from bakeoff.frameworks.torch.weights import read_from
-from bakeoff.training import Setup
-from bakeoff.twins import save_weights
+from bakeoff.stages.train.shared import Setup
+from bakeoff.twins.canonical import save_weights
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -18,7 +18,7 @@ from bakeoff.frameworks.torch.build import build as build_model
 from bakeoff.frameworks.torch.parity import configure
 from bakeoff.frameworks.torch.train import make_step
 from bakeoff.frameworks.torch.weights import load_weights
-from bakeoff.pipelines import (
+from bakeoff.stages.pipeline.shared import (
     Augment,
     Workload,
     input_bound,

@@ -16,7 +16,7 @@ from bakeoff.frameworks.torch.weights import load_weights
 from bakeoff.measure.isolation import case_loop
 from bakeoff.measure.timer import time_loop
 from bakeoff.spec.graph import Graph
-from bakeoff.training import ADAM, MODES, PEAK_CASE, Setup, accuracy, matmul_peak
+from bakeoff.stages.train.shared import ADAM, MODES, PEAK_CASE, Setup, accuracy, matmul_peak
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

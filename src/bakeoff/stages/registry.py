@@ -1,0 +1,35 @@
+"""The stages of `bakeoff run`, in order. A new stage is one package under `stages/` whose `stage.py` has
+`check` and `run`, and one line here.
+
+`check(graph, options)` runs before the run directory exists and raises UsageError for bad options,
+so a mistake costs nothing; `run(ctx)` appends records as its cases finish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bakeoff.spec.graph import Graph
+from bakeoff.stages.context import RunContext
+from bakeoff.stages.export import stage as export
+from bakeoff.stages.infer import stage as infer
+from bakeoff.stages.parity import stage as parity
+from bakeoff.stages.pipeline import stage as pipeline
+from bakeoff.stages.train import stage as train
+
+
+@dataclass(frozen=True)
+class Stage:
+    run: Callable[[RunContext], None]
+    check: Callable[[Graph, dict[str, Any]], None]
+
+
+STAGES: dict[str, Stage] = {
+    "parity": Stage(parity.run, parity.check),
+    "train": Stage(train.run, train.check),
+    "pipeline": Stage(pipeline.run, pipeline.check),
+    "export": Stage(export.run, export.check),
+    "infer": Stage(infer.run, infer.check),
+}

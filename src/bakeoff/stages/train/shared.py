@@ -1,0 +1,141 @@
+"""What the training stage's parent and its framework workers share: the modes, the optimizer settings,
+the options every worker reads, and the framework-neutral worker helpers (`Setup`, `matmul_peak`,
+`accuracy`). Framework code imports this module, never the stage's orchestration in `training.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bakeoff.data.datasets import Dataset
+from bakeoff.measure.env import physical_cores
+from bakeoff.measure.timer import Sync, measure
+from bakeoff.npz import load_arrays
+from bakeoff.spec.graph import Graph, build_graph
+from bakeoff.spec.schema import ModelSpec
+from bakeoff.twins.canonical import Weights, load_weights
+
+# mode -> (framework, how it runs)
+MODES: dict[str, tuple[str, str]] = {
+    "torch-eager": ("torch", "eager"),
+    "torch-compile": ("torch", "compile"),
+    "keras-eager": ("keras", "eager"),
+    "keras-graph": ("keras", "graph"),
+    "keras-xla": ("keras", "xla"),
+}
+MODE_HELP = {
+    "torch-eager": "plain PyTorch training loop",
+    "torch-compile": "the same loop with torch.compile(model) (see --compile-mode)",
+    "keras-eager": "Keras fit with run_eagerly=True",
+    "keras-graph": "Keras fit compiled to a tf.function (its default)",
+    "keras-xla": "Keras fit with jit_compile=True (XLA)",
+}
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+# Both frameworks get this explicitly: torch's Adam defaults to 1e-8, Keras' to 1e-7.
+ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
+PEAK_CASE = "peak"
+PEAK_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    threads: int | None = None
+    device: str = "cpu"
+    compile_mode: str = "default"
+    data: str | None = None  # 'mnist', 'synthetic', a .npz path, or None to pick by the spec
+    case_timeout: float = 600.0
+    peak_seconds: float = 1.0  # time budget of the matmul-peak probe
+    # Train on the first this many samples of the (seeded, shuffled) training split; None: all of it.
+    # --quick sets it, so an epoch is a few dozen steps; validation always uses the whole split.
+    train_samples: int | None = None
+
+    @property
+    def thread_count(self) -> int:
+        return self.threads or physical_cores()
+
+    def settings(self, dataset: Dataset) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "threads": self.thread_count,
+            "optimizer": {
+                "name": "adam",
+                "learning_rate": self.lr,
+                **ADAM,
+                "weight_decay": 0.0,
+                "note": "Keras adds epsilon to sqrt(v) before bias correction, torch after: the same "
+                "value weighs ~1/sqrt(1-beta_2^t) more in Keras over the first steps",
+            },
+            "precision": "fp32",
+            "tf32": False,
+            "data": dataset.describe(),
+            "order": "same per-epoch permutation for every mode; last partial batch dropped",
+            "host_device_copies": "excluded on CPU; torch keeps the data set on the device and slices it, "
+            "Keras fit iterates its own in-memory tf.data over host arrays (on a GPU that includes a "
+            "host-to-device copy per batch)",
+            "time_to_accuracy": "sum of training step times up to the first epoch whose validation "
+            "accuracy reaches the target (compile included, evaluation excluded; epoch granularity)",
+            "ratio_ci": "moving-block bootstrap (blocks of n^(1/3) consecutive steps) over one run of "
+            "each mode: the modes ran one after another, not interleaved",
+        }
+
+
+# ---------------------------------------------------------------- worker side
+
+
+def matmul_peak(
+    matmul: Callable[[], object], sync: Sync | None, n: int, seconds: float
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The framework's own fp32 matmul rate on n x n operands: the roofline utilisation is measured
+    against. Each framework passes its matmul and the sync that finishes its device work."""
+    m = measure(matmul, sync=sync, min_time=min(0.3, seconds), max_time=seconds)
+    return {"times": np.array(m.times)}, {
+        "gflops": 2 * n**3 / m.stats.median / 1e9,
+        "n": n,
+        "stats": m.stats.to_dict(),
+    }
+
+
+@dataclass
+class Setup:
+    """What a training worker reads from its request: the same for every framework."""
+
+    graph: Graph
+    weights: Weights
+    data: dict[str, np.ndarray]
+    orders: np.ndarray
+    options: TrainOptions
+
+    @classmethod
+    def from_request(cls, request: dict[str, Any]) -> Setup:
+        graph = build_graph(ModelSpec.model_validate(request["spec"]))
+        data = load_arrays(request["data"])
+        orders = data.pop("orders")
+        return cls(
+            graph, load_weights(Path(request["weights"])), data, orders, TrainOptions(**request["options"])
+        )
+
+    def inputs(self, split: str) -> list[np.ndarray]:
+        return [self.data[f"x_{split}/{i}"] for i in range(len(self.graph.inputs))]
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.orders.shape[1] // self.options.batch_size
+
+    def epoch_indices(self, epoch: int) -> np.ndarray:
+        return self.orders[epoch][: self.batches_per_epoch * self.options.batch_size]
+
+
+def accuracy(outputs: np.ndarray, labels: np.ndarray, task: str) -> float:
+    """Top-1 accuracy for classification; for regression the negated MSE, so higher is better."""
+    if task == "classification":
+        return float(np.mean(outputs.argmax(-1) == labels))
+    return -float(np.mean((outputs.reshape(labels.shape) - labels) ** 2))

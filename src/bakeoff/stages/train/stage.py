@@ -1,0 +1,43 @@
+"""The training stage: every chosen mode of both frameworks, one record per mode, then a summary."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bakeoff.data.datasets import load as load_dataset
+from bakeoff.spec.graph import Graph
+from bakeoff.spec.schema import Dropout
+from bakeoff.stages.context import RunContext
+from bakeoff.stages.train.shared import TrainOptions
+from bakeoff.stages.train.training import check_modes, check_options, run_training, summary_record
+
+
+def options_of(options: dict[str, Any]) -> TrainOptions:
+    train = {k: v for k, v in options["train"].items() if k != "modes"}
+    return TrainOptions(threads=options["threads"], seed=options["seed"], **train)
+
+
+def check(graph: Graph, options: dict[str, Any]) -> None:
+    opts = options_of(options)
+    check_modes(list(options["train"]["modes"]))
+    check_options(graph, opts, load_dataset(graph, opts.data, opts.seed))
+
+
+def run(ctx: RunContext) -> None:
+    done = {case for stage, case, _ in ctx.done if stage == "train"}
+    with tempfile.TemporaryDirectory(prefix="bakeoff-train-") as tmp:
+        run_training(
+            ctx.graph,
+            list(ctx.options["train"]["modes"]),
+            options_of(ctx.options),
+            Path(tmp),
+            ctx.record,
+            ctx.progress,
+            skip=done,
+        )
+    dropout = any(isinstance(n.layer, Dropout) and n.layer.rate > 0 for n in ctx.graph.nodes)
+    summary = summary_record(ctx.latest("train"), dropout=dropout, task=ctx.graph.spec.task.type)
+    if summary:
+        ctx.record(summary)

@@ -1,0 +1,271 @@
+"""Training bake-off, parent side: every training mode of both frameworks on the same data, weights
+and order.
+
+`run_training` prepares one data set, one canonical weight set and one per-epoch order, then runs each
+framework's modes in that framework's own worker, one mode after the other, and turns what comes back
+into records. What the workers read (`Setup`, modes, Adam settings) lives in `shared.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bakeoff.data.datasets import Dataset, epoch_orders
+from bakeoff.data.datasets import load as load_dataset
+from bakeoff.errors import UsageError, check_choices
+from bakeoff.measure.env import gpus
+from bakeoff.measure.isolation import WorkerResult, run_cases
+from bakeoff.npz import save_arrays
+from bakeoff.results.store import make_record
+from bakeoff.spec.flops import count_flops
+from bakeoff.spec.graph import Graph
+from bakeoff.stages.train.shared import COMPILE_MODES, MODES, PEAK_CASE, PEAK_SIZE, TrainOptions
+from bakeoff.twins.canonical import canonical_weights, save_weights
+
+# mode -> (framework, how it runs)
+
+
+def check_modes(modes: list[str]) -> list[str]:
+    return check_choices("--modes", "mode", modes, MODES)
+
+
+def check_options(graph: Graph, options: TrainOptions, dataset: Dataset) -> None:
+    if options.compile_mode not in COMPILE_MODES:
+        raise UsageError(f"--compile-mode: '{options.compile_mode}' is not one of {', '.join(COMPILE_MODES)}")
+    if options.device not in ("cpu", "cuda"):
+        raise UsageError(f"--device: '{options.device}' is not one of cpu, cuda")
+    if options.device == "cuda" and not gpus():
+        raise UsageError(
+            "--device cuda: this machine has no CUDA device (nvidia-smi finds none); use --device cpu"
+        )
+    if options.batch_size > dataset.n_train:
+        raise UsageError(
+            f"--batch-size {options.batch_size} is larger than the {dataset.n_train} training samples of "
+            f"'{dataset.name}'"
+        )
+    if options.epochs < 1 or options.lr <= 0:
+        raise UsageError("--epochs must be at least 1 and --lr positive")
+    if options.train_samples is not None and options.train_samples < options.batch_size:
+        raise UsageError(
+            f"train_samples {options.train_samples} is smaller than one batch ({options.batch_size})"
+        )
+
+
+# ---------------------------------------------------------------- parent side
+
+
+def prepare(graph: Graph, options: TrainOptions, dataset: Dataset, workdir: Path) -> dict[str, Any]:
+    """Writes the shared inputs once; returns the request every framework's worker starts from."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    orders = epoch_orders(dataset.n_train, options.epochs, options.seed)
+    save_arrays(workdir / "data.npz", {**dataset.arrays(), "orders": orders})
+    save_weights(canonical_weights(graph, options.seed), workdir / "weights.npz")
+    return {
+        "job": "train",
+        "spec": graph.spec.model_dump(mode="json"),
+        "data": str(workdir / "data.npz"),
+        "weights": str(workdir / "weights.npz"),
+        "options": asdict(options),
+        "peak_size": PEAK_SIZE,
+    }
+
+
+def run_training(
+    graph: Graph,
+    modes: list[str],
+    options: TrainOptions,
+    workdir: Path,
+    on_record: Callable[[dict[str, Any]], None],
+    progress: Callable[[str], None],
+    skip: set[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Runs `modes` (less those in `skip`, already finished), calling `on_record` as each case ends."""
+    check_modes(modes)
+    dataset = load_dataset(graph, options.data, options.seed)
+    check_options(graph, options, dataset)
+    dataset = dataset.head(options.train_samples)
+    settings = options.settings(dataset)
+    request = prepare(graph, options, dataset, workdir)
+    records: list[dict[str, Any]] = []
+    peaks: dict[str, float] = {}
+    train_flops = 3 * count_flops(graph)  # forward + backward ~ 3x the forward pass
+
+    def on_case(case: str, result: WorkerResult) -> None:
+        framework = result.framework
+        if case == PEAK_CASE:
+            record = peak_record(framework, result)
+            if result.ok:
+                peaks[framework] = result.meta["gflops"]
+        else:
+            record = mode_record(case, result, settings, train_flops, peaks)
+            progress(f"train: {case} {record['status']} {record['message']}".rstrip())
+        records.append(record)
+        on_record(record)
+
+    for framework in ("torch", "keras"):
+        cases = [m for m in modes if MODES[m][0] == framework and m not in (skip or set())]
+        if not cases:
+            continue
+        progress(f"train: {framework} worker for {', '.join(cases)}")
+        run_cases(
+            {**request, "framework": framework},
+            [PEAK_CASE, *cases],
+            workdir,
+            case_timeout=options.case_timeout,
+            on_case=on_case,
+        )
+    return records
+
+
+def peak_record(framework: str, result: WorkerResult) -> dict[str, Any]:
+    if not result.ok:
+        return make_record("train", PEAK_CASE, "failed", framework=framework, message=result.error)
+    return make_record(
+        "train",
+        PEAK_CASE,
+        "ok",
+        framework=framework,
+        message=f"{framework} fp32 matmul peak {result.meta['gflops']:.1f} GFLOP/s",
+        metrics=result.meta,
+        settings={"matmul": f"{PEAK_SIZE}x{PEAK_SIZE} fp32"},
+    )
+
+
+def mode_record(
+    mode: str, result: WorkerResult, settings: dict[str, Any], train_flops: int, peaks: dict[str, float]
+) -> dict[str, Any]:
+    framework = MODES[mode][0]
+    if not result.ok:
+        return make_record(
+            "train", mode, "failed", framework=framework, message=result.error, settings=settings
+        )
+    from bakeoff.measure.stats import summarize
+
+    times = result.arrays["step_times"]
+    batch = settings["batch_size"]
+    steady = summarize(times[1:] if len(times) > 1 else times)  # step 1 holds compile/trace time
+    throughput = summarize(batch / times[1:] if len(times) > 1 else batch / times)
+    gflops = train_flops * throughput.median / 1e9
+    peak = peaks.get(framework, 0.0)  # the framework's own measured limit
+    metrics = {
+        **result.meta,
+        "first_step_s": float(times[0]),
+        "step_s": steady.to_dict(),
+        "samples_per_s": throughput.to_dict(),
+        "step_times": times.tolist(),
+        "step_losses": result.arrays["step_losses"].tolist(),
+        "val_acc_per_epoch": result.arrays["val_acc"].tolist(),
+        "train_seconds_per_epoch": result.arrays["epoch_seconds"].tolist(),
+        "gflops": gflops,
+        "peak_gflops": peak or None,
+        "utilization": gflops / peak if peak else None,
+    }
+    message = (
+        f"{throughput.median:,.0f} samples/s, val acc {result.meta['val_acc']:.3f}"
+        if math.isfinite(result.meta["val_acc"])
+        else ""
+    )
+    return make_record(
+        "train", mode, "ok", framework=framework, message=message, metrics=metrics, settings=settings
+    )
+
+
+def summary_record(
+    records: list[dict[str, Any]],
+    target_fraction: float = 0.95,
+    *,
+    dropout: bool = False,
+    task: str = "classification",
+) -> dict[str, Any] | None:
+    """Time to accuracy against one target for every mode, and the convergence check between eager
+    PyTorch and eager Keras (same weights, data, order and optimizer)."""
+    from bakeoff.measure.stats import ratio_ci
+
+    done = {
+        r["case"]: r for r in records if r["stage"] == "train" and r["case"] in MODES and r["status"] == "ok"
+    }
+    if not done:
+        return None
+    # A model that diverged has NaN accuracies, stored as null: they reach no target.
+    accs = [a for r in done.values() for a in r["metrics"]["val_acc_per_epoch"] if a is not None]
+    if not accs:
+        return make_record("train", "summary", "failed", message="no mode produced a finite validation score")
+    best = max(accs)
+    target = target_fraction * best if best > 0 else best / target_fraction
+    reached = {mode: time_to(r["metrics"], target) for mode, r in done.items()}
+    metrics: dict[str, Any] = {"target_val_acc": target, "best_val_acc": best, "time_to_target_s": reached}
+    if "torch-eager" in done and "keras-eager" in done:
+        metrics["convergence"] = convergence(
+            done["torch-eager"]["metrics"], done["keras-eager"]["metrics"], dropout=dropout, task=task
+        )
+    fastest = min(done, key=lambda m: done[m]["metrics"]["step_s"]["median"])
+    metrics["fastest"] = fastest
+    metrics["vs_fastest"] = {
+        mode: ratio_ci(
+            r["metrics"]["step_times"][1:], done[fastest]["metrics"]["step_times"][1:], block=None
+        ).to_dict()
+        for mode, r in done.items()
+        if mode != fastest
+    }
+    status = "ok"
+    message = f"fastest step: {fastest}; target val acc {target:.3f} (95% of best {best:.3f})"
+    conv = metrics.get("convergence")
+    if conv and not conv["ok"]:
+        status, message = "failed", f"eager torch and eager Keras diverge: {conv['why']}"
+    return make_record("train", "summary", status, message=message, metrics=metrics)
+
+
+def time_to(metrics: dict[str, Any], target: float) -> float | None:
+    elapsed = 0.0
+    for acc, seconds in zip(metrics["val_acc_per_epoch"], metrics["train_seconds_per_epoch"], strict=True):
+        elapsed += seconds
+        if acc is not None and acc >= target:
+            return elapsed
+    return None
+
+
+# fp32 sums in different orders differ by ~1e-7, and training amplifies that step after step (Adam's
+# m/sqrt(v) turns tiny gradient differences into full-size updates): on lenet the eager curves are within
+# 2e-4 after 5 steps, 7e-4 after 10, 3e-3 after 20. A wrong learning rate, beta, loss or weight mapping
+# shows from the first steps, so the check covers the first 10.
+CONVERGENCE_STEPS = 10
+CONVERGENCE_LOSS_RTOL = 1e-3
+CONVERGENCE_ACC_POINTS = 1.0
+
+
+def convergence(
+    torch_m: dict[str, Any], keras_m: dict[str, Any], *, dropout: bool = False, task: str = "classification"
+) -> dict[str, Any]:
+    """Eager loss curves agree over the first steps (relative difference) and final validation
+    accuracies within one point: same weights, data, order and optimizer settings in both. With
+    dropout the curves are not compared (its random draws differ between frameworks); for regression
+    'points' are percent of the validation MSE."""
+    n = 0 if dropout else min(CONVERGENCE_STEPS, len(torch_m["step_losses"]), len(keras_m["step_losses"]))
+    a, b = np.array(torch_m["step_losses"][:n]), np.array(keras_m["step_losses"][:n])
+    rel = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12))) if n else float("nan")
+    t_acc, k_acc = torch_m["val_acc"], keras_m["val_acc"]
+    scale = 1.0 if task == "classification" or k_acc is None else max(abs(k_acc), 1e-12)
+    acc_gap = 100 * abs(t_acc - k_acc) / scale if t_acc is not None and k_acc is not None else float("nan")
+    why = []
+    if n and not rel <= CONVERGENCE_LOSS_RTOL:
+        why.append(
+            f"loss over the first {n} steps differs by up to {rel:.2e} (relative; allowed "
+            f"{CONVERGENCE_LOSS_RTOL:g})"
+        )
+    if not acc_gap <= CONVERGENCE_ACC_POINTS:
+        why.append(
+            f"final validation accuracy differs by {acc_gap:.2f} points (allowed {CONVERGENCE_ACC_POINTS:g})"
+        )
+    return {
+        "steps": n,
+        "max_rel_loss_diff": rel,
+        "val_acc_gap_points": acc_gap,
+        "ok": not why,
+        "why": "; ".join(why),
+    }

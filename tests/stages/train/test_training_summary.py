@@ -1,0 +1,62 @@
+"""The training summary's arithmetic on hand-made records: time to target, convergence, ratios."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bakeoff.results.store import make_record
+from bakeoff.stages.train.training import convergence, summary_record, time_to
+
+
+def mode(case: str, step_ms: float, accs: list[float], losses: list[float], seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    times = list(step_ms / 1000 * (1 + 0.02 * rng.standard_normal(200)))
+    metrics = {
+        "val_acc_per_epoch": accs,
+        "train_seconds_per_epoch": [1.0, 1.0, 1.0],
+        "val_acc": accs[-1],
+        "step_times": times,
+        "step_s": {"median": float(np.median(times))},
+        "step_losses": losses,
+    }
+    return make_record("train", case, "ok", framework=case.split("-")[0], metrics=metrics)
+
+
+def test_time_to_counts_epochs_until_the_target() -> None:
+    assert time_to({"val_acc_per_epoch": [0.5, 0.8, 0.9], "train_seconds_per_epoch": [2, 3, 4]}, 0.8) == 5
+    assert time_to({"val_acc_per_epoch": [0.5, 0.6], "train_seconds_per_epoch": [2, 3]}, 0.8) is None
+
+
+def test_convergence_passes_on_matching_curves_and_fails_on_a_different_optimizer() -> None:
+    losses = list(np.linspace(2.3, 1.0, 30))
+    same = convergence({"step_losses": losses, "val_acc": 0.90}, {"step_losses": losses, "val_acc": 0.905})
+    assert same["ok"] and same["steps"] == 10
+    faster = [2.3 * (1 - 0.02 * k) for k in range(30)]  # e.g. a learning rate that is not the same
+    diverged = convergence({"step_losses": losses, "val_acc": 0.90}, {"step_losses": faster, "val_acc": 0.93})
+    assert not diverged["ok"]
+    assert "loss over the first 10 steps" in diverged["why"] and "3.00 points" in diverged["why"]
+
+
+def test_summary_names_fastest_and_reports_significance() -> None:
+    losses = list(np.linspace(2.3, 1.0, 30))
+    records = [
+        mode("torch-eager", 1.0, [0.80, 0.88, 0.90], losses, 0),
+        mode("keras-eager", 30.0, [0.80, 0.88, 0.90], losses, 1),
+        mode("keras-graph", 1.0, [0.70, 0.86, 0.89], losses, 2),
+    ]
+    summary = summary_record(records)
+    assert summary is not None and summary["status"] == "ok"
+    m = summary["metrics"]
+    assert m["target_val_acc"] == 0.95 * 0.90
+    assert m["time_to_target_s"] == {"torch-eager": 2.0, "keras-eager": 2.0, "keras-graph": 2.0}
+    slow = m["vs_fastest"]["keras-eager"]
+    assert slow["ratio"] > 25 and slow["low"] > 1  # clearly slower
+    even = m["vs_fastest"].get("keras-graph") or m["vs_fastest"].get("torch-eager")
+    assert even["low"] <= 1 <= even["high"]  # same speed: no significant difference
+    assert m["convergence"]["ok"]
+
+
+def test_no_summary_without_finished_modes() -> None:
+    assert summary_record([make_record("train", "torch-eager", "failed", message="boom")]) is None
