@@ -214,7 +214,7 @@ def test_tracking_imports_neither_framework(tmp_path: Path) -> None:
     code = f"""
 import sys
 from pathlib import Path
-from bakeoff import tracking
+from bakeoff.results import tracking
 from bakeoff.results.run import load_run
 assert "mlflow" not in sys.modules, "mlflow imported eagerly"
 run = load_run(Path({str(run_dir)!r}))
