@@ -15,7 +15,7 @@ from rich.console import Console
 from bakeoff.errors import UsageError
 from bakeoff.measure.stats import Ratio, summarize
 from bakeoff.report.history import compare_tables, runs_table
-from bakeoff.results.history import (
+from bakeoff.results.compare import (
     IMPROVEMENT,
     MINOR_SLOWDOWN,
     MINOR_SPEEDUP,
@@ -26,11 +26,10 @@ from bakeoff.results.history import (
     Comparison,
     SpeedRow,
     compare,
-    list_runs,
-    runs_json,
     speed_verdict,
 )
 from bakeoff.results.run import load_run
+from bakeoff.results.runs import list_runs, runs_json
 from bakeoff.results.store import RunStore, make_record
 
 ENV: dict[str, Any] = {

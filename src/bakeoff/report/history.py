@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bakeoff.report.numbers import sci
-from bakeoff.results.history import (
+from bakeoff.results.compare import (
     IMPROVEMENT,
     MINOR_SLOWDOWN,
     MINOR_SPEEDUP,
@@ -18,11 +18,11 @@ from bakeoff.results.history import (
     UNCHANGED,
     Comparison,
     QualityRow,
-    RunRow,
     SpeedRow,
     StatusRow,
     rule_text,
 )
+from bakeoff.results.runs import RunRow
 
 _STAGE_TITLES = {
     "train": "training step time, ms (first step excluded: compile/trace)",

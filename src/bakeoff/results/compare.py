@@ -1,7 +1,7 @@
-"""Run history: lists the runs under a folder and compares two runs case by case, flagging regressions.
+"""Compares two runs case by case (`bakeoff compare`), flagging regressions.
 
-Only records are read (no framework is imported), so listing and comparing are instant and work on
-half-finished runs.
+Only records are read (no framework is imported), so comparing is instant and works on half-finished
+runs.
 
 The regression rule, for every speed case measured in both runs (training step times without the
 first step, pipeline samples/s per pass, inference latency per batch size):
@@ -23,18 +23,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bakeoff.errors import UsageError
 from bakeoff.measure.stats import Ratio, ratio_ci, summarize
-from bakeoff.results.run import Run, load_run
-from bakeoff.results.store import SCHEMA_VERSION, RunStore, clean
+from bakeoff.results.run import Run
+from bakeoff.results.runs import machine_summary, parity_diff, timed_cases, was_quick
+from bakeoff.results.store import clean
 
 # A significant change smaller than this (relative) is reported but not called a regression.
 SPEED_THRESHOLD = 0.05
@@ -57,224 +54,6 @@ UNCHANGED = "unchanged"
 
 # Settings that only pick which cases run: a difference shows up as cases found in one run only.
 _SELECTION_OPTIONS = {"train.modes", "export.artifacts", "infer.runtimes"}
-# Records that are summaries of other records, not cases of their own.
-_DERIVED_CASES = {"summary", "fit", "reference", "stage", "input-bound", "same augmentation", "peak"}
-
-
-# ---------------------------------------------------------------------------------------------------
-# Listing
-
-
-@dataclass(frozen=True)
-class RunRow:
-    """One line of `bakeoff runs`: what ran, where, how it ended and its headline numbers."""
-
-    run_id: str
-    path: Path
-    model: str
-    started_at: str | None
-    machine: str
-    quick: bool | None
-    status: str  # "finished", "finished, 2 failed", "stopped at train", "no records", "unreadable: ..."
-    finished: bool
-    failed: int
-    records: int
-    # Fastest training mode by median step time: {"mode", "samples_per_s"}.
-    train: dict[str, Any] | None = None
-    # Fastest inference case at the smallest batch (1 normally): {"case", "batch", "p50_ms"}.
-    infer_small: dict[str, Any] | None = None
-    # Fastest inference case at the largest batch: {"case", "batch", "samples_per_s"}.
-    infer_large: dict[str, Any] | None = None
-    parity_max_abs: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "path": str(self.path),
-            "model": self.model,
-            "started_at": self.started_at,
-            "machine": self.machine,
-            "quick": self.quick,
-            "status": self.status,
-            "finished": self.finished,
-            "failed": self.failed,
-            "records": self.records,
-            "train": self.train,
-            "infer_small": self.infer_small,
-            "infer_large": self.infer_large,
-            "parity_max_abs": self.parity_max_abs,
-        }
-
-
-def list_runs(root: Path) -> list[RunRow]:
-    """Every run directory directly under `root`, newest first. A folder without run.json is skipped;
-    a run without records, a stopped run or a damaged one gets a row saying so. A missing `root` has
-    no runs."""
-    if not root.exists():
-        return []
-    if not root.is_dir():
-        raise UsageError(f"{root}: not a directory (runs live in a folder such as bakeoff-runs/)")
-    rows = [_row(p) for p in sorted(root.iterdir()) if p.is_dir() and (p / "run.json").is_file()]
-    return sorted(rows, key=_newest_first, reverse=True)
-
-
-def runs_json(rows: Iterable[RunRow]) -> list[dict[str, Any]]:
-    """Strict JSON (NaN as null) for `bakeoff runs --json`."""
-    return [clean(r.to_dict()) for r in rows]
-
-
-def _newest_first(row: RunRow) -> tuple[float, str]:
-    when = _parse_time(row.started_at)
-    # Run ids start with their creation stamp, so the name breaks ties and orders undated runs.
-    return (when.timestamp() if when else float("-inf"), row.run_id)
-
-
-def _parse_time(stamp: str | None) -> datetime | None:
-    if not stamp:
-        return None
-    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"):
-        try:
-            return datetime.strptime(stamp, fmt)
-        except ValueError:
-            continue
-    try:
-        return datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-
-
-def _row(path: Path) -> RunRow:
-    try:
-        return _row_of(load_run(path))
-    except UsageError as exc:
-        info = _read_info(path)
-        if info is not None and info.get("schema") == SCHEMA_VERSION and not RunStore(path).records():
-            return _row_of(Run(path, info, []))  # started, but stopped before its first case finished
-        problem = str(exc)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        # One hand-edited or truncated record must not take the whole listing down.
-        info, problem = _read_info(path), f"a record lacks or mangles a field ({type(exc).__name__}: {exc})"
-    # A damaged run.json or records of another format: a row says so instead of hiding the run.
-    info = info or {}
-    return RunRow(
-        run_id=path.name,
-        path=path,
-        model=str(info.get("model", "?")),
-        started_at=info.get("started_at"),
-        machine=machine_summary(info.get("environment") or {}),
-        quick=_quick(info),
-        status=f"unreadable: {problem}",
-        finished=False,
-        failed=0,
-        records=0,
-    )
-
-
-def _read_info(path: Path) -> dict[str, Any] | None:
-    try:
-        info = json.loads((path / "run.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return info if isinstance(info, dict) else None
-
-
-def _quick(info: dict[str, Any]) -> bool | None:
-    quick = (info.get("options") or {}).get("quick")
-    return bool(quick) if quick is not None else None
-
-
-def _row_of(run: Run) -> RunRow:
-    failed = len(run.failed)
-    return RunRow(
-        run_id=run.path.name,
-        path=run.path,
-        model=run.model,
-        started_at=run.info.get("started_at"),
-        machine=machine_summary(run.info.get("environment") or {}),
-        quick=_quick(run.info),
-        status=run_status(run),
-        finished=run.finished,
-        failed=failed,
-        records=len(run.records),
-        train=_fastest_training(run),
-        infer_small=_fastest_inference(run, largest=False),
-        infer_large=_fastest_inference(run, largest=True),
-        parity_max_abs=_parity_diff(run),
-    )
-
-
-def run_status(run: Run) -> str:
-    """How a run ended, in words: finished, stopped at <stage> (the last stage that wrote a record) or
-    no records; then ", N failed" when cases failed."""
-    if not run.records:
-        return "no records"
-    if run.finished:
-        status = "finished"
-    else:
-        seen = [r["stage"] for r in run.records]
-        order = [s for s in run.info.get("stages", []) if s in seen] or seen
-        status = f"stopped at {order[-1]}"
-    failed = len(run.failed)
-    return f"{status}, {failed} failed" if failed else status
-
-
-def machine_summary(env: dict[str, Any]) -> str:
-    """What a timing depends on, in one cell: CPU model, cores, GPUs (or "no GPU"), host name."""
-    if not env:
-        return "?"
-    gpus = Counter(str(g.get("name", "?")) for g in env.get("gpus") or [])
-    gpu = ", ".join(f"{n}x {name}" if n > 1 else name for name, n in gpus.items()) or "no GPU"
-    cores = env.get("physical_cores")
-    parts = [
-        str(env.get("cpu", "?")),
-        f"{cores} cores" if cores else "? cores",
-        gpu,
-        str(env.get("hostname", "?")),
-    ]
-    return ", ".join(parts)
-
-
-def _fastest_training(run: Run) -> dict[str, Any] | None:
-    modes = [r for r in _timed(run, "train") if "step_s" in r["metrics"]]
-    if not modes:
-        return None
-    best = min(modes, key=lambda r: r["metrics"]["step_s"]["median"])
-    return {"mode": best["case"], "samples_per_s": best["metrics"]["samples_per_s"]["median"]}
-
-
-def _fastest_inference(run: Run, *, largest: bool) -> dict[str, Any] | None:
-    cases = [r for r in _timed(run, "infer") if r["metrics"].get("batches")]
-    sizes = {int(b) for r in cases for b in r["metrics"]["batches"]}
-    if not sizes:
-        return None
-    size = max(sizes) if largest else min(sizes)
-    have = [r for r in cases if str(size) in r["metrics"]["batches"]]
-    # As in the infer stage's summary: an artifact that fails its accuracy gate is never the fastest.
-    eligible = [r for r in have if r["metrics"].get("gate") != "fail"] or have
-    best = min(eligible, key=lambda r: r["metrics"]["batches"][str(size)]["stats"]["median"])
-    batch = best["metrics"]["batches"][str(size)]
-    median = batch["stats"]["median"]
-    if largest:
-        return {
-            "case": best["case"],
-            "batch": size,
-            "samples_per_s": batch.get("samples_per_s", size / median),
-        }
-    return {"case": best["case"], "batch": size, "p50_ms": median * 1000}
-
-
-def _parity_diff(run: Run) -> float | None:
-    outputs = run.case("parity", "outputs")
-    value = outputs["metrics"].get("max_abs") if outputs else None
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _timed(run: Run, stage: str) -> list[dict[str, Any]]:
-    return [r for r in run.stage(stage) if r["status"] == "ok" and r["case"] not in _DERIVED_CASES]
-
-
-# ---------------------------------------------------------------------------------------------------
-# Comparing
 
 
 @dataclass(frozen=True)
@@ -413,7 +192,7 @@ def _run_ref(run: Run) -> dict[str, Any]:
         "path": str(run.path),
         "model": run.model,
         "started_at": run.info.get("started_at"),
-        "quick": _quick(run.info),
+        "quick": was_quick(run.info),
         "machine": machine_summary(run.info.get("environment") or {}),
     }
 
@@ -512,10 +291,10 @@ def _median(values: np.ndarray) -> float:
 
 def _pairs(a: Run, b: Run, stage: str, key: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     """Cases ok in both runs whose metrics hold `key`, in A's order."""
-    b_cases = {r["case"]: r for r in _timed(b, stage) if key in r["metrics"]}
+    b_cases = {r["case"]: r for r in timed_cases(b, stage) if key in r["metrics"]}
     return [
         (r["case"], r["metrics"], b_cases[r["case"]]["metrics"])
-        for r in _timed(a, stage)
+        for r in timed_cases(a, stage)
         if key in r["metrics"] and r["case"] in b_cases
     ]
 
@@ -623,7 +402,7 @@ def _score_row(
 def _quality_rows(a: Run, b: Run) -> list[QualityRow]:
     classification = _classification(a) and _classification(b)
     rows: list[QualityRow] = []
-    pa, pb = _parity_diff(a), _parity_diff(b)
+    pa, pb = parity_diff(a), parity_diff(b)
     if pa is not None or pb is not None:
         # Shown for context only: crossing the tolerance fails the parity record, caught as a status change.
         rows.append(QualityRow("parity", "outputs", "max abs output diff", pa, pb, "", ""))
@@ -737,7 +516,7 @@ def comparability_warnings(a: Run, b: Run) -> list[str]:
     elif a.info.get("spec") != b.info.get("spec"):
         parts = _diff(a.info.get("spec") or {}, b.info.get("spec") or {})
         warnings.append(f"model {a.model} has a different spec in B: {_join(parts)}")
-    qa, qb = _quick(a.info), _quick(b.info)
+    qa, qb = was_quick(a.info), was_quick(b.info)
     if qa != qb:
         kind = {True: "quick", False: "full", None: "of unknown length"}
         warnings.append(
