@@ -15,7 +15,8 @@ from rich.console import Console
 from bakeoff.errors import UsageError
 from bakeoff.measure.stats import Ratio, summarize
 from bakeoff.report.history import compare_tables, runs_table
-from bakeoff.results.compare import (
+from bakeoff.results.compare import compare, speed_verdict
+from bakeoff.results.comparison import (
     IMPROVEMENT,
     MINOR_SLOWDOWN,
     MINOR_SPEEDUP,
@@ -25,8 +26,6 @@ from bakeoff.results.compare import (
     UNCHANGED,
     Comparison,
     SpeedRow,
-    compare,
-    speed_verdict,
 )
 from bakeoff.results.run import load_run
 from bakeoff.results.runs import list_runs, runs_json

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bakeoff.report.numbers import sci
-from bakeoff.results.compare import (
+from bakeoff.results.comparison import (
     IMPROVEMENT,
     MINOR_SLOWDOWN,
     MINOR_SPEEDUP,

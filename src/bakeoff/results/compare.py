@@ -17,192 +17,39 @@ first step, pipeline samples/s per pass, inference latency per batch size):
 Quality: an accuracy drop of more than 0.5 points (classification), an MSE more than 5% worse
 (regression task), an int8 gate that passed in A and fails in B, or a case ok in A and failed in B
 is a regression as well.
+
+The thresholds, verdict words and row types are in comparison.py; the warnings that A and B are not
+like for like in comparability.py.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from bakeoff.measure.stats import Ratio, ratio_ci, summarize
+from bakeoff.results.comparability import comparability_warnings
+from bakeoff.results.comparison import (
+    ACCURACY_POINTS,
+    IMPROVEMENT,
+    MINOR_SLOWDOWN,
+    MINOR_SPEEDUP,
+    MSE_RELATIVE,
+    NOT_COMPARED,
+    REGRESSION,
+    SAME,
+    SPEED_THRESHOLD,
+    UNCHANGED,
+    Comparison,
+    QualityRow,
+    SpeedRow,
+    StatusRow,
+)
 from bakeoff.results.run import Run
-from bakeoff.results.runs import machine_summary, parity_diff, timed_cases, was_quick
-from bakeoff.results.store import clean
-
-# A significant change smaller than this (relative) is reported but not called a regression.
-SPEED_THRESHOLD = 0.05
-# Classification: an accuracy drop of more than this many percentage points is a regression.
-ACCURACY_POINTS = 0.5
-# Regression task (score stored as -MSE): an MSE more than this much worse (relative) is a regression.
-MSE_RELATIVE = 0.05
-# The matmul peak measured at the start of training moving by more than this marks a machine change.
-# Not less: a quick run's peak has an IQR of 10-30% of itself, and two quick runs on one idle machine
-# differ by some 10%.
-PEAK_DRIFT = 0.20
-
-REGRESSION = "regression"
-IMPROVEMENT = "improvement"
-SAME = "no significant difference"
-MINOR_SLOWDOWN = "minor slowdown"
-MINOR_SPEEDUP = "minor speedup"
-NOT_COMPARED = "not compared"
-UNCHANGED = "unchanged"
-
-# Settings that only pick which cases run: a difference shows up as cases found in one run only.
-_SELECTION_OPTIONS = {"train.modes", "export.artifacts", "infer.runtimes"}
-
-
-@dataclass(frozen=True)
-class SpeedRow:
-    """One case measured in both runs: medians, the ratio B/A with its CI, and the verdict."""
-
-    stage: str  # train | pipeline | infer
-    case: str  # training mode, pipeline, runtime/artifact
-    batch: int | None  # inference only
-    metric: str  # "step ms", "samples/s", "latency ms"
-    higher_is_better: bool
-    a: float  # median of A, in the metric's unit
-    b: float
-    n_a: int
-    n_b: int
-    ratio: Ratio | None  # None: a run kept no raw samples, so no interval
-    verdict: str
-    noisy: bool  # either side's IQR/median above 10%: the report warns
-
-    @property
-    def slowdown(self) -> float | None:
-        """How many times slower B is than A (below 1: faster), whatever the metric's direction."""
-        if self.ratio is None:
-            return None
-        return 1.0 / self.ratio.ratio if self.higher_is_better else self.ratio.ratio
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "case": self.case,
-            "batch": self.batch,
-            "metric": self.metric,
-            "higher_is_better": self.higher_is_better,
-            "a": self.a,
-            "b": self.b,
-            "n_a": self.n_a,
-            "n_b": self.n_b,
-            "ratio": self.ratio.to_dict() if self.ratio else None,
-            "slowdown": self.slowdown,
-            "verdict": self.verdict,
-            "noisy": self.noisy,
-        }
-
-
-@dataclass(frozen=True)
-class QualityRow:
-    """A score (validation accuracy, artifact accuracy, MSE, parity diff, gate) in both runs."""
-
-    stage: str
-    case: str
-    metric: str  # "val acc", "accuracy", "MSE", "gate", "max abs output diff"
-    a: float | str | None
-    b: float | str | None
-    change: str  # "-1.20 pts", "MSE +8.0%", "pass -> fail", ""
-    verdict: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "case": self.case,
-            "metric": self.metric,
-            "a": self.a,
-            "b": self.b,
-            "change": self.change,
-            "verdict": self.verdict,
-        }
-
-
-@dataclass(frozen=True)
-class StatusRow:
-    """A case that failed in at least one of the runs."""
-
-    stage: str
-    case: str
-    a: str  # ok | failed
-    b: str
-    verdict: str  # regression (ok -> failed) | fixed | still failing
-    message: str  # the failure's own message
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "case": self.case,
-            "a": self.a,
-            "b": self.b,
-            "verdict": self.verdict,
-            "message": self.message,
-        }
-
-
-@dataclass(frozen=True)
-class Comparison:
-    a: Run
-    b: Run
-    threshold: float
-    warnings: list[str] = field(default_factory=list)
-    speed: list[SpeedRow] = field(default_factory=list)
-    quality: list[QualityRow] = field(default_factory=list)
-    status: list[StatusRow] = field(default_factory=list)
-    only_a: list[str] = field(default_factory=list)  # "stage case" measured in A only
-    only_b: list[str] = field(default_factory=list)
-
-    @property
-    def regressions(self) -> list[SpeedRow | QualityRow | StatusRow]:
-        rows: list[SpeedRow | QualityRow | StatusRow] = [*self.speed, *self.quality, *self.status]
-        return [r for r in rows if r.verdict == REGRESSION]
-
-    @property
-    def improvements(self) -> list[SpeedRow | QualityRow | StatusRow]:
-        rows: list[SpeedRow | QualityRow | StatusRow] = [*self.speed, *self.quality, *self.status]
-        return [r for r in rows if r.verdict in (IMPROVEMENT, "fixed")]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Strict JSON (NaN as null) for `bakeoff compare --json`."""
-        return clean(
-            {
-                "a": _run_ref(self.a),
-                "b": _run_ref(self.b),
-                "rule": rule_text(self.threshold),
-                "threshold": self.threshold,
-                "warnings": self.warnings,
-                "speed": [r.to_dict() for r in self.speed],
-                "quality": [r.to_dict() for r in self.quality],
-                "status": [r.to_dict() for r in self.status],
-                "only_a": self.only_a,
-                "only_b": self.only_b,
-                "regressions": len(self.regressions),
-                "improvements": len(self.improvements),
-            }
-        )
-
-
-def _run_ref(run: Run) -> dict[str, Any]:
-    return {
-        "run_id": run.path.name,
-        "path": str(run.path),
-        "model": run.model,
-        "started_at": run.info.get("started_at"),
-        "quick": was_quick(run.info),
-        "machine": machine_summary(run.info.get("environment") or {}),
-    }
-
-
-def rule_text(threshold: float = SPEED_THRESHOLD) -> str:
-    return (
-        f"ratio = B's median / A's median, bootstrap 95% CI; regression: B significantly slower (CI "
-        f"excludes 1) by more than {threshold:.0%}, an accuracy drop over {ACCURACY_POINTS} points (MSE "
-        f"{MSE_RELATIVE:.0%} worse), a gate pass -> fail, or a case ok in A and failed in B"
-    )
+from bakeoff.results.runs import parity_diff, timed_cases
 
 
 def compare(
@@ -503,110 +350,3 @@ def _only_in_one(a: Run, b: Run) -> tuple[list[str], list[str]]:
         [f"{k[0]} {_label(k)}" for k in ka if k not in kb],
         [f"{k[0]} {_label(k)}" for k in kb if k not in ka],
     )
-
-
-# Comparability -------------------------------------------------------------------------------------
-
-
-def comparability_warnings(a: Run, b: Run) -> list[str]:
-    """What makes A and B not like for like: another model, other options, another machine or libraries."""
-    warnings = []
-    if a.model != b.model:
-        warnings.append(f"different models: A is {a.model}, B is {b.model}")
-    elif a.info.get("spec") != b.info.get("spec"):
-        parts = _diff(a.info.get("spec") or {}, b.info.get("spec") or {})
-        warnings.append(f"model {a.model} has a different spec in B: {_join(parts)}")
-    qa, qb = was_quick(a.info), was_quick(b.info)
-    if qa != qb:
-        kind = {True: "quick", False: "full", None: "of unknown length"}
-        warnings.append(
-            f"A is a {kind[qa]} run, B a {kind[qb]} one: fewer epochs and shorter measurements in a quick "
-            "run, so accuracies and timings differ for that reason alone"
-        )
-    options = [
-        p
-        for p in _diff(a.info.get("options") or {}, b.info.get("options") or {})
-        if p.split(" ", 1)[0] not in _SELECTION_OPTIONS and not p.startswith("quick ")
-    ]
-    if options:
-        warnings.append(f"options differ: {_join(options)}")
-    machine = _machine_diff(a.info.get("environment") or {}, b.info.get("environment") or {})
-    if machine:
-        warnings.append(f"different machines: {_join(machine)}")
-    libraries = _diff(
-        (a.info.get("environment") or {}).get("libraries") or {},
-        (b.info.get("environment") or {}).get("libraries") or {},
-    )
-    if libraries:
-        warnings.append(f"library versions differ: {_join(libraries)}")
-    warnings += _peak_warnings(a, b)
-    return warnings
-
-
-def _peak_warnings(a: Run, b: Run) -> list[str]:
-    """The training stage measures each framework's matmul peak: where it moved, so did the machine
-    (other tenants, clock, thermal state), and every timing ratio mixes code and machine."""
-    peaks_b = {r["framework"]: r["metrics"].get("gflops") for r in b.stage("train") if r["case"] == "peak"}
-    out = []
-    for r in a.stage("train"):
-        ga, gb = r["metrics"].get("gflops"), peaks_b.get(r["framework"])
-        if (
-            r["case"] != "peak"
-            or not isinstance(ga, int | float)
-            or not isinstance(gb, int | float)
-            or ga <= 0
-        ):
-            continue
-        if abs(gb / ga - 1.0) > PEAK_DRIFT:
-            out.append(
-                f"the machine ran at another speed: {r['framework']} fp32 matmul peak {ga:.1f} GFLOP/s in A, "
-                f"{gb:.1f} in B ({gb / ga:.2f}x), so timing ratios mix code and machine"
-            )
-    return out
-
-
-def _machine_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    out = []
-    for key, name in (
-        ("cpu", "CPU"),
-        ("physical_cores", "physical cores"),
-        ("logical_cores", "logical cores"),
-        ("affinity_cores", "usable cores"),
-        ("memory_gib", "memory GiB"),
-        ("hostname", "host"),
-        ("os", "OS"),
-        ("python", "Python"),
-    ):
-        if a.get(key) != b.get(key):
-            out.append(f"{name} {a.get(key)} vs {b.get(key)}")
-    ga, gb = machine_gpus(a), machine_gpus(b)
-    if ga != gb:
-        out.append(f"GPUs {ga} vs {gb}")
-    return out
-
-
-def machine_gpus(env: dict[str, Any]) -> str:
-    gpus = env.get("gpus") or []
-    return ", ".join(f"{g.get('name', '?')} (driver {g.get('driver', '?')})" for g in gpus) or "none"
-
-
-def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """Leaf paths where two JSON values differ: "train.epochs 3 vs 1"."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for key in [*a, *(k for k in b if k not in a)]:
-            out += _diff(a.get(key), b.get(key), f"{prefix}{key}.")
-        return out
-    if a == b:
-        return []
-    return [f"{prefix.rstrip('.') or 'value'} {_short(a)} vs {_short(b)}"]
-
-
-def _short(value: Any) -> str:
-    text = "absent" if value is None else json.dumps(value) if isinstance(value, list | dict) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _join(parts: list[str], limit: int = 8) -> str:
-    shown = "; ".join(parts[:limit])
-    return shown + (f"; and {len(parts) - limit} more" if len(parts) > limit else "")

@@ -1,0 +1,178 @@
+"""What `bakeoff compare` finds: the thresholds and verdict words, one row type per kind of finding
+(speed, quality, failed cases) and the Comparison that holds them, as the terminal tables show them and
+`--json` writes them. compare.py holds the rule that fills them in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bakeoff.measure.stats import Ratio
+from bakeoff.results.run import Run
+from bakeoff.results.runs import machine_summary, was_quick
+from bakeoff.results.store import clean
+
+# A significant change smaller than this (relative) is reported but not called a regression.
+SPEED_THRESHOLD = 0.05
+# Classification: an accuracy drop of more than this many percentage points is a regression.
+ACCURACY_POINTS = 0.5
+# Regression task (score stored as -MSE): an MSE more than this much worse (relative) is a regression.
+MSE_RELATIVE = 0.05
+
+REGRESSION = "regression"
+IMPROVEMENT = "improvement"
+SAME = "no significant difference"
+MINOR_SLOWDOWN = "minor slowdown"
+MINOR_SPEEDUP = "minor speedup"
+NOT_COMPARED = "not compared"
+UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class SpeedRow:
+    """One case measured in both runs: medians, the ratio B/A with its CI, and the verdict."""
+
+    stage: str  # train | pipeline | infer
+    case: str  # training mode, pipeline, runtime/artifact
+    batch: int | None  # inference only
+    metric: str  # "step ms", "samples/s", "latency ms"
+    higher_is_better: bool
+    a: float  # median of A, in the metric's unit
+    b: float
+    n_a: int
+    n_b: int
+    ratio: Ratio | None  # None: a run kept no raw samples, so no interval
+    verdict: str
+    noisy: bool  # either side's IQR/median above 10%: the report warns
+
+    @property
+    def slowdown(self) -> float | None:
+        """How many times slower B is than A (below 1: faster), whatever the metric's direction."""
+        if self.ratio is None:
+            return None
+        return 1.0 / self.ratio.ratio if self.higher_is_better else self.ratio.ratio
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "case": self.case,
+            "batch": self.batch,
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "a": self.a,
+            "b": self.b,
+            "n_a": self.n_a,
+            "n_b": self.n_b,
+            "ratio": self.ratio.to_dict() if self.ratio else None,
+            "slowdown": self.slowdown,
+            "verdict": self.verdict,
+            "noisy": self.noisy,
+        }
+
+
+@dataclass(frozen=True)
+class QualityRow:
+    """A score (validation accuracy, artifact accuracy, MSE, parity diff, gate) in both runs."""
+
+    stage: str
+    case: str
+    metric: str  # "val acc", "accuracy", "MSE", "gate", "max abs output diff"
+    a: float | str | None
+    b: float | str | None
+    change: str  # "-1.20 pts", "MSE +8.0%", "pass -> fail", ""
+    verdict: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "case": self.case,
+            "metric": self.metric,
+            "a": self.a,
+            "b": self.b,
+            "change": self.change,
+            "verdict": self.verdict,
+        }
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """A case that failed in at least one of the runs."""
+
+    stage: str
+    case: str
+    a: str  # ok | failed
+    b: str
+    verdict: str  # regression (ok -> failed) | fixed | still failing
+    message: str  # the failure's own message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "case": self.case,
+            "a": self.a,
+            "b": self.b,
+            "verdict": self.verdict,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: Run
+    b: Run
+    threshold: float
+    warnings: list[str] = field(default_factory=list)
+    speed: list[SpeedRow] = field(default_factory=list)
+    quality: list[QualityRow] = field(default_factory=list)
+    status: list[StatusRow] = field(default_factory=list)
+    only_a: list[str] = field(default_factory=list)  # "stage case" measured in A only
+    only_b: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[SpeedRow | QualityRow | StatusRow]:
+        rows: list[SpeedRow | QualityRow | StatusRow] = [*self.speed, *self.quality, *self.status]
+        return [r for r in rows if r.verdict == REGRESSION]
+
+    @property
+    def improvements(self) -> list[SpeedRow | QualityRow | StatusRow]:
+        rows: list[SpeedRow | QualityRow | StatusRow] = [*self.speed, *self.quality, *self.status]
+        return [r for r in rows if r.verdict in (IMPROVEMENT, "fixed")]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict JSON (NaN as null) for `bakeoff compare --json`."""
+        return clean(
+            {
+                "a": _run_ref(self.a),
+                "b": _run_ref(self.b),
+                "rule": rule_text(self.threshold),
+                "threshold": self.threshold,
+                "warnings": self.warnings,
+                "speed": [r.to_dict() for r in self.speed],
+                "quality": [r.to_dict() for r in self.quality],
+                "status": [r.to_dict() for r in self.status],
+                "only_a": self.only_a,
+                "only_b": self.only_b,
+                "regressions": len(self.regressions),
+                "improvements": len(self.improvements),
+            }
+        )
+
+
+def _run_ref(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": run.path.name,
+        "path": str(run.path),
+        "model": run.model,
+        "started_at": run.info.get("started_at"),
+        "quick": was_quick(run.info),
+        "machine": machine_summary(run.info.get("environment") or {}),
+    }
+
+
+def rule_text(threshold: float = SPEED_THRESHOLD) -> str:
+    return (
+        f"ratio = B's median / A's median, bootstrap 95% CI; regression: B significantly slower (CI "
+        f"excludes 1) by more than {threshold:.0%}, an accuracy drop over {ACCURACY_POINTS} points (MSE "
+        f"{MSE_RELATIVE:.0%} worse), a gate pass -> fail, or a case ok in A and failed in B"
+    )
