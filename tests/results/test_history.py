@@ -14,7 +14,8 @@ from rich.console import Console
 
 from bakeoff.errors import UsageError
 from bakeoff.measure.stats import Ratio, summarize
-from bakeoff.report.history import compare_tables, runs_table
+from bakeoff.report.compare import compare_tables
+from bakeoff.report.runs import runs_table
 from bakeoff.results.compare import compare, speed_verdict
 from bakeoff.results.comparison import (
     IMPROVEMENT,
