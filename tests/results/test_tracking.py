@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import bakeoff
 
 from bakeoff.errors import UsageError
 from bakeoff.results import tracking
 from bakeoff.results.run import Run, load_run
 from bakeoff.results.store import RunStore, make_record
+from tests.conftest import bakeoff
 
 INFO = {
     "bakeoff": "0.1.0",

@@ -1,21 +1,16 @@
-"""Run history: listing run directories and comparing two runs, on synthetic and on real quick runs."""
+"""`bakeoff compare`: two runs compared case by case, on synthetic and on real quick runs."""
 
 from __future__ import annotations
 
-import io
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from rich.console import Console
 
-from bakeoff.errors import UsageError
-from bakeoff.measure.stats import Ratio, summarize
+from bakeoff.measure.stats import Ratio
 from bakeoff.report.compare import compare_tables
-from bakeoff.report.runs import runs_table
 from bakeoff.results.compare import compare, speed_verdict
 from bakeoff.results.comparison import (
     IMPROVEMENT,
@@ -29,202 +24,8 @@ from bakeoff.results.comparison import (
     SpeedRow,
 )
 from bakeoff.results.run import load_run
-from bakeoff.results.runs import list_runs, runs_json
-from bakeoff.results.store import RunStore, make_record
-
-ENV: dict[str, Any] = {
-    "hostname": "vm",
-    "cpu": "AMD EPYC",
-    "physical_cores": 2,
-    "logical_cores": 2,
-    "memory_gib": 23.5,
-    "gpus": [],
-    "libraries": {"torch": "2.13.0+cpu", "tensorflow-cpu": "2.21.0", "onnxruntime": "1.32.0"},
-}
-
-
-def _render(parts: Any) -> str:
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=250)
-    for part in parts if isinstance(parts, list) else [parts]:
-        console.print(part)
-    return buffer.getvalue()
-
-
-def _times(median: float, n: int, seed: int, spread: float = 0.05) -> list[float]:
-    rng = np.random.default_rng(seed)
-    return list(median * (1.0 + spread * rng.standard_normal(n)).clip(0.5))
-
-
-def _train(mode: str, step: float, val_acc: float | None = 0.9, seed: int = 0) -> dict[str, Any]:
-    times = [step * 50, *_times(step, 60, seed)]  # the first step is compile/trace: far slower
-    metrics = {
-        "step_times": times,
-        "step_s": summarize(times[1:]).to_dict(),
-        "samples_per_s": summarize(64 / np.asarray(times[1:])).to_dict(),
-        "val_acc": val_acc,
-    }
-    framework = mode.split("-")[0]
-    return make_record("train", mode, "ok", framework=framework, metrics=metrics)
-
-
-def _pipeline(case: str, rate: float, seed: int = 0) -> dict[str, Any]:
-    raw = _times(rate, 6, seed, spread=0.02)
-    metrics = {
-        "samples_per_s": float(np.median(raw)),
-        "samples_per_s_stats": summarize(raw).to_dict(),
-        "raw": {"samples_per_s": raw},
-    }
-    return make_record("pipeline", case, "ok", framework="torch", metrics=metrics)
-
-
-def _infer(
-    case: str, latency: dict[int, float], accuracy: float = 0.9, gate: str = "pass", seed: int = 0
-) -> dict[str, Any]:
-    batches = {}
-    for size, median in latency.items():
-        times = _times(median, 200, seed + size)
-        stats = summarize(times).to_dict()
-        batches[str(size)] = {"stats": stats, "times": times, "samples_per_s": size / stats["median"]}
-    metrics = {
-        "batches": batches,
-        "quality": {"accuracy": accuracy, "reference_accuracy": 0.9, "top1_agreement": 1.0},
-        "gate": gate,
-    }
-    return make_record("infer", case, "ok", framework="native", metrics=metrics)
-
-
-def _parity(max_abs: float = 1e-6) -> dict[str, Any]:
-    return make_record("parity", "outputs", "ok", metrics={"max_abs": max_abs})
-
-
-def _records() -> list[dict[str, Any]]:
-    return [
-        _parity(),
-        _train("torch-eager", 0.002),
-        _train("keras-graph", 0.004, seed=1),
-        _pipeline("dataloader/workers=0", 3000.0),
-        _infer("onnxruntime/torch-onnx", {1: 2e-5, 64: 1e-4}),
-        _infer("torch-eager/torch-twin", {1: 6e-5, 64: 8e-5}, seed=5),
-    ]
-
-
-def _write_run(
-    root: Path,
-    name: str,
-    records: list[dict[str, Any]],
-    *,
-    started: str = "2026-11-25T03:00:00+0000",
-    finished: bool = True,
-    quick: bool = True,
-    stages: tuple[str, ...] = ("parity", "train", "pipeline", "infer"),
-    env: dict[str, Any] | None = None,
-    model: str = "simplenet",
-) -> Path:
-    path = root / name
-    path.mkdir(parents=True)
-    store = RunStore(path)
-    info: dict[str, Any] = {
-        "model": model,
-        "spec": {"name": model, "task": {"type": "classification", "num_classes": 10}},
-        "stages": list(stages),
-        "options": {"threads": 2, "quick": quick, "train": {"epochs": 1}},
-        "environment": env or ENV,
-        "started_at": started,
-    }
-    if finished:
-        info["finished_at"] = started
-    store.write_run(info)
-    for record in records:
-        store.append(record)
-    return path
-
-
-# --- listing --------------------------------------------------------------------------------------
-
-
-def test_list_runs_shows_finished_partial_and_empty_runs_and_skips_other_folders(tmp_path: Path) -> None:
-    # Names sort opposite to start times: the listing must order by started_at, newest first.
-    _write_run(tmp_path, "a-finished", _records(), started="2026-11-25T05:00:00+0000")
-    partial = [_parity(), _train("torch-eager", 0.002)]
-    _write_run(tmp_path, "b-partial", partial, started="2026-11-25T04:00:00+0000", finished=False)
-    _write_run(tmp_path, "c-empty", [], started="2026-11-25T03:00:00+0000", finished=False)
-    (tmp_path / "d-not-a-run").mkdir()
-    (tmp_path / "d-not-a-run" / "notes.txt").write_text("hello")
-    (tmp_path / "stray-file.txt").write_text("not a directory")
-    damaged = tmp_path / "e-damaged"
-    damaged.mkdir()
-    (damaged / "run.json").write_text("{not json")
-    mangled = _train("torch-eager", 0.002)
-    del mangled["metrics"]["samples_per_s"]  # a hand-edited record
-    _write_run(tmp_path, "f-mangled", [mangled], started="2026-11-25T02:00:00+0000")
-
-    rows = list_runs(tmp_path)
-
-    by_id = {r.run_id: r for r in rows}
-    assert [r.run_id for r in rows] == ["a-finished", "b-partial", "c-empty", "f-mangled", "e-damaged"]
-    assert by_id["a-finished"].status == "finished" and by_id["a-finished"].finished
-    assert by_id["b-partial"].status == "stopped at train" and not by_id["b-partial"].finished
-    assert by_id["c-empty"].status == "no records" and by_id["c-empty"].records == 0
-    assert by_id["e-damaged"].status.startswith("unreadable") and by_id["e-damaged"].started_at is None
-    assert by_id["f-mangled"].status.startswith("unreadable: a record lacks")
-    assert by_id["a-finished"].machine == "AMD EPYC, 2 cores, no GPU, vm"
-    assert by_id["a-finished"].quick is True
-    # A partial run still gets the headline numbers it has.
-    assert by_id["b-partial"].train is not None and by_id["b-partial"].infer_small is None
-
-
-def test_headline_numbers_are_the_fastest_cases(tmp_path: Path) -> None:
-    records = _records()
-    _write_run(tmp_path, "run", records)
-    (row,) = list_runs(tmp_path)
-
-    train = {r["case"]: r["metrics"] for r in records if r["stage"] == "train"}
-    assert row.train == {
-        "mode": "torch-eager",
-        "samples_per_s": train["torch-eager"]["samples_per_s"]["median"],
-    }
-    infer = {r["case"]: r["metrics"]["batches"] for r in records if r["stage"] == "infer"}
-    assert row.infer_small is not None and row.infer_large is not None
-    assert row.infer_small["case"] == "onnxruntime/torch-onnx" and row.infer_small["batch"] == 1
-    p50 = float(np.median(infer["onnxruntime/torch-onnx"]["1"]["times"]))
-    assert row.infer_small["p50_ms"] == pytest.approx(p50 * 1000)
-    assert row.infer_large["case"] == "torch-eager/torch-twin" and row.infer_large["batch"] == 64
-    assert row.infer_large["samples_per_s"] == pytest.approx(
-        infer["torch-eager/torch-twin"]["64"]["samples_per_s"]
-    )
-    assert row.parity_max_abs == 1e-6
-
-
-def test_failed_cases_and_gpus_show_in_the_row(tmp_path: Path) -> None:
-    env = {
-        **ENV,
-        "gpus": [{"name": "NVIDIA H100", "driver": "550"}, {"name": "NVIDIA H100", "driver": "550"}],
-    }
-    records = [*_records(), make_record("infer", "tf-xla/keras-savedmodel", "failed", message="boom")]
-    _write_run(tmp_path, "run", records, env=env, quick=False)
-    (row,) = list_runs(tmp_path)
-    assert row.status == "finished, 1 failed" and row.failed == 1
-    assert row.machine == "AMD EPYC, 2 cores, 2x NVIDIA H100, vm"
-    assert row.quick is False
-
-
-def test_runs_table_and_json(tmp_path: Path) -> None:
-    _write_run(tmp_path, "run-1", _records())
-    _write_run(tmp_path, "run-2", [], finished=False)
-    rows = list_runs(tmp_path)
-    text = _render(runs_table(rows))
-    assert "run-1" in text and "run-2" in text and "no records" in text and "torch-eager" in text
-    decoded = json.loads(json.dumps(runs_json(rows), allow_nan=False))
-    assert decoded[0]["run_id"] in ("run-1", "run-2") and {"status", "machine", "train"} <= set(decoded[0])
-
-
-def test_missing_root_has_no_runs_and_a_file_is_refused(tmp_path: Path) -> None:
-    assert list_runs(tmp_path / "nothing-here") == []
-    (tmp_path / "file").write_text("x")
-    with pytest.raises(UsageError, match="not a directory"):
-        list_runs(tmp_path / "file")
-
+from bakeoff.results.store import make_record
+from tests.results.run_dirs import ENV, _copy, _infer, _pipeline, _records, _render, _train, _write_run
 
 # --- comparing, synthetic ---------------------------------------------------------------------------
 
@@ -391,42 +192,12 @@ def test_pipeline_without_raw_samples_is_shown_but_not_judged(tmp_path: Path) ->
 # --- real runs -------------------------------------------------------------------------------------
 
 
-def _copy(run: Path, root: Path, name: str) -> Path:
-    return Path(shutil.copytree(run, root / name, ignore=shutil.ignore_patterns("artifacts")))
-
-
 def _rewrite(path: Path, change: Any) -> None:
     lines = (path / "records.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
     for record in records:
         change(record)
     (path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-
-
-@pytest.mark.slow
-def test_list_runs_of_a_real_quick_run(quick_run: Path, tmp_path: Path) -> None:
-    _copy(quick_run, tmp_path, quick_run.name)
-    (tmp_path / "scratch").mkdir()
-    (row,) = list_runs(tmp_path)
-    assert row.status == "finished" and row.quick is True and row.model == "simplenet"
-    run = load_run(quick_run)
-    steps = {
-        r["case"]: np.median(r["metrics"]["step_times"][1:])
-        for r in run.stage("train")
-        if r["status"] == "ok" and "step_times" in r["metrics"]
-    }
-    assert row.train is not None and row.train["mode"] == min(steps, key=lambda m: steps[m])
-    latency = {
-        r["case"]: np.median(r["metrics"]["batches"]["1"]["times"])
-        for r in run.stage("infer")
-        if r["status"] == "ok"
-        and "1" in r["metrics"].get("batches", {})
-        and r["metrics"].get("gate") != "fail"
-    }
-    fastest = min(latency, key=lambda c: latency[c])
-    assert row.infer_small == {"case": fastest, "batch": 1, "p50_ms": pytest.approx(latency[fastest] * 1000)}
-    assert row.parity_max_abs is not None and row.parity_max_abs < 1e-4
-    assert "simplenet" in _render(runs_table([row]))
 
 
 @pytest.mark.slow
