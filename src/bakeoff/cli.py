@@ -866,8 +866,8 @@ def recommend(
 @app.command()
 def runs(out: Out = Path("bakeoff-runs"), as_json: JsonFlag = False) -> None:
     """List the runs under --out, newest first: model, date, machine, headline numbers."""
-    from bakeoff.report.history import runs_table
-    from bakeoff.results.history import list_runs, runs_json
+    from bakeoff.report.runs import runs_table
+    from bakeoff.results.runs import list_runs, runs_json
 
     rows = list_runs(out)
     if as_json:
@@ -889,8 +889,8 @@ def compare(
 
     Warns when the machines, library versions, models or depths differ. Exits 1 on a regression.
     """
-    from bakeoff.report.history import compare_tables
-    from bakeoff.results.history import compare as diff
+    from bakeoff.report.compare import compare_tables
+    from bakeoff.results.compare import compare as diff
     from bakeoff.results.run import load_run
 
     result = diff(load_run(run_a), load_run(run_b))
