@@ -122,6 +122,10 @@ def build_graph(spec: s.ModelSpec) -> Graph:
     output = spec.outputs[0] if spec.outputs else previous
     if output not in {n.name for n in nodes}:
         raise SpecError(f"outputs: '{output}' is not a layer of the model")
+    read = {source for node in nodes for source in node.inputs}
+    for i in spec.inputs:
+        if i.name not in read:
+            raise SpecError(f"inputs: '{i.name}' is not read by any layer")
     graph = Graph(spec, tuple(nodes), output, int_ranges)
     _check_task(spec, graph.output_shape)
     return graph

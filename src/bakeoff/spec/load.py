@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 from pydantic import ValidationError
 
 from bakeoff.errors import SpecError, UsageError
+from bakeoff.spec.flops import count_params
 from bakeoff.spec.graph import Graph, build_graph
-from bakeoff.spec.schema import LAYER_TYPES, ModelSpec
+from bakeoff.spec.schema import IDENTIFIER, LAYER_TYPES, MODEL_NAME, ModelSpec
 
 ZOO_DIR = Path(__file__).parent / "zoo"
 
@@ -32,13 +34,39 @@ def resolve(model: str) -> Graph:
             raise UsageError(f"model '{model}' is a directory; give a YAML spec file or a zoo name")
     spec = load_file(path)
     try:
-        return build_graph(spec)
+        graph = build_graph(spec)
     except SpecError as exc:
         raise SpecError(f"{path}: {exc}") from exc
+    check_size(graph, str(path))
+    return graph
+
+
+# Training holds the weights, their gradients and Adam's two moments: four fp32 copies per framework.
+TRAINING_COPIES = 4
+
+
+def check_size(graph: Graph, source: str) -> None:
+    """Refuses, before any worker allocates anything, a model whose training state cannot fit in memory."""
+    params = count_params(graph)
+    need = params * 4 * TRAINING_COPIES
+    available = psutil.virtual_memory().available
+    if need > available:
+        raise SpecError(
+            f"{source}: the model has {params:,} parameters; training needs about {need / 2**30:,.1f} GiB "
+            f"(fp32 weights, gradients and Adam's two moments) and this machine has "
+            f"{available / 2**30:,.1f} GiB available"
+        )
 
 
 def load_file(path: Path) -> ModelSpec:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{path}: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); a spec is YAML"
+        ) from exc
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read it: {exc.strerror}") from exc
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -48,8 +76,28 @@ def load_file(path: Path) -> ModelSpec:
         raise SpecError(f"{path}: bad YAML at {where}: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: bad YAML: {exc}") from exc
+    if root is not None:
+        _refuse_duplicate_keys(root, str(path))
     lines = _line_numbers(root) if root is not None else {}
     return from_dict(data, source=str(path), lines=lines)
+
+
+def _refuse_duplicate_keys(node: yaml.Node, source: str) -> None:
+    """YAML lets a later key silently replace an earlier one; in a spec that is always a mistake."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            if key.value in seen:
+                first = seen[key.value]
+                raise SpecError(
+                    f"{source} (line {line}): key '{key.value}' is given twice (first on line {first})"
+                )
+            seen[key.value] = line
+            _refuse_duplicate_keys(value, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(item, source)
 
 
 def from_dict(data: Any, source: str = "spec", lines: dict[tuple[Any, ...], int] | None = None) -> ModelSpec:
@@ -59,12 +107,36 @@ def from_dict(data: Any, source: str = "spec", lines: dict[tuple[Any, ...], int]
     try:
         return ModelSpec.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
+        errors = exc.errors()
+        place = _strip_tags(errors[0]["loc"])
+        # A union (an int or a pair) reports each branch at the same place: the deepest says most.
+        error = max(
+            (e for e in errors if _strip_tags(e["loc"])[: len(place)] == place),
+            key=lambda e: len(_strip_tags(e["loc"])),
+        )
         loc = _strip_tags(error["loc"])
         line = _nearest_line(loc, lines or {})
         where = f" (line {line})" if line else ""
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise SpecError(f"{source}{where}: {_dotted(loc) or 'spec'}: {error['msg']}{more}") from exc
+        others = len({_strip_tags(e["loc"])[: len(place)] for e in errors}) - 1
+        more = f" (and {others} more)" if others else ""
+        raise SpecError(f"{source}{where}: {_dotted(loc) or 'spec'}: {_message(error)}{more}") from exc
+
+
+# Messages pydantic writes for a regular expression, said in words a spec author can act on.
+PATTERNS = {
+    IDENTIFIER: "a name of letters, digits and '_', not starting with a digit",
+    MODEL_NAME: "a name starting with a letter, a digit or '_', without '/', '\\' or control characters",
+}
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "string_pattern_mismatch":
+        wanted = PATTERNS.get(error.get("ctx", {}).get("pattern"), error["msg"])
+        return f"must be {wanted}; got {error['input']!r}"
+    got = error.get("input")
+    if isinstance(got, bool | int | float | str) or got is None:
+        return f"{error['msg']}; got {got!r}"
+    return str(error["msg"])
 
 
 def _check_layer_types(data: dict[str, Any], source: str, lines: dict[tuple[Any, ...], int]) -> None:
@@ -84,9 +156,12 @@ def _check_layer_types(data: dict[str, Any], source: str, lines: dict[tuple[Any,
 
 def _strip_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # pydantic puts the discriminator value into the location: ('layers', 2, 'conv2d', 'filters').
+    # A union puts the branch into it too: ('strides', 'constrained-int') or ('strides', 'tuple[...]').
     out: list[Any] = []
     for i, part in enumerate(loc):
         if i > 0 and isinstance(loc[i - 1], int) and part in LAYER_TYPES:
+            continue
+        if isinstance(part, str) and ("constrained-" in part or "[" in part):
             continue
         out.append(part)
     return tuple(out)

@@ -8,13 +8,26 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# The name becomes the run directory's suffix and the Keras model's name (which may not hold a '/').
+MODEL_NAME = r"^[A-Za-z0-9_][^/\\\x00-\x1f]*$"
 
 Activation = Literal["relu", "gelu", "gelu_tanh", "silu", "tanh", "sigmoid", "softmax"]
 Padding = Literal["valid", "same"]
-Pair = int | tuple[int, int]
+# Strict types: YAML's `units: true` or `strides: 2.5` is a mistake to report, not a value to coerce.
+Positive = Annotated[StrictInt, Field(gt=0)]
+Pair = Positive | tuple[Positive, Positive]
 
 
 class Strict(BaseModel):
@@ -23,7 +36,7 @@ class Strict(BaseModel):
 
 class InputSpec(Strict):
     name: str = Field(pattern=IDENTIFIER)
-    shape: tuple[int, ...] = Field(min_length=1, max_length=3)
+    shape: tuple[StrictInt, ...] = Field(min_length=1, max_length=3)
     dtype: Literal["float32", "int32", "int64"] = "float32"
 
     @field_validator("shape")
@@ -42,20 +55,20 @@ class LayerBase(Strict):
 
 class Dense(LayerBase):
     type: Literal["dense"]
-    units: int = Field(gt=0)
+    units: StrictInt = Field(gt=0)
     activation: Activation | None = None
-    use_bias: bool = True
+    use_bias: StrictBool = True
 
 
 class Conv2d(LayerBase):
     type: Literal["conv2d"]
-    filters: int = Field(gt=0)
+    filters: StrictInt = Field(gt=0)
     kernel_size: Pair
     strides: Pair = 1
     padding: Padding = "valid"
-    groups: int = Field(default=1, gt=0)
+    groups: StrictInt = Field(default=1, gt=0)
     activation: Activation | None = None
-    use_bias: bool = True
+    use_bias: StrictBool = True
 
 
 class Pool2d(LayerBase):
@@ -82,37 +95,37 @@ class Flatten(LayerBase):
 
 class Dropout(LayerBase):
     type: Literal["dropout"]
-    rate: float = Field(ge=0.0, lt=1.0)
+    rate: StrictFloat = Field(ge=0.0, lt=1.0)
 
 
 class BatchNorm(LayerBase):
     type: Literal["batch_norm"]
     # Keras convention: the share of the old running value kept. PyTorch's momentum is 1 - this.
-    momentum: float = Field(default=0.9, gt=0.0, lt=1.0)
-    epsilon: float = Field(default=1e-5, gt=0.0)
+    momentum: StrictFloat = Field(default=0.9, gt=0.0, lt=1.0)
+    epsilon: StrictFloat = Field(default=1e-5, gt=0.0)
 
 
 class LayerNorm(LayerBase):
     type: Literal["layer_norm"]
-    epsilon: float = Field(default=1e-5, gt=0.0)
+    epsilon: StrictFloat = Field(default=1e-5, gt=0.0)
 
 
 class Embedding(LayerBase):
     type: Literal["embedding"]
-    vocab_size: int = Field(gt=0)
-    dim: int = Field(gt=0)
+    vocab_size: StrictInt = Field(gt=0)
+    dim: StrictInt = Field(gt=0)
 
 
 class PositionEmbedding(LayerBase):
     """A learned vector per position, added to a [steps, features] sequence."""
 
     type: Literal["position_embedding"]
-    max_length: int = Field(gt=0)
+    max_length: StrictInt = Field(gt=0)
 
 
 class Recurrent(LayerBase):
-    units: int = Field(gt=0)
-    return_sequences: bool = False
+    units: StrictInt = Field(gt=0)
+    return_sequences: StrictBool = False
 
 
 class LSTM(Recurrent):
@@ -127,7 +140,7 @@ class Attention(LayerBase):
     """Multi-head self-attention over a [steps, features] sequence, with output projection."""
 
     type: Literal["attention"]
-    heads: int = Field(gt=0)
+    heads: StrictInt = Field(gt=0)
 
 
 class ActivationLayer(LayerBase):
@@ -190,7 +203,7 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "gelu_tanh", "silu", "tanh", "si
 
 class Task(Strict):
     type: Literal["classification", "regression"]
-    num_classes: int | None = Field(default=None, gt=1)
+    num_classes: StrictInt | None = Field(default=None, gt=1)
     loss: Literal["cross_entropy", "mse"] | None = None
 
     @model_validator(mode="after")
@@ -209,7 +222,7 @@ class Task(Strict):
 
 
 class ModelSpec(Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=64, pattern=MODEL_NAME)
     description: str = ""
     inputs: tuple[InputSpec, ...] = Field(min_length=1)
     layers: tuple[Layer, ...] = Field(min_length=1)
