@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bakeoff.data import datasets
+from bakeoff.errors import UsageError
 from bakeoff.spec.load import resolve
 
 
@@ -44,3 +45,44 @@ def test_fewer_training_samples_than_a_batch_is_a_usage_error(samples: int) -> N
     graph = resolve("simplenet")
     with pytest.raises(UsageError, match=f"train_samples {samples} is smaller than one batch"):
         check_options(graph, TrainOptions(train_samples=samples), datasets.load(graph, "mnist"))
+
+
+def write_npz(tmp_path, **arrays: np.ndarray):  # type: ignore[no-untyped-def]
+    path = tmp_path / "data.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("arrays", "expected"),
+    [
+        (
+            {"x": np.full((20, 784), np.nan, np.float32), "y": np.zeros(20)},
+            "array 'x' has 15,680 NaN or infinite",
+        ),
+        ({"x": np.zeros((20, 784)), "y": np.full(20, np.inf)}, "array 'y' has 20 NaN or infinite"),
+        ({"x": np.zeros((20, 784)), "y": np.full(20, np.nan)}, "array 'y' has 20 NaN or infinite"),
+        ({"x": np.zeros((20, 784)), "y": np.full(20, 10)}, "labels must lie in [0, 10), found 10..10"),
+        ({"x": np.zeros((20, 784)), "y": np.full(20, -1)}, "labels must lie in [0, 10), found -1..-1"),
+        ({"x": np.zeros((20, 784)), "y": np.full(20, 1.5)}, "array 'y' (labels) must hold whole numbers"),
+        (
+            {"x": np.array([["a"] * 784] * 20), "y": np.zeros(20)},
+            "array 'x' holds <U1 values; it must hold numbers",
+        ),
+        ({"x": np.zeros((1, 784)), "y": np.zeros(1)}, "1 sample(s); training and validation need at least 2"),
+    ],
+)
+def test_user_data_that_cannot_train_is_refused(tmp_path, arrays, expected) -> None:  # type: ignore[no-untyped-def]
+    """All-NaN data used to train to NaN outputs and report val acc 1.000 with every check passed."""
+    with pytest.raises(UsageError) as err:
+        datasets.from_npz(write_npz(tmp_path, **arrays), resolve("simplenet"))
+    assert expected in str(err.value)
+
+
+def test_token_ids_out_of_the_vocabulary_are_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    graph = resolve("transformer-tiny")
+    (spec,) = graph.inputs
+    vocab = graph.int_ranges[spec.name]
+    x = np.full((20, *spec.shape), vocab, np.int64)
+    with pytest.raises(UsageError, match=rf"token ids must lie in \[0, {vocab}\)"):
+        datasets.from_npz(write_npz(tmp_path, x=x, y=np.zeros(20)), graph)

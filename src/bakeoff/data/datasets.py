@@ -174,21 +174,49 @@ def from_npz(path: Path, graph: Graph, val_fraction: float = 0.2, seed: int = 0)
         raise UsageError(f"--data {path}: missing array(s) {', '.join(missing)}; it has {', '.join(arrays)}")
     xs = []
     for key, spec in zip(keys, graph.inputs, strict=True):
-        x = arrays[key]
+        x = _numbers(path, key, arrays[key])
         if tuple(x.shape[1:]) != spec.shape:
             raise UsageError(
                 f"--data {path}: array '{key}' has samples of shape {list(x.shape[1:])}, but input "
                 f"'{spec.name}' of {graph.spec.name} takes {list(spec.shape)}"
             )
+        if spec.dtype != "float32":
+            _check_ids(path, key, x, graph.int_ranges.get(spec.name))
         xs.append(x.astype(spec.dtype))
-    y = arrays["y"]
+    y = _numbers(path, "y", arrays["y"])
     if any(len(x) != len(y) for x in xs):
         raise UsageError(f"--data {path}: {[len(x) for x in xs]} samples in the inputs but {len(y)} in y")
+    if len(y) < 2:
+        raise UsageError(f"--data {path}: {len(y)} sample(s); training and validation need at least 2")
     classes = graph.spec.task.num_classes
-    if classes and (y.min() < 0 or y.max() >= classes):
-        raise UsageError(f"--data {path}: labels must lie in [0, {classes}), found {y.min()}..{y.max()}")
+    if classes:
+        _check_ids(path, "y", y, classes, what="labels")
     y = y.astype(np.int64) if graph.spec.task.type == "classification" else y.astype(np.float32)
     return _split(path.name, xs, y, val_fraction, seed)
+
+
+def _numbers(path: Path, key: str, a: np.ndarray) -> np.ndarray:
+    """Numbers only, every one finite: a NaN input trains to NaN outputs whose argmax can look perfect."""
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+        raise UsageError(f"--data {path}: array '{key}' holds {a.dtype} values; it must hold numbers")
+    if np.issubdtype(a.dtype, np.inexact):
+        bad = int(np.count_nonzero(~np.isfinite(a)))
+        if bad:
+            raise UsageError(
+                f"--data {path}: array '{key}' has {bad:,} NaN or infinite value(s) of {a.size:,}"
+            )
+    return a
+
+
+def _check_ids(path: Path, key: str, a: np.ndarray, limit: int | None, what: str = "token ids") -> None:
+    """Class labels and token ids: whole numbers in [0, limit)."""
+    if a.size and np.issubdtype(a.dtype, np.floating) and not np.all(a == np.round(a)):
+        raise UsageError(f"--data {path}: array '{key}' ({what}) must hold whole numbers")
+    if a.size and (a.min() < 0 or (limit is not None and a.max() >= limit)):
+        upper = limit if limit is not None else "∞"
+        raise UsageError(
+            f"--data {path}: {what} must lie in [0, {upper}), found {a.min()}..{a.max()} in '{key}'"
+        )
 
 
 def _split(name: str, xs: list[np.ndarray], y: np.ndarray, val_fraction: float, seed: int) -> Dataset:

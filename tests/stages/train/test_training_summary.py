@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from bakeoff.measure.isolation import WorkerResult
 from bakeoff.results.store import make_record
-from bakeoff.stages.train.training import convergence, summary_record, time_to
+from bakeoff.stages.train.training import convergence, mode_record, summary_record, time_to
 
 
 def mode(case: str, step_ms: float, accs: list[float], losses: list[float], seed: int) -> dict[str, Any]:
@@ -60,3 +61,22 @@ def test_summary_names_fastest_and_reports_significance() -> None:
 
 def test_no_summary_without_finished_modes() -> None:
     assert summary_record([make_record("train", "torch-eager", "failed", message="boom")]) is None
+
+
+def test_a_loss_that_becomes_nan_fails_the_mode_instead_of_passing() -> None:
+    losses = np.array([2.3, 1.9, np.nan, np.nan], np.float32)
+    result = WorkerResult(
+        "torch",
+        True,
+        1.0,
+        arrays={
+            "step_times": np.full(4, 0.01),
+            "step_losses": losses,
+            "val_acc": np.array([1.0]),
+            "epoch_seconds": np.array([0.04]),
+        },
+        meta={"val_acc": 1.0, "train_acc": 1.0},
+    )
+    record = mode_record("torch-eager", result, {"batch_size": 8}, train_flops=1000, peaks={})
+    assert record["status"] == "failed"
+    assert record["message"] == "the loss became nan at step 3 of 4"

@@ -166,6 +166,14 @@ def mode_record(
         "peak_gflops": peak or None,
         "utilization": gflops / peak if peak else None,
     }
+    losses = result.arrays["step_losses"]
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        # A diverged run's speed and accuracy are not results: argmax of NaN outputs can even score well.
+        message = f"the loss became {losses[bad[0]]} at step {bad[0] + 1} of {len(losses)}"
+        return make_record(
+            "train", mode, "failed", framework=framework, message=message, metrics=metrics, settings=settings
+        )
     message = (
         f"{throughput.median:,.0f} samples/s, val acc {result.meta['val_acc']:.3f}"
         if math.isfinite(result.meta["val_acc"])
