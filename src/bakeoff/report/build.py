@@ -13,7 +13,7 @@ from bakeoff.report import html, markdown
 from bakeoff.report.digest import digest as make_digest
 from bakeoff.report.verdict import Constraints, Verdict, recommend
 from bakeoff.results.run import Run
-from bakeoff.results.store import SCHEMA_VERSION, clean
+from bakeoff.results.store import SCHEMA_VERSION, check_writable, clean
 
 
 @dataclass
@@ -32,6 +32,7 @@ def stored_constraints(run: Run) -> Constraints:
 
 
 def write_report(run: Run, constraints: Constraints | None = None) -> Report:
+    check_writable(run.path, "report:")
     constraints = constraints or stored_constraints(run)
     digest = make_digest(run)
     verdict = recommend(run, constraints)

@@ -20,6 +20,16 @@ class Run:
     path: Path
     info: dict[str, Any]
     records: list[dict[str, Any]]  # every record, in the order written (a resumed case appears twice)
+    skipped: tuple[int, ...] = ()  # records.jsonl lines that hold no record (torn, damaged, not ours)
+
+    @property
+    def skipped_note(self) -> str:
+        """One line for the reader when lines were skipped; empty when none were."""
+        if not self.skipped:
+            return ""
+        shown = ", ".join(map(str, self.skipped[:5])) + (", ..." if len(self.skipped) > 5 else "")
+        where = self.path / "records.jsonl"
+        return f"{where}: skipped {len(self.skipped)} line(s) that hold no record ({shown})"
 
     @property
     def latest(self) -> list[dict[str, Any]]:
@@ -67,17 +77,17 @@ def load_run(path: Path) -> Run:
     if not isinstance(info, dict):
         raise UsageError(f"{info_path}: damaged, expected a JSON object")
     _check_schema(info.get("schema"), f"{info_path}")
-    records = RunStore(path).records()
-    if not records:
+    numbered, skipped = RunStore(path).read_records()
+    if not numbered and skipped:
+        raise UsageError(f"{path}/records.jsonl: none of its {len(skipped)} line(s) is a record: damaged")
+    if not numbered:
         raise UsageError(
             f"{path}: no records yet: the run stopped before its first case finished "
             f"(`bakeoff run --resume {path}` runs it)"
         )
-    for number, record in enumerate(records, 1):
-        _check_schema(
-            record.get("schema") if isinstance(record, dict) else None, f"{path}/records.jsonl:{number}"
-        )
-    return Run(path, info, records)
+    for number, record in numbered:
+        _check_schema(record.get("schema"), f"{path}/records.jsonl:{number}")
+    return Run(path, info, [r for _, r in numbered], tuple(skipped))
 
 
 def _check_schema(found: Any, where: str) -> None:

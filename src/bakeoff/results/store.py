@@ -48,6 +48,18 @@ def make_record(
     }
 
 
+def check_writable(folder: Path, flag: str) -> None:
+    """Makes `folder` (with its parents) and proves a file can be written there, before any work that
+    would write into it starts: a read-only or impossible location is one line, not a late traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".bakeoff-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"{flag} {folder}: cannot write there ({exc.strerror or exc})") from exc
+
+
 class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -56,16 +68,17 @@ class RunStore:
     def create(cls, out_dir: Path, model: str) -> RunStore:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", model).strip("-") or "model"
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"--out {out_dir}: cannot make a directory there ({exc.strerror})") from exc
+        check_writable(out_dir, "--out")
         for attempt in range(1000):
             path = out_dir / (f"{stamp}-{slug}" + (f"-{attempt}" if attempt else ""))
             try:
                 path.mkdir()
             except FileExistsError:
                 continue
+            except OSError as exc:
+                raise UsageError(
+                    f"--out {out_dir}: cannot make a run directory there ({exc.strerror})"
+                ) from exc
             (path / "artifacts").mkdir()
             return cls(path)
         raise RuntimeError(f"cannot create a fresh run directory under {out_dir}")
@@ -94,16 +107,32 @@ class RunStore:
             os.fsync(f.fileno())
 
     def records(self) -> list[dict[str, Any]]:
+        return [record for _, record in self.read_records()[0]]
+
+    def read_records(self) -> tuple[list[tuple[int, dict[str, Any]]], list[int]]:
+        """The records with their line numbers, and the numbers of the lines that are not one (torn by a
+        kill, damaged, not ours): every whole record before and after such a line still counts."""
         if not self.records_path.exists():
-            return []
-        lines = self.records_path.read_text(encoding="utf-8").splitlines()
-        out = []
-        for line in lines:
+            return [], []
+        out, skipped = [], []
+        for number, raw in enumerate(self.records_path.read_bytes().splitlines(), 1):
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line torn by a kill; every whole line before and after it still counts
-        return out
+                record = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                record = None
+            if is_record(record):
+                out.append((number, record))
+            elif raw.strip():
+                skipped.append(number)
+        return out, skipped
+
+
+# What every record has, of these types; an older bakeoff's records have them too, without "schema".
+RECORD_FIELDS = {"stage": str, "case": str, "status": str}
+
+
+def is_record(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(value.get(k), t) for k, t in RECORD_FIELDS.items())
 
 
 def newest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

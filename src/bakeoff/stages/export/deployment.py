@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from bakeoff.errors import BakeoffError, UsageError
+from bakeoff.results.store import check_writable
 from bakeoff.spec.graph import Graph
 from bakeoff.stages.export.artifacts import ARTIFACTS, path_of
 from bakeoff.stages.export.deploy import TARGETS, TensorSpec, onnx_specs
@@ -47,6 +48,7 @@ def check(graph: Graph, target: str, source: str | None, out: Path, name: str) -
         taken = list(_file_names(names, out, name).values())
     for path in taken:
         refuse_existing(path)
+    check_writable(out, "--out")
     return names
 
 
