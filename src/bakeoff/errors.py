@@ -1,6 +1,22 @@
 """The one error family the CLI catches: each carries a one-line message and an exit status."""
 
+import re
 from collections.abc import Iterable
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """A framework's multi-line, colour-coded message as one plain line: Keras wraps a user's error in
+    bold escape codes and a list of the call's arguments, which say nothing the user's line does not."""
+    kept = []
+    for line in ANSI.sub("", text).splitlines():
+        if line.strip().startswith("Arguments received by"):
+            break
+        if line.strip():
+            kept.append(line.strip())
+    joined = " ".join(kept)
+    return joined if len(joined) <= limit else joined[: limit - 1] + "…"
 
 
 class BakeoffError(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,16 @@ def test_a_model_that_kills_its_worker_is_reported_not_fatal(fixtures: Path) -> 
             ref(fixtures, "seed_keras.py", "model"),
             [(784,)],
         )
+
+
+def test_a_keras_call_that_raises_is_one_plain_line_naming_the_users_line(fixtures: Path) -> None:
+    with pytest.raises(PairError) as err:
+        check_pair(
+            ref(fixtures, "seed_torch.py", "SimpleNet"),
+            ref(fixtures, "keras_models.py", "RaisesInCall"),
+            [(784,)],
+        )
+    message = str(err.value)
+    assert "\n" not in message and "\x1b" not in message and "Arguments received" not in message
+    assert "ValueError" in message and "this model refuses every batch" in message
+    assert re.search(r"\(at keras_models\.py:\d+\)$", message), message

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bakeoff.errors import PairError
+from bakeoff.errors import PairError, one_line
 
 
 def parse_ref(ref: str, flag: str) -> tuple[Path, str]:
@@ -25,6 +25,19 @@ def parse_ref(ref: str, flag: str) -> tuple[Path, str]:
     if not name.isidentifier():
         raise PairError(f"{flag} {ref!r}: '{name}' is not a Python name")
     return path, name
+
+
+def user_failure(flag: str, ref: str, what: str, exc: BaseException) -> PairError:
+    """One plain line for an exception raised inside the user's code: what failed, the exception's type
+    and message, and the user's own file and line where it was raised (the deepest frame in that file)."""
+    path = str(parse_ref(ref, flag)[0].resolve())
+    tb, line = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    where = f" (at {Path(path).name}:{line})" if line else ""
+    return PairError(f"{what} {type(exc).__name__}: {one_line(str(exc))}{where}")
 
 
 def load_object(ref: str, flag: str) -> Any:
@@ -40,7 +53,7 @@ def load_object(ref: str, flag: str) -> Any:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
-        raise PairError(f"{flag} {ref!r}: importing '{path}' raised {type(exc).__name__}: {exc}") from exc
+        raise user_failure(flag, ref, f"{flag} {ref!r}: importing '{path}' raised", exc) from exc
     finally:
         sys.path.pop(0)
     if not hasattr(module, name):
@@ -53,5 +66,5 @@ def load_object(ref: str, flag: str) -> Any:
         try:
             obj = obj()
         except Exception as exc:
-            raise PairError(f"{flag} {ref!r}: {name}() raised {type(exc).__name__}: {exc}") from exc
+            raise user_failure(flag, ref, f"{flag} {ref!r}: {name}() raised", exc) from exc
     return obj

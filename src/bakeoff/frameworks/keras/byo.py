@@ -15,7 +15,7 @@ from bakeoff.frameworks import LayerMap
 from bakeoff.frameworks.keras.parity import configure, gradients_by_layer
 from bakeoff.frameworks.keras.weights import from_keras, to_keras
 from bakeoff.npz import load_arrays, numbered_inputs
-from bakeoff.twins.byo import load_object
+from bakeoff.twins.byo import load_object, user_failure
 
 KINDS: dict[type, str] = {
     keras.layers.Dense: "dense",
@@ -113,9 +113,9 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     try:
         model(feed, training=False)  # builds a model that was defined without an input shape
     except Exception as exc:
-        raise PairError(
-            f"--keras model failed on inputs of shape {[list(x.shape) for x in inputs]}: "
-            f"{type(exc).__name__}: {exc}"
+        shapes = [list(x.shape) for x in inputs]
+        raise user_failure(
+            "--keras", request["ref"], f"--keras model failed on inputs of shape {shapes}:", exc
         ) from exc
     torch_layers = json.loads(request["torch_layers"])
     weights: dict[int, dict[str, np.ndarray]] = {}

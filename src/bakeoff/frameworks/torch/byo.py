@@ -15,7 +15,7 @@ from bakeoff.frameworks import LayerMap
 from bakeoff.frameworks.torch.parity import configure, to_canonical, to_torch_input, without_dropout
 from bakeoff.frameworks.torch.weights import from_torch
 from bakeoff.npz import load_arrays, numbered_inputs
-from bakeoff.twins.byo import load_object
+from bakeoff.twins.byo import load_object, user_failure
 
 KINDS: dict[type[nn.Module], str] = {
     nn.Linear: "dense",
@@ -96,9 +96,9 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     try:
         outputs, origins = _flatten_sources(model, inputs)
     except Exception as exc:
-        raise PairError(
-            f"--torch model failed on inputs of shape {[list(x.shape) for x in inputs]}: "
-            f"{type(exc).__name__}: {exc}"
+        shapes = [list(x.shape) for x in inputs]
+        raise user_failure(
+            "--torch", request["ref"], f"--torch model failed on inputs of shape {shapes}:", exc
         ) from exc
     arrays: dict[str, np.ndarray] = {"output": to_canonical(outputs["__output__"])}
     described = []
