@@ -100,3 +100,23 @@ def test_bad_constraints_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="unknown key"):
         Constraints.from_dict({"budget": "low"}, "options")
     assert json.dumps(Constraints().to_dict())
+
+
+def test_no_twins_no_verdict_even_when_speeds_differ(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    failed = make_record("parity", "outputs", "failed", message="keras: Keras rejected the model's name")
+    path = _run(
+        tmp_path,
+        [failed, _train("torch-eager", "torch", 0.001, rng), _train("keras-eager", "keras", 0.004, rng)],
+    )
+    verdict = recommend(load_run(path), Constraints())
+    assert verdict.overall is None
+    assert verdict.headline.startswith("No verdict: the twins could not be built (keras: Keras rejected")
+    assert all(d.winner is None and d.finding.startswith("not decided") for d in verdict.dimensions)
+
+
+def test_a_run_that_measured_no_weighed_dimension_says_so(tmp_path: Path) -> None:
+    pipeline = make_record("pipeline", "tf.data/autotune", "ok", framework="keras")
+    verdict = recommend(load_run(_run(tmp_path, [pipeline])), Constraints())
+    assert verdict.overall is None
+    assert verdict.headline.endswith("this run measured no dimension the verdict weighs.")

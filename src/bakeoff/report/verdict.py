@@ -119,10 +119,25 @@ def recommend(run: Run, constraints: Constraints) -> Verdict:
     ]
     for dim in dims:
         dim.weight = weights[dim.name]
+    unbuilt = _twins_not_built(run)
+    if unbuilt:
+        # Without twins nothing measured compares one model in two frameworks: no dimension is decided.
+        for dim in dims:
+            dim.winner, dim.finding = None, f"not decided: {unbuilt}"
+        headline = f"No verdict: {unbuilt}, so no number in this run compares one model in two frameworks."
+        return Verdict(constraints, None, headline, dims, caveats)
     score = {side: sum(d.weight for d in dims if d.winner == side) for side in SIDES}
     decided = [d for d in dims if d.winner]
     overall = None if score["PyTorch"] == score["TensorFlow"] else max(score, key=lambda s: score[s])
     return Verdict(constraints, overall, _headline(overall, dims, score, constraints, decided), dims, caveats)
+
+
+def _twins_not_built(run: Run) -> str:
+    """Why the twins could not be built (the parity stage failed before comparing anything), or ''."""
+    record = run.case("parity", "outputs")
+    if record and record["status"] == "failed" and not record.get("metrics"):
+        return f"the twins could not be built ({record['message']})"
+    return ""
 
 
 def _headline(
@@ -133,6 +148,8 @@ def _headline(
     decided: list[Dimension],
 ) -> str:
     target = f"{c.goal}, deploying to {c.deploy} on {c.hardware}"
+    if all(d.finding.startswith("not measured") for d in dims):
+        return f"No winner for {target}: this run measured no dimension the verdict weighs."
     if not decided:
         return f"No winner for {target}: no dimension showed a significant difference in this run."
     if overall is None:
