@@ -118,7 +118,11 @@ def test_failed_pip_install_is_one_line_and_leaves_nothing(
         o2tf.ensure_env(progress=lines.append)
     assert "\n" not in str(caught.value)
     assert any("installing onnx2tf" in line for line in lines)
-    assert list(env_at.parent.iterdir()) == []  # no env, no partial one
+    # pip's own lines go to the log, not the terminal; the log is all that stays (no env, no partial one)
+    log = env_at.with_name(f"{env_at.name}-setup.log")
+    assert [p.name for p in env_at.parent.iterdir()] == [log.name]
+    assert f"(full log: {log})" in str(caught.value) and "No matching distribution" in log.read_text()
+    assert not any("No matching distribution" in line for line in lines)
 
 
 @pytest.fixture(scope="session")

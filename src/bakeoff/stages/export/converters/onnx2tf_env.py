@@ -12,6 +12,7 @@ signature takes the ONNX input names as keywords and answers `output_0`, `output
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -84,6 +86,10 @@ def missing_env_message(env: Path) -> str:
     )
 
 
+# How often a long install says how far it has got.
+PROGRESS_S = 10.0
+
+
 def ensure_env(progress: Callable[[str], None] | None = None, install: bool = True) -> Path:
     """The onnx2tf environment's folder, created first when missing and `install` is true."""
     env = env_dir()
@@ -134,9 +140,11 @@ def _build(env: Path, say: Callable[[str], None]) -> Path:
         # venv run from inside a virtualenv builds on the base interpreter, so the Python version matches.
         venv = [sys.executable, "-m", "venv", "--prompt", "onnx2tf", str(partial)]
         _run_logged(venv, "python -m venv", say)
-        say(f"installing {REQUIREMENT} and its pinned TensorFlow (about 90 s, 2.6 GB)")
+        log = env.with_name(f"{env.name}-setup.log")
+        log.write_text("")
+        say(f"installing {REQUIREMENT} and its pinned TensorFlow (about 90 s, 2.6 GB); pip's output: {log}")
         pip = [str(env_python(partial)), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
-        _run_logged([*pip, REQUIREMENT], f"pip install {REQUIREMENT}", say)
+        _run_logged([*pip, REQUIREMENT], f"pip install {REQUIREMENT}", say, log)
         _relocate_scripts(partial, env)
         (partial / MARKER).write_text(REQUIREMENT + "\n")
     except BaseException:
@@ -159,19 +167,31 @@ def _relocate_scripts(partial: Path, env: Path) -> None:
                 script.write_bytes(content.replace(old, new))
 
 
-def _run_logged(command: list[str], what: str, say: Callable[[str], None]) -> None:
-    """Runs `command`, passing each output line to `say`; a failure raises with its last error line."""
+def _run_logged(command: list[str], what: str, say: Callable[[str], None], log: Path | None = None) -> None:
+    """Runs `command` with its whole output in `log` (when given) and a line of progress to `say` at most
+    every PROGRESS_S: pip's hundreds of lines belong in a file. A failure raises with its last error line."""
     tail: deque[str] = deque(maxlen=200)
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_clean_env()
-    ) as process:
+    collected, last_said = 0, time.monotonic()
+    with (
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_clean_env()
+        ) as process,
+        log.open("a", encoding="utf-8") if log else contextlib.nullcontext() as out,
+    ):
         assert process.stdout is not None
         for line in process.stdout:
-            if line.strip():
-                tail.append(line.rstrip())
-                say(line.strip())
+            if out is not None:
+                out.write(line)
+            if not line.strip():
+                continue
+            tail.append(line.rstrip())
+            collected += line.startswith("Collecting ")
+            if log is None or time.monotonic() - last_said >= PROGRESS_S:
+                last_said = time.monotonic()
+                say(f"{what}: {collected} package(s) collected so far" if log else line.strip())
     if process.returncode != 0:
-        raise BakeoffError(f"{what} failed: {last_error_line(tail)}")
+        where = f" (full log: {log})" if log else ""
+        raise BakeoffError(f"{what} failed: {last_error_line(tail)}{where}")
 
 
 def _move_into_place(partial: Path, env: Path) -> None:
