@@ -36,8 +36,18 @@ class RunOutcome:
         return [r for r in self.latest if r["status"] == "failed"]
 
 
-def check_stages(stages: list[str]) -> None:
+def check_stages(stages: list[str]) -> list[str]:
+    """The stages in the order they run (the registry's), each once; a stage without the stages it
+    reads is refused here, before a run directory exists."""
     check_choices("--stages", "stage", stages, STAGES)
+    for stage in stages:
+        missing = [need for need in STAGES[stage].needs if need not in stages]
+        if missing:
+            raise UsageError(
+                f"--stages: {stage} reads what {', '.join(missing)} makes in the same run; "
+                f"add it: --stages {','.join(s for s in STAGES if s in {*stages, *missing})}"
+            )
+    return [s for s in STAGES if s in stages]
 
 
 def _no_stage(stage: str) -> None:
@@ -53,7 +63,7 @@ def run_stages(
     on_stage: Callable[[str], None] = _no_stage,
     constraints: dict[str, str] | None = None,
 ) -> RunOutcome:
-    check_stages(stages)
+    stages = check_stages(stages)
     graph = resolve(model)
     options = {**options, "threads": options.get("threads") or physical_cores()}
     for stage in stages:
@@ -90,7 +100,7 @@ def resume(
         stages, options, spec = info["stages"], info["options"], info["spec"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise UsageError(f"--resume {run_dir}: run.json is damaged or from another version ({exc})") from exc
-    check_stages(stages)
+    stages = check_stages(stages)
     graph: Graph = build_graph(from_dict(spec, source=str(info_path)))
     store = RunStore(run_dir)
     done = {(r["stage"], r["case"], r["framework"]) for r in newest(store.records()) if r["status"] == "ok"}
@@ -107,6 +117,9 @@ def _execute(ctx: RunContext, stages: list[str], on_stage: Callable[[str], None]
     for stage in stages:
         on_stage(stage)
         t0 = time.perf_counter()
+        kept = sum(1 for s, _, _ in ctx.done if s == stage)
+        if kept:
+            ctx.progress(f"{stage}: {kept} case(s) finished in an earlier attempt, kept")
         crashed_before = any(r["case"] == "stage" and r["status"] == "failed" for r in ctx.latest(stage))
         try:
             STAGES[stage].run(ctx)
@@ -127,5 +140,9 @@ def _execute(ctx: RunContext, stages: list[str], on_stage: Callable[[str], None]
     # A report tells a finished run from one that stopped halfway by the stamp; the stage times let the
     # next run of this model estimate how long it has left.
     finished_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    ctx.store.update_run(finished_at=finished_at, seconds=seconds, stage_seconds=took)
+    # A resumed run's time is every attempt's that got this far, not only the last (often seconds).
+    attempts = [*ctx.store.read_run().get("attempt_seconds", []), seconds]
+    ctx.store.update_run(
+        finished_at=finished_at, seconds=sum(attempts), attempt_seconds=attempts, stage_seconds=took
+    )
     return RunOutcome(ctx.store.path, ctx.store.records(), seconds, ctx.results)

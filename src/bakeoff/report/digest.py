@@ -38,6 +38,7 @@ def digest(run: Run) -> dict[str, Any]:
         "started_at": info.get("started_at"),
         "finished": run.finished,
         "seconds": info.get("seconds"),
+        "resumed": len(info.get("resumed_at", [])),
         "quick": bool(info.get("options", {}).get("quick")),
         "stages": info.get("stages", []),
         "missing": run.missing,

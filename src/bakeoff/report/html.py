@@ -51,6 +51,7 @@ def render(run: Run, digest: dict[str, Any], verdict: Verdict) -> str:
         f"{'GPU: ' + ', '.join(map(str, env['gpus'])) if env.get('gpus') else 'no GPU'}; "
         f"started {digest.get('started_at') or '?'}"
         + (f", {digest['seconds']:.0f} s" if digest.get("seconds") else "")
+        + (f" in {digest['resumed'] + 1} attempts (resumed)" if digest.get("resumed") else "")
         + (" (--quick)" if digest.get("quick") else "")
     )
     body = [

@@ -92,9 +92,12 @@ class RunStore:
             json.dumps({"schema": SCHEMA_VERSION, **info}, indent=2, default=str)
         )
 
+    def read_run(self) -> dict[str, Any]:
+        info: dict[str, Any] = json.loads((self.path / "run.json").read_text())
+        return info
+
     def update_run(self, **fields: Any) -> None:
-        info = json.loads((self.path / "run.json").read_text())
-        self.write_run({**info, **fields})
+        self.write_run({**self.read_run(), **fields})
 
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps(clean(record), default=_json_default, allow_nan=False) + "\n"

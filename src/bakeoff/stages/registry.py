@@ -24,6 +24,7 @@ from bakeoff.stages.train import stage as train
 class Stage:
     run: Callable[[RunContext], None]
     check: Callable[[Graph, dict[str, Any]], None]
+    needs: tuple[str, ...] = ()  # stages whose records this one reads: they run first, in the same run
 
 
 STAGES: dict[str, Stage] = {
@@ -31,5 +32,5 @@ STAGES: dict[str, Stage] = {
     "train": Stage(train.run, train.check),
     "pipeline": Stage(pipeline.run, pipeline.check),
     "export": Stage(export.run, export.check),
-    "infer": Stage(infer.run, infer.check),
+    "infer": Stage(infer.run, infer.check, needs=("export",)),
 }

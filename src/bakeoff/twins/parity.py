@@ -7,6 +7,7 @@ and compares what comes back, in canonical (channels-last) layout.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bakeoff.errors import PairError, WorkerError
+from bakeoff.errors import PairError, UsageError, WorkerError
 from bakeoff.measure.env import physical_cores
 from bakeoff.measure.isolation import WorkerResult, run_workers
 from bakeoff.npz import save_arrays
@@ -33,6 +34,15 @@ class ParityOptions:
     batch: int = 8
     seed: int = 0
     threads: int | None = None  # None: the machine's physical cores, for every framework alike
+
+    def __post_init__(self) -> None:
+        for flag, value in (("--atol", self.atol), ("--grad-atol", self.grad_atol)):
+            if not (math.isfinite(value) and value >= 0):
+                raise UsageError(f"{flag} {value}: a tolerance is a finite number, 0 or more (e.g. 1e-5)")
+        if self.batch < 1:
+            raise UsageError(f"--batch {self.batch}: at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"--threads {self.threads}: at least 1")
 
     @property
     def thread_count(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -130,3 +131,9 @@ def test_killed_worker_loses_nothing_finished_and_resume_completes(tmp_path: Pat
     assert [r["status"] for r in records if r["case"] == "torch-eager"] == ["ok"]  # kept, not redone
     assert records[-2]["case"] == "torch-compile" and records[-2]["status"] == "ok"
     assert records[-1]["case"] == "summary"
+    assert re.search(r"train: \d+ case\(s\) finished in an earlier attempt, kept", resumed.stdout)
+    info = json.loads((run_dir / "run.json").read_text())
+    assert len(info["resumed_at"]) == 1
+    # The killed attempt never wrote its time, so only the resumed one counts, and the header says so.
+    assert info["seconds"] == sum(info["attempt_seconds"]) and len(info["attempt_seconds"]) == 1
+    assert "in 2 attempts (resumed)" in (run_dir / "report.html").read_text()

@@ -13,17 +13,18 @@ from bakeoff.twins import parity
 
 
 def check(graph: Graph, options: dict[str, Any]) -> None:
-    """Parity has nothing to check before it starts: its options are validated by the CLI."""
+    _options(options)
+
+
+def _options(options: dict[str, Any]) -> parity.ParityOptions:
+    # threads and seed are the run's, shared by every stage; the tolerances and batch are parity's own.
+    return parity.ParityOptions(threads=options["threads"], seed=options["seed"], **options["parity"])
 
 
 def run(ctx: RunContext) -> None:
-    if ctx.done and ctx.finished("parity"):
-        ctx.progress("parity: finished in an earlier attempt, skipped")
+    if ctx.done and ctx.finished("parity"):  # the runner has said what it keeps
         return
-    # threads and seed are the run's, shared by every stage; the tolerances and batch are parity's own.
-    options = parity.ParityOptions(
-        threads=ctx.options["threads"], seed=ctx.options["seed"], **ctx.options["parity"]
-    )
+    options = _options(ctx.options)
     ctx.progress("parity: building both twins from one weight set (a worker per framework)")
     started = time.perf_counter()
     try:

@@ -28,8 +28,7 @@ def training_graph(graph: Graph) -> Graph:
 
 
 def run(ctx: RunContext) -> None:
-    if ctx.done and ctx.finished("pipeline"):
-        ctx.progress("pipeline: finished in an earlier attempt, skipped")
+    if ctx.done and ctx.finished("pipeline"):  # the runner has said what it keeps
         return
     depth = DEPTH["quick" if ctx.options.get("quick") else "full"]
     batch = ctx.options.get("train", {}).get("batch_size", 64)

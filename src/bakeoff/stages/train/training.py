@@ -49,8 +49,12 @@ def check_options(graph: Graph, options: TrainOptions, dataset: Dataset) -> None
             f"--batch-size {options.batch_size} is larger than the {dataset.n_train} training samples of "
             f"'{dataset.name}'"
         )
-    if options.epochs < 1 or options.lr <= 0:
-        raise UsageError("--epochs must be at least 1 and --lr positive")
+    if options.epochs < 1:
+        raise UsageError(f"--epochs {options.epochs}: at least 1")
+    if not (math.isfinite(options.lr) and options.lr > 0):
+        raise UsageError(f"--lr {options.lr}: a learning rate is a finite number above 0 (e.g. 1e-3)")
+    if options.batch_size < 1:
+        raise UsageError(f"--batch-size {options.batch_size}: at least 1")
     if options.train_samples is not None and options.train_samples < options.batch_size:
         raise UsageError(
             f"train_samples {options.train_samples} is smaller than one batch ({options.batch_size})"
