@@ -36,7 +36,8 @@ def check_choices(option: str, what: str, given: list[str], known: Iterable[str]
     names = list(known)
     unknown = [g for g in given if g not in names]
     if unknown or not given:
-        listed = ", ".join(unknown) or "(none given)"
+        # A name the user typed is echoed as typed, unless it is empty or holds control characters.
+        listed = ", ".join(g if g and g.isprintable() else repr(g) for g in unknown) or "(none given)"
         raise UsageError(f"{option}: unknown {what}(s) {listed}; available: {', '.join(names)}")
     return given
 

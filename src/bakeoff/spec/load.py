@@ -9,7 +9,7 @@ import psutil
 import yaml
 from pydantic import ValidationError
 
-from bakeoff.errors import SpecError, UsageError
+from bakeoff.errors import SpecError, UsageError, one_line
 from bakeoff.spec.flops import count_params
 from bakeoff.spec.graph import Graph, build_graph
 from bakeoff.spec.schema import IDENTIFIER, LAYER_TYPES, MODEL_NAME, ModelSpec
@@ -74,8 +74,12 @@ def load_file(path: Path) -> ModelSpec:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
         raise SpecError(f"{path}: bad YAML at {where}: {exc.problem or exc.context}") from exc
+    except yaml.reader.ReaderError as exc:
+        raise SpecError(
+            f"{path}: bad YAML: character {exc.character!r} at byte {exc.position}: {exc.reason}"
+        ) from exc
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: bad YAML: {exc}") from exc
+        raise SpecError(f"{path}: bad YAML: {one_line(str(exc))}") from exc
     if root is not None:
         _refuse_duplicate_keys(root, str(path))
     lines = _line_numbers(root) if root is not None else {}
