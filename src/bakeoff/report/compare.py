@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
 
+from bakeoff.report.fit import Cell, FittedTable
 from bakeoff.report.numbers import sci
 from bakeoff.results.comparison import (
     IMPROVEMENT,
@@ -28,9 +28,9 @@ _STAGE_TITLES = {
 }
 
 
-def compare_tables(c: Comparison) -> list[Table | Text]:
+def compare_tables(c: Comparison) -> list[FittedTable | Text]:
     """Header and warnings, one speed table per stage, quality, failures, cases in one run only, verdict."""
-    parts: list[Table | Text] = [
+    parts: list[FittedTable | Text] = [
         Text(f"A: {c.a.path.name} ({c.a.model})\nB: {c.b.path.name} ({c.b.model})", style="bold"),
         Text(rule_text(c.threshold), style="dim"),
     ]
@@ -53,26 +53,24 @@ def compare_tables(c: Comparison) -> list[Table | Text]:
     return parts
 
 
-def _speed_table(stage: str, rows: list[SpeedRow]) -> Table:
-    table = Table(title=_STAGE_TITLES.get(stage, stage), title_justify="left")
+def _speed_table(stage: str, rows: list[SpeedRow]) -> FittedTable:
     infer = stage == "infer"
     columns = ["case", *(["batch"] if infer else []), "A", "B", "B/A", "95% CI", "verdict"]
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 or column == "verdict" else "right", no_wrap=i == 0)
-    for r in rows:
-        ci = f"{r.ratio.low:.2f}-{r.ratio.high:.2f}" if r.ratio else "-"
-        style = "red bold" if r.verdict == REGRESSION else ""
-        table.add_row(
+    cells: list[list[Cell]] = [
+        [
             r.case,
             *([str(r.batch)] if infer else []),
             _value(r.a, r.metric),
             _value(r.b, r.metric),
             f"{r.ratio.ratio:.2f}" if r.ratio else "-",
-            ci,
+            f"{r.ratio.low:.2f}-{r.ratio.high:.2f}" if r.ratio else "-",
             _speed_verdict(r),
-            style=style,
-        )
-    return table
+        ]
+        for r in rows
+    ]
+    styles = ["red bold" if r.verdict == REGRESSION else "" for r in rows]
+    right = ("batch", "A", "B", "B/A", "95% CI")
+    return FittedTable(_STAGE_TITLES.get(stage, stage), columns, cells, right=right, styles=styles)
 
 
 def _value(x: float, metric: str) -> str:
@@ -97,32 +95,29 @@ def _speed_verdict(r: SpeedRow) -> Text:
     return Text(f"{SAME}{noisy}")
 
 
-def _quality_table(rows: list[QualityRow]) -> Table | None:
+def _quality_table(rows: list[QualityRow]) -> FittedTable | None:
     # Scores that did not move fill a long table with nothing: show what moved, count the rest.
     if not rows:
         return None
     shown = [r for r in rows if r.verdict != UNCHANGED or r.a != r.b]
-    table = Table(
-        title=f"quality ({len(rows) - len(shown)} unchanged score(s) not shown)", title_justify="left"
-    )
-    for i, column in enumerate(["stage", "case", "metric", "A", "B", "change", "verdict"]):
-        table.add_column(column, justify="right" if column in ("A", "B", "change") else "left", no_wrap=i < 2)
-    for r in shown:
-        verdict = {
-            REGRESSION: Text("REGRESSION", style="red bold"),
-            IMPROVEMENT: Text("improvement", style="green"),
-        }.get(r.verdict, Text(r.verdict or "-"))
-        table.add_row(
-            r.stage,
-            r.case,
+    cells: list[list[Cell]] = [
+        [
+            f"{r.stage} {r.case}",
             r.metric,
             _score(r.a, r.metric),
             _score(r.b, r.metric),
             r.change,
-            verdict,
-            style="red bold" if r.verdict == REGRESSION else "",
-        )
-    return table
+            {
+                REGRESSION: Text("REGRESSION", style="red bold"),
+                IMPROVEMENT: Text("improvement", style="green"),
+            }.get(r.verdict, Text(r.verdict or "-")),
+        ]
+        for r in shown
+    ]
+    title = f"quality ({len(rows) - len(shown)} unchanged score(s) not shown)"
+    styles = ["red bold" if r.verdict == REGRESSION else "" for r in shown]
+    columns = ["case", "metric", "A", "B", "change", "verdict"]
+    return FittedTable(title, columns, cells, right=("A", "B", "change"), styles=styles)
 
 
 def _score(x: float | str | None, metric: str) -> str:
@@ -135,15 +130,21 @@ def _score(x: float | str | None, metric: str) -> str:
     return f"{x:.4g}" if metric == "MSE" else f"{x:.4f}"
 
 
-def _status_table(rows: list[StatusRow]) -> Table:
-    table = Table(title="cases that failed in a run", title_justify="left")
-    for column in ("stage", "case", "A", "B", "verdict", "message"):
-        table.add_column(column, no_wrap=column in ("stage", "case"))
-    for r in rows:
-        style = {REGRESSION: "red bold", "fixed": "green"}.get(r.verdict, "")
-        verdict = "REGRESSION" if r.verdict == REGRESSION else r.verdict
-        table.add_row(r.stage, r.case, r.a, r.b, Text(verdict, style=style), Text(r.message[:100]))
-    return table
+def _status_table(rows: list[StatusRow]) -> FittedTable:
+    cells: list[list[Cell]] = [
+        [
+            f"{r.stage} {r.case}",
+            r.a,
+            r.b,
+            Text(
+                "REGRESSION" if r.verdict == REGRESSION else r.verdict,
+                style={REGRESSION: "red bold", "fixed": "green"}.get(r.verdict, ""),
+            ),
+            r.message,
+        ]
+        for r in rows
+    ]
+    return FittedTable("cases that failed in a run", ["case", "A", "B", "verdict", "message"], cells)
 
 
 def _verdict(c: Comparison) -> Text:

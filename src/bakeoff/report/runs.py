@@ -4,44 +4,44 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 
+from bakeoff.report.fit import Cell, FittedTable
 from bakeoff.report.numbers import sci
 from bakeoff.results.runs import RunRow
 
 
-def runs_table(rows: list[RunRow], title: str = "bakeoff runs") -> Table:
-    """One row per run, newest first, with its fastest training mode and inference cases."""
-    table = Table(title=title, title_justify="left")
+def runs_table(rows: list[RunRow], title: str = "bakeoff runs") -> FittedTable:
+    """One row per run, newest first, with its fastest training mode and inference cases: a table where
+    the terminal is wide enough, one block per run where it is not (`--json` gives every field)."""
     columns = [
         "run",
         "model",
+        "status",
         "started",
         "machine",
         "length",
-        "status",
         "fastest training",
         "fastest batch 1 (p50)",
         "fastest largest batch",
         "parity diff",
     ]
-    for column in columns:
-        table.add_column(column, no_wrap=column in ("run", "started"))
-    for r in rows:
-        table.add_row(
+    cells: list[list[Cell]] = [
+        [
             r.run_id,
             r.model,
+            _status_cell(r),
             (r.started_at or "?").replace("T", " ")[:16],
             r.machine,
             {True: "quick", False: "full", None: "?"}[r.quick],
-            _status_cell(r),
             f"{r.train['mode']} {r.train['samples_per_s']:,.0f}/s" if r.train else "-",
             _small(r.infer_small),
             _large(r.infer_large),
             sci(r.parity_max_abs) if r.parity_max_abs is not None else "-",
-        )
-    return table
+        ]
+        for r in rows
+    ]
+    return FittedTable(title, columns, cells, lead=3, stacked=True)
 
 
 def _status_cell(r: RunRow) -> Text:
