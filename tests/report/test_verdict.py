@@ -4,6 +4,7 @@ quoting the run's own numbers. No frameworks are started."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ def test_equal_speeds_give_no_winner_and_say_so(tmp_path: Path) -> None:
     )
     verdict = recommend(load_run(path), Constraints(goal="research"))
     training = verdict.dimensions[0]
-    assert training.winner is None and "no significant difference" in training.finding
+    assert training.winner is None and "no practical difference: within ±5%" in training.finding
     assert verdict.overall is None and verdict.headline.startswith("No winner")
 
 
@@ -120,3 +121,43 @@ def test_a_run_that_measured_no_weighed_dimension_says_so(tmp_path: Path) -> Non
     verdict = recommend(load_run(_run(tmp_path, [pipeline])), Constraints())
     assert verdict.overall is None
     assert verdict.headline.endswith("this run measured no dimension the verdict weighs.")
+
+
+def test_a_significant_difference_inside_the_margin_is_no_practical_difference(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    records = [_train("torch-eager", "torch", 0.00200, rng), _train("keras-graph", "keras", 0.00206, rng)]
+    run = load_run(_run(tmp_path, records))
+    training = recommend(run, Constraints(goal="research")).dimensions[0]
+    assert training.winner is None and training.finding.startswith("no practical difference: within ±5%")
+    # The same 3% gap with a 1% margin is a win, and the sentence says the margin it cleared.
+    strict = recommend(run, Constraints(goal="research"), margin=0.01).dimensions[0]
+    assert strict.winner == "PyTorch" and "outside the ±1% margin" in strict.finding
+    assert recommend(run, Constraints(), margin=0.01).to_dict()["margin"] == 0.01
+
+
+def test_cloud_inference_compares_native_paths_and_names_onnx_runtime_an_exporter_finding(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(5)
+    ops = {"Gemm": 2, "Relu": 1}
+    exports = [
+        make_record("export", name, "ok", metrics={"verification": {"onnx_ops": ops}})
+        for name in ("torch-onnx", "keras-onnx")
+    ]
+    records = [
+        *exports,
+        _infer("torchscript/torch-torchscript", "torch", 0.0004, rng),
+        _infer("tf-savedmodel/keras-savedmodel", "keras", 0.0002, rng),
+        # ONNX Runtime is fastest of all, and on the PyTorch-exported graph: still not a framework win.
+        _infer("onnxruntime/torch-onnx", "native", 0.00005, rng),
+        _infer("onnxruntime/keras-onnx", "native", 0.00010, rng),
+    ]
+    verdict = recommend(load_run(_run(tmp_path, records)), Constraints(deploy="cloud"))
+    inference = next(d for d in verdict.dimensions if d.name == "inference")
+    assert inference.winner == "TensorFlow" and "tf-savedmodel/keras-savedmodel is 1.9" in inference.finding
+    exporter = inference.reasons[-1]
+    assert exporter.startswith("exporter comparison (not a framework win)")
+    assert re.search(
+        r"onnxruntime/torch-onnx is (1\.9|2\.0)\d*x faster than onnxruntime/keras-onnx", exporter
+    )
+    assert exporter.endswith("the two graphs have the same ops (3 and 3 nodes)")

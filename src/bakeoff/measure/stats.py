@@ -100,6 +100,26 @@ class Ratio:
         winner, loser = (a_name, b_name) if a_wins else (b_name, a_name)
         return f"{winner} is {factor:.2f}x {adjective} than {loser} ({ci} {low:.2f}-{high:.2f})"
 
+    def practical(self, margin: float) -> str:
+        """'win' when the whole CI lies outside ±margin (in ratio terms, 1+m and 1/(1+m)), 'equivalent'
+        when it lies inside, else 'undecided': a difference that may be under the margin is no win."""
+        if self.low > 1.0 + margin or self.high < 1.0 / (1.0 + margin):
+            return "win"
+        if self.low >= 1.0 / (1.0 + margin) and self.high <= 1.0 + margin:
+            return "equivalent"
+        return "undecided"
+
+    def practical_verdict(self, a_name: str, b_name: str, margin: float, adjective: str = "faster") -> str:
+        """`verdict` with the practical margin: how big the win is, and whether it matters."""
+        ci = f"{self.level:.0%} CI {self.low:.2f}-{self.high:.2f}"
+        kind = self.practical(margin)
+        if kind == "win":
+            return f"{self.verdict(a_name, b_name, adjective=adjective)}, outside the ±{margin:.0%} margin"
+        if kind == "equivalent":
+            return f"no practical difference: within ±{margin:.0%} (ratio {self.ratio:.2f}, {ci})"
+        under = f"the difference may be under the ±{margin:.0%} margin"
+        return f"not decided: {under} (ratio {self.ratio:.2f}, {ci})"
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "significant": self.significant}
 

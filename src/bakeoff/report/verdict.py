@@ -1,6 +1,7 @@
 """The recommendation: the seed article's checklist (goal, team, deployment target, hardware) applied to
-what this run measured. Every reason quotes a number from the run; where confidence intervals overlap
-the finding is "no significant difference", never a winner.
+what this run measured. Every reason quotes a number from the run. A side wins a dimension only when the
+whole confidence interval of its advantage lies outside the practical margin (default ±5%); inside it the
+finding is "no practical difference", and an interval that straddles it decides nothing.
 """
 
 from __future__ import annotations
@@ -21,16 +22,34 @@ CHOICES = {
 }
 DEFAULTS = {"goal": "production", "team": "pythonic", "deploy": "cloud", "hardware": "cpu"}
 SIDES = ("PyTorch", "TensorFlow")
+# A difference inside this share is no practical difference, however significant (`--margin`).
+DEFAULT_MARGIN = 0.05
 
-# Which runtimes serve each deployment target, and the batch that matters there. Mobile, edge and the
-# browser answer one request at a time; servers batch.
+# Each framework's own inference paths. On a server the framework choice decides which of these you
+# run; ONNX Runtime runs either exporter's graph, so it compares exporters, not frameworks.
+NATIVE_RUNTIMES = (
+    "torch-eager",
+    "torch-compile",
+    "exported-program",
+    "torchscript",
+    "torch-eager-cuda",
+    "torch-compile-cuda",
+    "tf-savedmodel",
+    "tf-xla",
+    "litert",
+)
+# Which runtimes serve each deployment target. Mobile, edge and the browser answer one request at a
+# time (batch 1); servers batch (the largest batch measured).
 TARGET_RUNTIMES = {
-    "cloud": None,  # every server-side runtime (all but LiteRT)
-    "containers": None,
+    "cloud": NATIVE_RUNTIMES,
+    "containers": NATIVE_RUNTIMES,
     "mobile": ("litert", "onnxruntime"),
     "edge": ("litert", "onnxruntime"),
     "browser": ("onnxruntime",),
 }
+SERVER_TARGETS = ("cloud", "containers")
+# The fp32 ONNX graph each framework's exporter writes, compared in the same ONNX Runtime.
+EXPORTER_CASES = ("onnxruntime/torch-onnx", "onnxruntime/keras-onnx")
 # The artifacts each side ships to a target with (the deployment path), best first.
 TARGET_ARTIFACTS: dict[str, dict[str, tuple[str, ...]]] = {
     "cloud": {
@@ -85,7 +104,7 @@ class Dimension:
     name: str  # 'training', 'inference', 'deployment', 'developer'
     title: str
     winner: str | None  # 'PyTorch', 'TensorFlow', or None
-    finding: str  # one line: who wins and by how much, or "no significant difference", or "not measured"
+    finding: str  # one line: who wins and by how much, "no practical difference", or "not measured"
     reasons: list[str] = field(default_factory=list)
     weight: int = 1
 
@@ -97,6 +116,7 @@ class Verdict:
     headline: str
     dimensions: list[Dimension]
     caveats: list[str]
+    margin: float = DEFAULT_MARGIN
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,17 +125,18 @@ class Verdict:
             "headline": self.headline,
             "dimensions": [asdict(d) for d in self.dimensions],
             "caveats": self.caveats,
+            "margin": self.margin,
         }
 
 
-def recommend(run: Run, constraints: Constraints) -> Verdict:
+def recommend(run: Run, constraints: Constraints, margin: float = DEFAULT_MARGIN) -> Verdict:
     caveats = _caveats(run, constraints)
     weights = WEIGHTS[constraints.goal]
     dims = [
-        _training(run),
-        _inference(run, constraints),
+        _training(run, margin),
+        _inference(run, constraints, margin),
         _deployment(run, constraints),
-        _developer(run, constraints),
+        _developer(run, constraints, margin),
     ]
     for dim in dims:
         dim.weight = weights[dim.name]
@@ -125,11 +146,12 @@ def recommend(run: Run, constraints: Constraints) -> Verdict:
         for dim in dims:
             dim.winner, dim.finding = None, f"not decided: {unbuilt}"
         headline = f"No verdict: {unbuilt}, so no number in this run compares one model in two frameworks."
-        return Verdict(constraints, None, headline, dims, caveats)
+        return Verdict(constraints, None, headline, dims, caveats, margin)
     score = {side: sum(d.weight for d in dims if d.winner == side) for side in SIDES}
     decided = [d for d in dims if d.winner]
     overall = None if score["PyTorch"] == score["TensorFlow"] else max(score, key=lambda s: score[s])
-    return Verdict(constraints, overall, _headline(overall, dims, score, constraints, decided), dims, caveats)
+    headline = _headline(overall, dims, score, constraints, decided, margin)
+    return Verdict(constraints, overall, headline, dims, caveats, margin)
 
 
 def _twins_not_built(run: Run) -> str:
@@ -146,12 +168,13 @@ def _headline(
     score: dict[str, int],
     c: Constraints,
     decided: list[Dimension],
+    margin: float,
 ) -> str:
     target = f"{c.goal}, deploying to {c.deploy} on {c.hardware}"
     if all(d.finding.startswith("not measured") for d in dims):
         return f"No winner for {target}: this run measured no dimension the verdict weighs."
     if not decided:
-        return f"No winner for {target}: no dimension showed a significant difference in this run."
+        return f"No winner for {target}: no dimension showed a difference outside the ±{margin:.0%} margin."
     if overall is None:
         return (
             f"No clear winner for {target}: the dimensions that differ split evenly "
@@ -184,17 +207,19 @@ def _caveats(run: Run, c: Constraints) -> list[str]:
     return out
 
 
-def _side_ratio(a_name: str, a: list[float], b_name: str, b: list[float]) -> tuple[str | None, str]:
-    """Raw times of the best PyTorch and best TensorFlow contender: the winning side (None where the
-    bootstrap CI of median(a)/median(b) holds 1) and the sentence that says so with the CI."""
+def _side_ratio(
+    a_name: str, a: list[float], b_name: str, b: list[float], margin: float
+) -> tuple[str | None, str]:
+    """Raw times of the best PyTorch and best TensorFlow contender: the winning side (None unless the
+    bootstrap CI of median(a)/median(b) lies wholly outside the margin) and the sentence that says so."""
     ratio = ratio_ci(a, b, block=None, n_boot=1000)
     winner = None
-    if ratio.significant:
+    if ratio.practical(margin) == "win":
         winner = family(b_name) if ratio.low > 1.0 else family(a_name)  # a ratio above 1: a is slower
-    return winner, ratio.verdict(a_name, b_name)
+    return winner, ratio.practical_verdict(a_name, b_name, margin)
 
 
-def _training(run: Run) -> Dimension:
+def _training(run: Run, margin: float) -> Dimension:
     title = "training speed"
     done = {
         r["case"]: r["metrics"]
@@ -206,7 +231,7 @@ def _training(run: Run) -> Dimension:
         return Dimension("training", title, None, "not measured: this run has no training mode of each side")
     t, k = best["PyTorch"], best["TensorFlow"]
     assert t and k
-    winner, sentence = _side_ratio(t, done[t]["step_times"][1:], k, done[k]["step_times"][1:])
+    winner, sentence = _side_ratio(t, done[t]["step_times"][1:], k, done[k]["step_times"][1:], margin)
     reasons = [
         f"fastest PyTorch mode {t}: {_ms(done[t]['step_s']['median'])}/step, "
         f"{done[t]['samples_per_s']['median']:,.0f} samples/s",
@@ -225,7 +250,7 @@ def _training(run: Run) -> Dimension:
     return Dimension("training", title, winner, sentence, reasons)
 
 
-def _inference(run: Run, c: Constraints) -> Dimension:
+def _inference(run: Run, c: Constraints, margin: float) -> Dimension:
     title = f"inference for {c.deploy}"
     wanted = TARGET_RUNTIMES[c.deploy]
     device = "cuda" if c.hardware == "gpu" and _has_device(run, "cuda") else "cpu"
@@ -236,13 +261,13 @@ def _inference(run: Run, c: Constraints) -> Dimension:
         and r["case"] != "summary"
         and r["metrics"].get("gate") != "fail"
         and r["metrics"].get("device", "cpu") == device
-        and (r["case"].split("/")[0] in wanted if wanted else r["case"].split("/")[0] != "litert")
     }
-    sizes = sorted({int(b) for m in done.values() for b in m.get("batches", {})})
+    paths = {case: m for case, m in done.items() if case.split("/")[0] in wanted}
+    sizes = sorted({int(b) for m in paths.values() for b in m.get("batches", {})})
     if not sizes:
         return Dimension("inference", title, None, "not measured: no inference case for this target ran ok")
-    batch = sizes[0] if wanted else sizes[-1]  # a server batches; a phone or a page answers one request
-    have = {case: m for case, m in done.items() if str(batch) in m["batches"]}
+    batch = sizes[-1] if c.deploy in SERVER_TARGETS else sizes[0]
+    have = {case: m for case, m in paths.items() if str(batch) in m["batches"]}
     best = {side: _best(have, side, lambda m: m["batches"][str(batch)]["stats"]["median"]) for side in SIDES}
     if not all(best.values()):
         missing = [s for s in SIDES if not best[s]]
@@ -252,13 +277,38 @@ def _inference(run: Run, c: Constraints) -> Dimension:
     t, k = best["PyTorch"], best["TensorFlow"]
     assert t and k
     times = {case: have[case]["batches"][str(batch)]["times"] for case in (t, k)}
-    winner, sentence = _side_ratio(t, times[t], k, times[k])
+    winner, sentence = _side_ratio(t, times[t], k, times[k], margin)
     reasons = [
         f"{device}, batch {batch}: best PyTorch path {t} {_latency(have[t], batch)}",
         f"{device}, batch {batch}: best TensorFlow path {k} {_latency(have[k], batch)}",
         f"latency: {sentence}",
     ]
+    if c.deploy in SERVER_TARGETS:
+        reasons.append(_exporters(run, done, batch, device, margin))
     return Dimension("inference", title, winner, sentence, reasons)
+
+
+def _verification(run: Run, artifact: str) -> dict[str, Any]:
+    record = run.case("export", artifact)
+    return dict(record["metrics"].get("verification", {})) if record else {}
+
+
+def _exporters(run: Run, done: dict[str, dict[str, Any]], batch: int, device: str, margin: float) -> str:
+    """The two exporters' fp32 ONNX graphs in the same ONNX Runtime: a finding about the exporters (and
+    whether their graphs even differ), never a framework win."""
+    t, k = EXPORTER_CASES
+    if not all(case in done and str(batch) in done[case]["batches"] for case in EXPORTER_CASES):
+        return "exporter comparison (not a framework win): the two ONNX graphs were not both timed"
+    times = [done[case]["batches"][str(batch)]["times"] for case in EXPORTER_CASES]
+    sentence = ratio_ci(times[0], times[1], block=None, n_boot=1000).practical_verdict(t, k, margin)
+    ops = [_verification(run, case.split("/")[1]).get("onnx_ops") for case in EXPORTER_CASES]
+    if ops[0] and ops[1]:
+        same = "the same ops" if ops[0] == ops[1] else "different ops"
+        counts = f"{sum(ops[0].values())} and {sum(ops[1].values())} nodes"
+        graphs = f"; the two graphs have {same} ({counts})"
+    else:
+        graphs = ""
+    return f"exporter comparison (not a framework win), {device} batch {batch}: {sentence}{graphs}"
 
 
 def _deployment(run: Run, c: Constraints) -> Dimension:
@@ -303,7 +353,7 @@ def _deployment(run: Run, c: Constraints) -> Dimension:
     return Dimension("deployment", title, winner, finding, reasons)
 
 
-def _developer(run: Run, c: Constraints) -> Dimension:
+def _developer(run: Run, c: Constraints, margin: float) -> Dimension:
     """Signals, not taste: lines of the generated idiomatic code, and how fast each side's eager mode
     (the one people debug in) runs. A pythonic team weighs eager speed more, a structured team code size."""
     title = "developer experience signals"
@@ -321,7 +371,9 @@ def _developer(run: Run, c: Constraints) -> Dimension:
     done = {r["case"]: r["metrics"] for r in run.stage("train") if r["status"] == "ok"}
     if "torch-eager" in done and "keras-eager" in done:
         t, k = done["torch-eager"], done["keras-eager"]
-        winner, sentence = _side_ratio("torch-eager", t["step_times"][1:], "keras-eager", k["step_times"][1:])
+        winner, sentence = _side_ratio(
+            "torch-eager", t["step_times"][1:], "keras-eager", k["step_times"][1:], margin
+        )
         reasons.append(f"eager step time (where code is debugged): {sentence}")
         if winner:
             votes[winner] += 1.0 if c.team == "pythonic" else 0.5

@@ -7,6 +7,8 @@ that computes something else shows up too); `judge` turns its numbers into a ver
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -64,12 +66,23 @@ def load_artifact(job: ExportJob, artifact: Artifact, runtime_name: str) -> Pred
     return load(runtime, path_of(job.root, artifact), LoadOptions(job.threads, spec))
 
 
+def onnx_ops(path: Path) -> dict[str, int]:
+    """How many nodes of each op type the graph holds: tells two exporters' graphs apart, or not."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return dict(sorted(Counter(node.op_type for node in graph.node).items()))
+
+
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The verification job: each artifact run by its own runtime over the validation set."""
     job = ExportJob.from_request(request)
 
     def run_one(name: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         artifact = ARTIFACTS[name]
-        return {}, check_outputs(load_artifact(job, artifact, artifact.verify_with), artifact, job)
+        checked = check_outputs(load_artifact(job, artifact, artifact.verify_with), artifact, job)
+        if artifact.format == "onnx":
+            checked["onnx_ops"] = onnx_ops(path_of(job.root, artifact))
+        return {}, checked
 
     return case_loop(request, run_one)
