@@ -7,6 +7,7 @@ import platform
 import shutil
 import subprocess
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -42,6 +43,31 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# fp32 FLOPs per cycle and core by the widest vector unit the CPU reports, assuming two FMA pipes (most
+# server cores since Haswell and Zen 2). Some cores have one pipe, or split 512-bit work in two: an
+# estimate, which is why the machine's ceiling is the best measured probe and this is shown beside it.
+FLOPS_PER_CYCLE = (("avx512f", 64), ("fma", 32), ("avx", 16), ("sse2", 8))
+
+
+def cpu_peak_estimate() -> dict[str, Any] | None:
+    """Cores x clock x vector width: the CPU's theoretical fp32 peak, where /proc/cpuinfo tells them."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    first_cpu = text.split("\n\n")[0].splitlines()
+    fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in first_cpu if ":" in line)}
+    flags = set(fields.get("flags", "").split())
+    mhz = fields.get("cpu MHz")
+    per_cycle = next((n for flag, n in FLOPS_PER_CYCLE if flag in flags), None)
+    if not mhz or not per_cycle:
+        return None
+    cores = physical_cores()
+    gflops = cores * float(mhz) / 1000 * per_cycle
+    basis = f"{cores} cores x {float(mhz) / 1000:.2f} GHz (as reported) x {per_cycle} fp32 FLOP/cycle"
+    return {"gflops": round(gflops, 1), "basis": basis}
 
 
 def library_versions() -> dict[str, str]:
@@ -85,5 +111,6 @@ def capture() -> dict[str, Any]:
         "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_gib": round(memory / 2**30, 1),
         "gpus": gpus(),
+        "cpu_peak_estimate": cpu_peak_estimate(),
         "libraries": library_versions(),
     }
