@@ -90,26 +90,9 @@ def show(
         typer.echo(f"# ---- Keras ({graph.spec.name}) ----\n{keras_code(graph)}")
         return
     if as_json:
-        from bakeoff.spec.flops import count_flops, count_params, node_flops, node_params
+        from bakeoff.spec.flops import describe
 
-        _print_json(
-            {
-                "spec": graph.spec.model_dump(mode="json"),
-                "params": count_params(graph),
-                "flops_per_sample": count_flops(graph),
-                "layers": [
-                    {
-                        "name": n.name,
-                        "type": n.type,
-                        "inputs": n.inputs,
-                        "shape": n.shape,
-                        "params": node_params(n),
-                        "flops": node_flops(n),
-                    }
-                    for n in graph.nodes
-                ],
-            }
-        )
+        _print_json(describe(graph))
         return
     from bakeoff.report.terminal import layers_table
 
@@ -218,30 +201,6 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _train_options(
-    modes: str,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    device: str,
-    data: str | None,
-    compile_mode: str,
-    quick: bool,
-) -> dict[str, Any]:
-    """The training stage's options; --quick trains one epoch and probes the matmul peak briefly."""
-    return {
-        "modes": _split(modes),
-        "epochs": 1 if quick else epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "device": device,
-        "data": data,
-        "compile_mode": compile_mode,
-        # --quick: two dozen steps per epoch, on the first samples of the shuffled training split.
-        **({"peak_seconds": 0.1, "train_samples": 24 * batch_size} if quick else {}),
-    }
-
-
 Goal = Annotated[
     str | None,
     typer.Option(
@@ -275,66 +234,16 @@ Track = Annotated[
 ]
 
 
-def _given_constraints(flags: dict[str, str | None], config: Path | None) -> dict[str, str]:
-    """The checklist answers given: flags over the config file. Unset ones stay unset."""
-    from bakeoff.report.verdict import Constraints
-
-    values: dict[str, Any] = _read_config(config) if config is not None else {}
-    values.update({k: v for k, v in flags.items() if v is not None})
-    Constraints.from_dict(values, f"--config {config}" if config else "options")  # one line for a bad value
-    return values
+def _constraint_flags(
+    goal: str | None, team: str | None, deploy: str | None, hardware: str | None
+) -> dict[str, str | None]:
+    return {"goal": goal, "team": team, "deploy": deploy, "hardware": hardware}
 
 
-def _run_with_constraints(
-    run_dir: Path,
-    goal: str | None,
-    team: str | None,
-    deploy: str | None,
-    hardware: str | None,
-    config: Path | None,
-    ask: bool,
-) -> tuple[Any, Any]:
-    from bakeoff.results.run import load_run
+def _prompt(key: str, choices: list[str], default: str) -> str:
+    from rich.prompt import Prompt
 
-    run = load_run(run_dir)
-    given = _given_constraints({"goal": goal, "team": team, "deploy": deploy, "hardware": hardware}, config)
-    return run, _complete_constraints(given, run, ask)
-
-
-def _complete_constraints(values: dict[str, str], run: Any, ask: bool) -> Any:
-    """Fills what is unset from what the run stored, then (with a terminal attached) by asking, else
-    with the defaults; hardware defaults to what the run's machine had."""
-    from bakeoff.report.build import stored_constraints
-    from bakeoff.report.verdict import CHOICES, Constraints
-
-    stored = run.info.get("constraints") or {}
-    fallback = stored_constraints(run).to_dict()
-    merged: dict[str, Any] = {**stored, **values}
-    for key, choices in CHOICES.items():
-        if key not in merged:
-            if ask:
-                from rich.prompt import Prompt
-
-                merged[key] = Prompt.ask(key, choices=list(choices), default=fallback[key])
-            else:
-                merged[key] = fallback[key]
-    return Constraints.from_dict(merged, "options")
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    import yaml
-
-    if not path.is_file():
-        raise UsageError(f"--config {path}: no such file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"--config {path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
-    if not isinstance(data, dict):
-        raise UsageError(f"--config {path}: expected keys goal, team, deploy, hardware")
-    return data
+    return Prompt.ask(key, choices=choices, default=default)
 
 
 def _interactive(as_json: bool) -> bool:
@@ -359,7 +268,11 @@ def _execute(
         out, model, quick, stages = plan or (Path("bakeoff-runs"), "", False, [])
         with RunProgress(console, stages, estimates(out, model, quick)) as live:
             outcome = start(live, live.stage)
-    report = _report_after_run(outcome.path, constraints, track, console, as_json)
+    from bakeoff.report.build import write_after_run
+
+    report = write_after_run(outcome.path, constraints, _split(track))
+    if "error" in report and not as_json:
+        console.print(f"[red]report: {report['error']}[/]", highlight=False)
     if as_json:
         _print_json({"run_dir": str(outcome.path), "report": report, "records": outcome.latest})
     else:
@@ -375,30 +288,6 @@ def _execute(
             console.print(f"tracked: {line}", highlight=False)
     if outcome.failed:
         raise typer.Exit(1)
-
-
-def _report_after_run(
-    path: Path, constraints: Any, track: str, console: Any, as_json: bool
-) -> dict[str, Any]:
-    """Report and tracking are written after every measurement, so neither can disturb one. Their failure
-    is one red line: the records are already safe on disk."""
-    from bakeoff.report.build import write_report
-    from bakeoff.results.run import load_run
-
-    done: dict[str, Any] = {}
-    try:
-        run = load_run(path)
-        built = write_report(run, constraints)
-        done = {"files": [str(f) for f in built.files], "headline": built.verdict.headline}
-        if track:
-            from bakeoff.results.tracking import track as log_to
-
-            done["tracked"] = [log_to(kind, run, built.files) for kind in _split(track)]
-    except BakeoffError as exc:
-        done["error"] = str(exc)
-        if not as_json:
-            console.print(f"[red]report: {exc}[/]", highlight=False)
-    return done
 
 
 @app.command()
@@ -453,12 +342,18 @@ def run(
         from bakeoff.results.tracking import check_kinds
 
         check_kinds(_split(track))
-    given = _given_constraints({"goal": goal, "team": team, "deploy": deploy, "hardware": hardware}, config)
+    from bakeoff.report.constraints import given as given_constraints
+    from bakeoff.report.live import resumed_plan, run_name
+    from bakeoff.stages.export.stage import options_for as export_options
+    from bakeoff.stages.infer.stage import options_for as infer_options
+    from bakeoff.stages.train.stage import options_for as train_options
+
+    given = given_constraints(_constraint_flags(goal, team, deploy, hardware), config)
     if resume is not None:
         _execute(
             lambda progress, on_stage: runner.resume(resume, progress, on_stage),
             as_json,
-            plan=_resume_plan(resume),
+            plan=resumed_plan(resume),
             track=track,
         )
         return
@@ -466,9 +361,9 @@ def run(
         "threads": threads,
         "seed": seed,
         "parity": {"atol": atol, "grad_atol": grad_atol, "batch": batch},
-        "train": _train_options(modes, epochs, batch_size, lr, device, data, compile_mode, quick),
-        "export": _export_options(ALL_ARTIFACTS, epochs, batch_size, lr, data, 18, quick),
-        "infer": _infer_options(ALL_RUNTIMES, DEFAULT_BATCHES, quick),
+        "train": train_options(_split(modes), epochs, batch_size, lr, device, data, compile_mode, quick),
+        "export": export_options(_all_or(ALL_ARTIFACTS), epochs, batch_size, lr, data, 18, quick),
+        "infer": infer_options(_all_or(ALL_RUNTIMES), _batch_sizes(DEFAULT_BATCHES), quick),
         "quick": quick,
     }
     chosen = _split(stages)
@@ -477,23 +372,9 @@ def run(
             model, out, chosen, options, progress, on_stage, constraints=given
         ),
         as_json,
-        plan=(out, _model_name(model), quick, chosen),
+        plan=(out, run_name(model), quick, chosen),
         track=track,
     )
-
-
-def _resume_plan(run_dir: Path) -> tuple[Path, str, bool, list[str]] | None:
-    """What the time estimate needs from a run being resumed; runner.resume itself judges run.json."""
-    try:
-        info = json.loads((run_dir / "run.json").read_text())
-        return run_dir.parent, str(info["model"]), bool(info["options"].get("quick")), list(info["stages"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def _model_name(model: str) -> str:
-    """The name a run directory gets for MODEL, to find earlier runs of it (a path names a spec file)."""
-    return Path(model).stem if model.endswith((".yaml", ".yml")) else model
 
 
 @app.command()
@@ -519,16 +400,18 @@ def train(
     Same as `bakeoff run --stages train`.
     """
     from bakeoff import runner
+    from bakeoff.report.live import run_name
+    from bakeoff.stages.train.stage import options_for as train_options
 
     options = {
         "threads": threads,
         "seed": seed,
-        "train": _train_options(modes, epochs, batch_size, lr, device, data, compile_mode, quick=False),
+        "train": train_options(_split(modes), epochs, batch_size, lr, device, data, compile_mode, False),
     }
     _execute(
         lambda progress, on_stage: runner.run_stages(model, out, ["train"], options, progress, on_stage),
         as_json,
-        plan=(out, _model_name(model), False, ["train"]),
+        plan=(out, run_name(model), False, ["train"]),
     )
 
 
@@ -551,6 +434,7 @@ def pipeline(
     digits) fed by each framework's fastest pipeline and from memory, and says whether it is input-bound.
     """
     from bakeoff import runner
+    from bakeoff.report.live import run_name
 
     options = {
         "threads": threads,
@@ -561,7 +445,7 @@ def pipeline(
     _execute(
         lambda progress, on_stage: runner.run_stages(model, out, ["pipeline"], options, progress, on_stage),
         as_json,
-        plan=(out, _model_name(model), quick, ["pipeline"]),
+        plan=(out, run_name(model), quick, ["pipeline"]),
     )
 
 
@@ -594,41 +478,16 @@ Runs = Annotated[Path, typer.Option("--runs", help="Where the run directory is m
 FitEpochs = Annotated[int, typer.Option("--epochs", min=1, help="Epochs of training before export.")]
 
 
-def _all_or(text: str, every: Any) -> list[str]:
-    return list(every) if text.strip() == "all" else _split(text)
+def _all_or(text: str) -> list[str] | None:
+    """None for 'all' (every choice), else the comma-separated names."""
+    return None if text.strip() == "all" else _split(text)
 
 
-def _export_options(
-    artifacts: str, epochs: int, batch_size: int, lr: float, data: str | None, opset: int, quick: bool
-) -> dict[str, Any]:
-    """The export stage's options; the twin is trained before export (1 epoch with --quick)."""
-    from bakeoff.stages.export.artifacts import DEFAULT_ARTIFACTS
-
-    return {
-        "artifacts": _all_or(artifacts, DEFAULT_ARTIFACTS),
-        "epochs": 1 if quick else epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "data": data,
-        "opset": opset,
-    }
-
-
-def _infer_options(runtimes: str, batch_sizes: str, quick: bool) -> dict[str, Any]:
-    """The inference stage's options; --quick times batch 1 and the largest batch, briefly."""
-    from bakeoff.runtimes import RUNTIMES
-
+def _batch_sizes(text: str) -> list[int]:
     try:
-        sizes = [int(b) for b in _split(batch_sizes)]
+        return [int(b) for b in _split(text)]
     except ValueError as exc:
-        raise UsageError(f"--batch-sizes {batch_sizes!r}: expected integers like 1,8,64,256") from exc
-    if quick and len(sizes) > 2:
-        sizes = [min(sizes), max(sizes)]
-    return {
-        "runtimes": _all_or(runtimes, RUNTIMES),
-        "batch_sizes": sizes,
-        **({"min_time": 0.02, "max_time": 0.05, "max_runs": 300} if quick else {}),
-    }
+        raise UsageError(f"--batch-sizes {text!r}: expected integers like 1,8,64,256") from exc
 
 
 @app.command()
@@ -652,19 +511,22 @@ def infer(
     against fp32, and MLPerf's 99% gate for reduced precision. Same as `bakeoff run --stages export,infer`.
     """
     from bakeoff import runner
+    from bakeoff.report.live import run_name
+    from bakeoff.stages.export.stage import options_for as export_options
+    from bakeoff.stages.infer.stage import options_for as infer_options
 
     options = {
         "threads": threads,
         "seed": seed,
-        "export": _export_options(artifacts, epochs, 64, 1e-3, data, opset, quick),
-        "infer": _infer_options(runtimes, batch_sizes, quick),
+        "export": export_options(_all_or(artifacts), epochs, 64, 1e-3, data, opset, quick),
+        "infer": infer_options(_all_or(runtimes), _batch_sizes(batch_sizes), quick),
     }
     _execute(
         lambda progress, on_stage: runner.run_stages(
             model, out, ["export", "infer"], options, progress, on_stage
         ),
         as_json,
-        plan=(out, _model_name(model), quick, ["export", "infer"]),
+        plan=(out, run_name(model), quick, ["export", "infer"]),
     )
 
 
@@ -702,23 +564,22 @@ def export(
     from bakeoff import runner
     from bakeoff.spec.load import resolve
     from bakeoff.stages.export import deployment
+    from bakeoff.stages.export.stage import options_for as export_options
 
     graph = resolve(model)
     needed = deployment.check(graph, target, source, dest, name or graph.spec.name)
     options = {
         "threads": threads,
         "seed": seed,
-        "export": _export_options(",".join(needed), epochs, 64, 1e-3, data, opset, False),
+        "export": export_options(list(needed), epochs, 64, 1e-3, data, opset, False),
     }
     console = _console()
     outcome = runner.run_stages(
         model, runs, ["export"], options, (lambda _: None) if as_json else _progress(console)
     )
-    bad = [r for r in outcome.latest if r["case"] in needed and r["status"] != "ok"]
-    if bad:
-        raise BakeoffError(f"{bad[0]['case']}: {bad[0]['message']}")
-    root = outcome.path / "artifacts"
-    written = deployment.write(graph, target, source, root, dest, name or graph.spec.name)
+    written = deployment.write_from_run(
+        graph, target, source, outcome.path, outcome.latest, dest, name or graph.spec.name
+    )
     if as_json:
         _print_json(
             {"run_dir": str(outcome.path), "written": [str(p) for p in written], "records": outcome.latest}
@@ -730,12 +591,8 @@ def export(
         console.print(part)
     for path in written:
         console.print(f"wrote {path}")
-    for r in outcome.latest:
-        if r["case"] in needed and r["metrics"].get("gate") == "fail":
-            console.print(f"[yellow]warning:[/] {r['case']} is under the 99% accuracy gate: {r['message']}")
-
-
-DIRECTIONS = {"torch-to-tf": "torch-onnx-tf", "keras-to-torch": "keras-onnx-torch"}
+    for r in deployment.under_gate(outcome.latest, target, source):
+        console.print(f"[yellow]warning:[/] {r['case']} is under the 99% accuracy gate: {r['message']}")
 
 
 @app.command()
@@ -773,17 +630,17 @@ def convert(
     from. Exits 1 when a conversion fails or does not match.
     """
     from bakeoff import runner
+    from bakeoff.stages.export.converters import conversions
+    from bakeoff.stages.export.stage import options_for as export_options
 
-    if direction not in (*DIRECTIONS, "both"):
-        raise UsageError(f"--direction: '{direction}' is not one of {', '.join(DIRECTIONS)}, both")
-    wanted = list(DIRECTIONS.values()) if direction == "both" else [DIRECTIONS[direction]]
+    wanted = conversions(direction)
     console = _console()
     progress = (lambda _: None) if as_json else _progress(console)
     if "torch-onnx-tf" in wanted:
         from bakeoff.stages.export.converters.onnx2tf_env import ensure_env
 
         ensure_env(progress, install=setup)  # without --setup, a missing env is one line naming the fix
-    export = _export_options(",".join(wanted), epochs, 64, 1e-3, data, opset, False)
+    export = export_options(wanted, epochs, 64, 1e-3, data, opset, False)
     options = {"threads": threads, "seed": seed, "export": export}
     outcome = runner.run_stages(model, runs, ["export"], options, progress)
     if as_json:
@@ -816,8 +673,9 @@ def report(
     the constraints the run was started with unless flags or --config change them.
     """
     from bakeoff.report.build import write_report
+    from bakeoff.report.constraints import for_run
 
-    run, constraints = _run_with_constraints(run_dir, goal, team, deploy, hardware, config, ask=False)
+    run, constraints = for_run(run_dir, _constraint_flags(goal, team, deploy, hardware), config, None)
     built = write_report(run, constraints)
     if as_json:
         _print_json({"files": [str(f) for f in built.files], "verdict": built.verdict.to_dict()})
@@ -848,11 +706,15 @@ def recommend(
     Every reason quotes a number measured in that run; where confidence intervals overlap it says
     "no significant difference". Unset constraints are asked for when a terminal is attached.
     """
+    from bakeoff.report.constraints import for_run
     from bakeoff.report.terminal import verdict_parts
     from bakeoff.report.verdict import recommend as decide
 
-    run, constraints = _run_with_constraints(
-        run_dir, goal, team, deploy, hardware, config, ask=_interactive(as_json)
+    run, constraints = for_run(
+        run_dir,
+        _constraint_flags(goal, team, deploy, hardware),
+        config,
+        _prompt if _interactive(as_json) else None,
     )
     verdict = decide(run, constraints)
     if as_json:

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff import __version__
+from bakeoff.errors import BakeoffError
 from bakeoff.report import html, markdown
+from bakeoff.report.constraints import stored_constraints
 from bakeoff.report.digest import digest as make_digest
 from bakeoff.report.verdict import Constraints, Verdict, recommend
-from bakeoff.results.run import Run
+from bakeoff.results.run import Run, load_run
 from bakeoff.results.store import SCHEMA_VERSION, check_writable, clean
 
 
@@ -21,14 +23,6 @@ class Report:
     files: list[Path]
     verdict: Verdict
     digest: dict[str, Any]
-
-
-def stored_constraints(run: Run) -> Constraints:
-    """The constraints the run was started with (run.json), so a rebuilt report keeps its verdict; the
-    hardware, unless given, is what the run's machine had."""
-    values = dict(run.info.get("constraints") or {})
-    values.setdefault("hardware", "gpu" if run.info.get("environment", {}).get("gpus") else "cpu")
-    return Constraints.from_dict(values, f"{run.path / 'run.json'}: constraints")
 
 
 def write_report(run: Run, constraints: Constraints | None = None) -> Report:
@@ -55,3 +49,21 @@ def write_report(run: Run, constraints: Constraints | None = None) -> Report:
         tmp.replace(path)  # a report being rebuilt is never seen half-written
         paths.append(path)
     return Report(paths, verdict, digest)
+
+
+def write_after_run(path: Path, constraints: Constraints | None, track: list[str]) -> dict[str, Any]:
+    """The report of the run in `path`, then its tracking (`track`: mlflow, tensorboard). Both come after
+    every measurement, so neither can disturb one. A failure is kept as "error", one line: the records
+    are already safe on disk. Returns the files, the headline, what was tracked."""
+    done: dict[str, Any] = {}
+    try:
+        run = load_run(path)
+        built = write_report(run, constraints)
+        done = {"files": [str(f) for f in built.files], "headline": built.verdict.headline}
+        if track:
+            from bakeoff.results.tracking import track as log_to
+
+            done["tracked"] = [log_to(kind, run, built.files) for kind in track]
+    except BakeoffError as exc:
+        done["error"] = str(exc)
+    return done

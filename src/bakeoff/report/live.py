@@ -44,6 +44,21 @@ def estimates(out: Path, model: str, quick: bool) -> dict[str, float]:
     return {**DEFAULT_SECONDS[quick], **(newest[1] if newest else {})}
 
 
+def run_name(model: str) -> str:
+    """The name a run directory gets for MODEL, to find earlier runs of it (a path names a spec file)."""
+    return Path(model).stem if model.endswith((".yaml", ".yml")) else model
+
+
+def resumed_plan(run_dir: Path) -> tuple[Path, str, bool, list[str]] | None:
+    """(out, model, quick, stages) of a run being resumed, for the time estimate; None when run.json
+    cannot tell (runner.resume itself judges run.json)."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+        return run_dir.parent, str(info["model"]), bool(info["options"].get("quick")), list(info["stages"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 class RunProgress:
     """Called with each progress line; `stage(name)` when a stage starts. Lines scroll above the bar."""
 

@@ -7,6 +7,7 @@ a roofline compares against. Elementwise work (activations, norms, pools, adds) 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from bakeoff.spec import schema as s
 from bakeoff.spec.graph import Graph, Node, pair
@@ -64,3 +65,23 @@ def count_params(graph: Graph, framework: str = "spec") -> int:
 
 def count_flops(graph: Graph) -> int:
     return sum(node_flops(n) for n in graph.nodes)
+
+
+def describe(graph: Graph) -> dict[str, Any]:
+    """The spec, its counts, and each layer's inputs, output shape, parameters and FLOPs (show --json)."""
+    return {
+        "spec": graph.spec.model_dump(mode="json"),
+        "params": count_params(graph),
+        "flops_per_sample": count_flops(graph),
+        "layers": [
+            {
+                "name": n.name,
+                "type": n.type,
+                "inputs": n.inputs,
+                "shape": n.shape,
+                "params": node_params(n),
+                "flops": node_flops(n),
+            }
+            for n in graph.nodes
+        ],
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from bakeoff.errors import BakeoffError, UsageError
 from bakeoff.results.store import check_writable
@@ -12,6 +13,7 @@ from bakeoff.spec.graph import Graph
 from bakeoff.stages.export.artifacts import ARTIFACTS, path_of
 from bakeoff.stages.export.deploy import TARGETS, TensorSpec, onnx_specs
 from bakeoff.stages.export.deploy._layout import check_name, refuse_existing
+from bakeoff.stages.export.stage import artifacts_root
 
 TFLITES = tuple(a.name for a in ARTIFACTS.values() if a.format == "tflite")
 # (target, source framework) -> the artifacts it is made of
@@ -108,6 +110,30 @@ def write(graph: Graph, target: str, source: str | None, root: Path, out: Path, 
             )
         ]
     return _copy_files(paths, out, name)
+
+
+def write_from_run(
+    graph: Graph,
+    target: str,
+    source: str | None,
+    run_dir: Path,
+    records: list[dict[str, Any]],
+    out: Path,
+    name: str,
+) -> list[Path]:
+    """After the export stage of `run_dir` (its newest `records`): refuses, writing nothing, when an
+    artifact the target needs failed to export or verify; else lays the verified ones out (`write`)."""
+    needed = needs(target, source)
+    bad = [r for r in records if r["case"] in needed and r["status"] != "ok"]
+    if bad:
+        raise BakeoffError(f"{bad[0]['case']}: {bad[0]['message']}")
+    return write(graph, target, source, artifacts_root(run_dir), out, name)
+
+
+def under_gate(records: list[dict[str, Any]], target: str, source: str | None) -> list[dict[str, Any]]:
+    """The records of the artifacts the target needs that fell under the 99% accuracy gate."""
+    needed = needs(target, source)
+    return [r for r in records if r["case"] in needed and r["metrics"].get("gate") == "fail"]
 
 
 def _file_names(names: tuple[str, ...], out: Path, name: str) -> dict[str, Path]:

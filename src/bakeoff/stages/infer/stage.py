@@ -17,6 +17,17 @@ from bakeoff.stages.export.stage import artifacts_root
 from bakeoff.stages.infer.inference import InferOptions, cases_for, run_inference, summary_record
 
 
+def options_for(runtimes: list[str] | None, batch_sizes: list[int], quick: bool) -> dict[str, Any]:
+    """The stage's entry in a run's options (run.json), read back by `options_of`. `runtimes` None: every
+    one. --quick times batch 1 and the largest batch, briefly."""
+    sizes = [min(batch_sizes), max(batch_sizes)] if quick and len(batch_sizes) > 2 else batch_sizes
+    return {
+        "runtimes": list(RUNTIMES) if runtimes is None else runtimes,
+        "batch_sizes": sizes,
+        **({"min_time": 0.02, "max_time": 0.05, "max_runs": 300} if quick else {}),
+    }
+
+
 def options_of(options: dict[str, Any]) -> InferOptions:
     infer: dict[str, Any] = {
         k: tuple(v) if isinstance(v, list) else v for k, v in options.get("infer", {}).items()

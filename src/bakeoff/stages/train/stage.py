@@ -19,6 +19,31 @@ def options_of(options: dict[str, Any]) -> TrainOptions:
     return TrainOptions(threads=options["threads"], seed=options["seed"], **train)
 
 
+def options_for(
+    modes: list[str],
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    device: str,
+    data: str | None,
+    compile_mode: str,
+    quick: bool,
+) -> dict[str, Any]:
+    """The stage's entry in a run's options (run.json), read back by `options_of`; --quick trains one
+    epoch and probes the matmul peak briefly."""
+    return {
+        "modes": modes,
+        "epochs": 1 if quick else epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "device": device,
+        "data": data,
+        "compile_mode": compile_mode,
+        # --quick: two dozen steps per epoch, on the first samples of the shuffled training split.
+        **({"peak_seconds": 0.1, "train_samples": 24 * batch_size} if quick else {}),
+    }
+
+
 def check(graph: Graph, options: dict[str, Any]) -> None:
     opts = options_of(options)
     check_modes(list(options["train"]["modes"]))
