@@ -1,0 +1,154 @@
+"""The options of the `bakeoff` commands, each written once, and the parsing of their text values.
+
+An option that more than one command takes, or whose default another command reuses, is an `Annotated`
+alias here, so its flag, help and checks are the same everywhere; each command gives it its default
+(`epochs: Epochs = 3`). An option of a single command is written in that command. The parsers turn
+comma-separated text into lists and raise UsageError (one line, exit 2) for text they cannot read.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bakeoff.errors import UsageError
+
+MODEL_HELP = "A zoo model name (see `bakeoff zoo`) or a path to a YAML spec."
+Model = Annotated[str, typer.Argument(help=MODEL_HELP)]
+RunDir = Annotated[Path, typer.Argument(help="A run directory, e.g. bakeoff-runs/20261125-101500-simplenet.")]
+
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print a machine-readable JSON result instead of tables.")
+]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the canonical weights and the batch.")]
+Threads = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, help="Threads for every framework alike [default: physical cores]."),
+]
+Out = Annotated[Path, typer.Option("--out", help="Where run directories are made.")]
+Runs = Annotated[Path, typer.Option("--runs", help="Where the run directory is made.")]
+
+# parity
+Atol = Annotated[
+    float, typer.Option("--atol", help="Max abs difference allowed for outputs and activations.")
+]
+GradAtol = Annotated[
+    float, typer.Option("--grad-atol", help="Max abs difference allowed for gradients and loss.")
+]
+Batch = Annotated[int, typer.Option("--batch", min=1, help="Samples in the parity batch.")]
+
+# training
+ALL_MODES = "torch-eager,torch-compile,keras-eager,keras-graph,keras-xla"
+Modes = Annotated[
+    str,
+    typer.Option(
+        "--modes",
+        help="Comma-separated training modes: torch-eager, torch-compile (torch.compile), "
+        "keras-eager (fit run_eagerly), keras-graph (fit as tf.function), keras-xla (jit_compile).",
+    ),
+]
+Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Training epochs per mode.")]
+BatchSize = Annotated[
+    int, typer.Option("--batch-size", min=1, help="Training batch size, the same in every mode.")
+]
+Lr = Annotated[float, typer.Option("--lr", help="Adam learning rate (betas 0.9/0.999, eps 1e-7 in both).")]
+Device = Annotated[str, typer.Option("--device", help="cpu or cuda (CUDA needs a GPU and GPU builds).")]
+Data = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        help="mnist, synthetic, or FILE.npz with arrays x and y [default: mnist when the "
+        "model takes 28x28 digits, else synthetic].",
+    ),
+]
+CompileMode = Annotated[
+    str, typer.Option("--compile-mode", help="torch.compile mode: default, reduce-overhead, max-autotune.")
+]
+
+# export and inference
+ALL_ARTIFACTS = "all"
+ALL_RUNTIMES = "all"
+DEFAULT_BATCHES = "1,8,64,256"
+Artifacts = Annotated[
+    str,
+    typer.Option(
+        "--artifacts",
+        help="Comma-separated artifacts to export, or 'all': torch-onnx, torch-pt2, torch-torchscript, "
+        "keras-savedmodel, keras-onnx, keras-tflite-{fp32,fp16,drq,int8}, {torch,keras}-onnx-int8-{dynamic,"
+        "static}; torch-twin always. Quantized ones bring their source along. The conversions "
+        "torch-onnx-tf and keras-onnx-torch are `bakeoff convert`'s, not in 'all'.",
+    ),
+]
+Runtimes = Annotated[
+    str,
+    typer.Option(
+        "--runtimes",
+        help="Comma-separated runtimes, or 'all': torch-eager, torch-compile, exported-program, torchscript, "
+        "tf-savedmodel, tf-xla, onnxruntime, litert, onnx2torch (runs keras-onnx-torch); on a GPU also "
+        "torch-eager-cuda, torch-compile-cuda, onnxruntime-cuda, onnxruntime-tensorrt.",
+    ),
+]
+BatchSizes = Annotated[str, typer.Option("--batch-sizes", help="Comma-separated inference batch sizes.")]
+Opset = Annotated[int, typer.Option("--opset", help="ONNX opset of both ONNX exporters.")]
+FitEpochs = Annotated[int, typer.Option("--epochs", min=1, help="Epochs of training before export.")]
+
+# the verdict's constraints (run, report, recommend)
+Goal = Annotated[
+    str | None,
+    typer.Option(
+        "--goal", help="research or production: weighs training and code, or serving and deploying."
+    ),
+]
+Team = Annotated[
+    str | None,
+    typer.Option("--team", help="pythonic or structured: weighs eager speed, or code size."),
+]
+Deploy = Annotated[
+    str | None,
+    typer.Option(
+        "--deploy", help="cloud, mobile, edge, browser or containers: which runtimes and artifacts count."
+    ),
+]
+Hardware = Annotated[
+    str | None, typer.Option("--hardware", help="cpu or gpu [default: what the run's machine has].")
+]
+Config = Annotated[
+    Path | None,
+    typer.Option("--config", help="YAML file with goal/team/deploy/hardware; flags override it."),
+]
+
+
+def constraint_flags(
+    goal: str | None, team: str | None, deploy: str | None, hardware: str | None
+) -> dict[str, str | None]:
+    """The constraint flags by name, for bakeoff.report.constraints; None where not given."""
+    return {"goal": goal, "team": team, "deploy": deploy, "hardware": hardware}
+
+
+def split(text: str) -> list[str]:
+    """Comma-separated names, blanks dropped: 'a, b,' -> ['a', 'b']."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def all_or(text: str) -> list[str] | None:
+    """None for 'all' (every choice), else the comma-separated names."""
+    return None if text.strip() == "all" else split(text)
+
+
+def parse_batch_sizes(text: str) -> list[int]:
+    try:
+        return [int(b) for b in split(text)]
+    except ValueError as exc:
+        raise UsageError(f"--batch-sizes {text!r}: expected integers like 1,8,64,256") from exc
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """--input-shape: '784', '28,28,1', '28x28x1' or '(28, 28, 1)' -> a tuple of positive integers."""
+    parts = re.split(r"[,x]", text.replace(" ", "").strip("()[]"))
+    shape = tuple(int(p) for p in parts if p.isdigit())
+    if len(shape) != len(parts) or any(d <= 0 for d in shape):
+        raise UsageError(f"--input-shape {text!r}: expected positive integers like 784 or 28,28,1")
+    return shape

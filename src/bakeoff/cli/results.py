@@ -1,0 +1,134 @@
+"""Commands that read finished (or stopped) runs back, measuring nothing: `report`, `recommend`, `runs`,
+`compare`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bakeoff.cli.options import (
+    Config,
+    Deploy,
+    Goal,
+    Hardware,
+    JsonFlag,
+    Out,
+    RunDir,
+    Team,
+    constraint_flags,
+)
+from bakeoff.cli.output import console, print_json
+
+
+def report(
+    run_dir: RunDir,
+    goal: Goal = None,
+    team: Team = None,
+    deploy: Deploy = None,
+    hardware: Hardware = None,
+    config: Config = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rebuild report.html, summary.md and results.json of a run from its records, without measuring.
+
+    Works on a run that stopped halfway: the report says which stages are missing. The verdict uses
+    the constraints the run was started with unless flags or --config change them.
+    """
+    from bakeoff.report.build import write_report
+    from bakeoff.report.constraints import for_run
+
+    run, constraints = for_run(run_dir, constraint_flags(goal, team, deploy, hardware), config, None)
+    built = write_report(run, constraints)
+    if as_json:
+        print_json({"files": [str(f) for f in built.files], "verdict": built.verdict.to_dict()})
+        return
+    out = console()
+    if run.missing or not run.finished:
+        out.print(
+            f"[yellow]partial run:[/] no records for {', '.join(run.missing) or 'its last cases'}",
+            highlight=False,
+        )
+    out.print(f"[bold]verdict:[/] {built.verdict.headline}", highlight=False)
+    for path in built.files:
+        out.print(f"wrote {path}", highlight=False)
+
+
+def recommend(
+    run_dir: RunDir,
+    goal: Goal = None,
+    team: Team = None,
+    deploy: Deploy = None,
+    hardware: Hardware = None,
+    config: Config = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Recompute the verdict of a run for your constraints, from its stored records.
+
+    Every reason quotes a number measured in that run; where confidence intervals overlap it says
+    "no significant difference". Unset constraints are asked for when a terminal is attached.
+    """
+    from bakeoff.report.constraints import for_run
+    from bakeoff.report.terminal import verdict_parts
+    from bakeoff.report.verdict import recommend as decide
+
+    interactive = not as_json and sys.stdin.isatty() and sys.stdout.isatty()
+    flags = constraint_flags(goal, team, deploy, hardware)
+    run, constraints = for_run(run_dir, flags, config, _prompt if interactive else None)
+    verdict = decide(run, constraints)
+    if as_json:
+        print_json(verdict.to_dict())
+        return
+    out = console()
+    for part in verdict_parts(verdict):
+        out.print(part)
+
+
+def _prompt(key: str, choices: list[str], default: str) -> str:
+    from rich.prompt import Prompt
+
+    return Prompt.ask(key, choices=choices, default=default)
+
+
+def runs(out: Out = Path("bakeoff-runs"), as_json: JsonFlag = False) -> None:
+    """List the runs under --out, newest first: model, date, machine, headline numbers."""
+    from bakeoff.report.runs import runs_table
+    from bakeoff.results.runs import list_runs, runs_json
+
+    rows = list_runs(out)
+    if as_json:
+        print_json(runs_json(rows))
+        return
+    if not rows:
+        console().print(f"no runs under {out} (`bakeoff run` makes one)", highlight=False)
+        return
+    console().print(runs_table(rows))
+
+
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
+    run_b: Annotated[Path, typer.Argument(help="The run compared with it.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare two runs case by case: ratio B/A with a bootstrap 95% CI, regressions flagged.
+
+    Warns when the machines, library versions, models or depths differ. Exits 1 on a regression.
+    """
+    from bakeoff.report.compare import compare_tables
+    from bakeoff.results.compare import compare as diff
+    from bakeoff.results.run import load_run
+
+    result = diff(load_run(run_a), load_run(run_b))
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        out = console()
+        for part in compare_tables(result):
+            out.print(part)
+    if result.regressions:
+        raise typer.Exit(1)
+
+
+COMMANDS = (report, recommend, runs, compare)

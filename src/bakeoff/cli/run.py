@@ -1,0 +1,403 @@
+"""Commands that measure, each making a run directory: `run` (every stage, then the report) and the
+commands for one stage: `train`, `pipeline`, `infer`, plus `export` and `convert`, which also lay out
+or convert the exported model.
+
+Each command turns its flags into the run's options (each stage's `options_for` in
+`bakeoff.stages.<stage>.stage` says what its flags and --quick mean) and hands them to `bakeoff.runner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bakeoff.cli.options import (
+    ALL_ARTIFACTS,
+    ALL_MODES,
+    ALL_RUNTIMES,
+    DEFAULT_BATCHES,
+    MODEL_HELP,
+    Artifacts,
+    Atol,
+    Batch,
+    BatchSize,
+    BatchSizes,
+    CompileMode,
+    Config,
+    Data,
+    Deploy,
+    Device,
+    Epochs,
+    FitEpochs,
+    Goal,
+    GradAtol,
+    Hardware,
+    JsonFlag,
+    Lr,
+    Model,
+    Modes,
+    Opset,
+    Out,
+    Runs,
+    Runtimes,
+    Seed,
+    Team,
+    Threads,
+    all_or,
+    constraint_flags,
+    parse_batch_sizes,
+    split,
+)
+from bakeoff.cli.output import console, print_json, progress, quiet
+
+# (out, model, quick, stages): what the time estimate of the live display needs.
+Plan = tuple[Path, str, bool, list[str]]
+
+
+def run(
+    model: Model = "simplenet",
+    out: Out = Path("bakeoff-runs"),
+    stages: Annotated[
+        str,
+        typer.Option(
+            "--stages", help="Comma-separated stages, in order: parity, train, pipeline, export, infer."
+        ),
+    ] = "parity,train,pipeline,export,infer",
+    quick: Annotated[bool, typer.Option("--quick", help="Every stage at reduced depth (1 epoch).")] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="Finish an earlier run directory: keep its finished cases, redo the rest."
+        ),
+    ] = None,
+    modes: Modes = ALL_MODES,
+    epochs: Epochs = 3,
+    batch_size: BatchSize = 64,
+    lr: Lr = 1e-3,
+    device: Device = "cpu",
+    data: Data = None,
+    compile_mode: CompileMode = "default",
+    atol: Atol = 1e-5,
+    grad_atol: GradAtol = 1e-4,
+    batch: Batch = 8,
+    seed: Seed = 0,
+    threads: Threads = None,
+    goal: Goal = None,
+    team: Team = None,
+    deploy: Deploy = None,
+    hardware: Hardware = None,
+    config: Config = None,
+    track: Annotated[
+        str,
+        typer.Option(
+            "--track",
+            help="Also log to mlflow and/or tensorboard (comma-separated). MLflow: MLFLOW_TRACKING_URI, else "
+            "a sqlite store in the run directory.",
+        ),
+    ] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """The main job: parity, training modes, input pipelines, exports, inference; then the report.
+
+    Writes report.html, summary.md and results.json into the run directory, with a verdict for the
+    --goal/--team/--deploy/--hardware given (or in --config; `bakeoff recommend` re-weighs it later).
+    Exits 1 when any check fails; every finished case is already in records.jsonl, and --resume
+    finishes a run that was stopped.
+    """
+    from bakeoff import runner
+
+    if track:
+        from bakeoff.results.tracking import check_kinds
+
+        check_kinds(split(track))
+    from bakeoff.report.constraints import given as given_constraints
+    from bakeoff.report.live import resumed_plan
+    from bakeoff.stages.export.stage import options_for as export_options
+    from bakeoff.stages.infer.stage import options_for as infer_options
+    from bakeoff.stages.train.stage import options_for as train_options
+
+    given = given_constraints(constraint_flags(goal, team, deploy, hardware), config)
+    if resume is not None:
+        _execute(
+            lambda progress, on_stage: runner.resume(resume, progress, on_stage),
+            as_json,
+            resumed_plan(resume),
+            track,
+        )
+        return
+    options = {
+        "threads": threads,
+        "seed": seed,
+        "parity": {"atol": atol, "grad_atol": grad_atol, "batch": batch},
+        "train": train_options(split(modes), epochs, batch_size, lr, device, data, compile_mode, quick),
+        "export": export_options(all_or(ALL_ARTIFACTS), epochs, batch_size, lr, data, 18, quick),
+        "infer": infer_options(all_or(ALL_RUNTIMES), parse_batch_sizes(DEFAULT_BATCHES), quick),
+        "quick": quick,
+    }
+    _run_stages(model, out, split(stages), options, quick, as_json, given, track)
+
+
+def train(
+    model: Model = "simplenet",
+    modes: Modes = ALL_MODES,
+    epochs: Epochs = 3,
+    batch_size: BatchSize = 64,
+    lr: Lr = 1e-3,
+    device: Device = "cpu",
+    data: Data = None,
+    compile_mode: CompileMode = "default",
+    out: Out = Path("bakeoff-runs"),
+    seed: Seed = 0,
+    threads: Threads = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train the twins in every mode from the same weights, data and order; compare speed and accuracy.
+
+    Prints throughput with spread, compile time, accuracy, time to accuracy and utilization per mode.
+    Same as `bakeoff run --stages train`.
+    """
+    from bakeoff.stages.train.stage import options_for as train_options
+
+    options = {
+        "threads": threads,
+        "seed": seed,
+        "train": train_options(split(modes), epochs, batch_size, lr, device, data, compile_mode, False),
+    }
+    _run_stages(model, out, ["train"], options, False, as_json)
+
+
+def pipeline(
+    model: Annotated[str, typer.Argument(help=MODEL_HELP + " Used for the input-bound check.")] = "simplenet",
+    batch_size: BatchSize = 64,
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer batches and passes.")] = False,
+    out: Out = Path("bakeoff-runs"),
+    seed: Seed = 0,
+    threads: Threads = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Input pipelines: torch DataLoader (0..N workers) against tf.data (sequential, AUTOTUNE, cache).
+
+    The workload is real: MNIST digits PNG-encoded, then decoded, padded, randomly cropped and flipped,
+    and normalized, identically in both. Also trains MODEL (or lenet when MODEL does not take 28x28
+    digits) fed by each framework's fastest pipeline and from memory, and says whether it is input-bound.
+    """
+    options = {
+        "threads": threads,
+        "seed": seed,
+        "quick": quick,
+        "train": {"batch_size": batch_size, "lr": 1e-3},
+    }
+    _run_stages(model, out, ["pipeline"], options, quick, as_json)
+
+
+def infer(
+    model: Model = "simplenet",
+    runtimes: Runtimes = ALL_RUNTIMES,
+    batch_sizes: BatchSizes = DEFAULT_BATCHES,
+    artifacts: Artifacts = ALL_ARTIFACTS,
+    epochs: FitEpochs = 3,
+    data: Data = None,
+    opset: Opset = 18,
+    quick: Annotated[bool, typer.Option("--quick", help="1 epoch; batch 1 and the largest only.")] = False,
+    out: Out = Path("bakeoff-runs"),
+    seed: Seed = 0,
+    threads: Threads = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Export the trained twins every way, verify each artifact, and time it in every runtime that runs it.
+
+    Per (runtime, artifact): latency p50/p99 per batch size, throughput, cold start, peak RSS, accuracy
+    against fp32, and MLPerf's 99% gate for reduced precision. Same as `bakeoff run --stages export,infer`.
+    """
+    from bakeoff.stages.export.stage import options_for as export_options
+    from bakeoff.stages.infer.stage import options_for as infer_options
+
+    options = {
+        "threads": threads,
+        "seed": seed,
+        "export": export_options(all_or(artifacts), epochs, 64, 1e-3, data, opset, quick),
+        "infer": infer_options(all_or(runtimes), parse_batch_sizes(batch_sizes), quick),
+    }
+    _run_stages(model, out, ["export", "infer"], options, quick, as_json)
+
+
+def export(
+    model: Model = "simplenet",
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            help="tfserving (<name>/1/saved_model.pb), triton (model repository with config.pbtxt), "
+            "torchserve (<name>.mar), onnx (<name>.onnx) or tflite (<name>-{fp32,fp16,drq,int8}.tflite).",
+        ),
+    ] = "onnx",
+    dest: Annotated[Path, typer.Option("--out", help="Folder to write the layout into.")] = Path("deploy"),
+    source: Annotated[
+        str | None,
+        typer.Option("--from", help="Which twin to export: torch or keras [default: the target's own]."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Model name in the layout [default: MODEL].")
+    ] = None,
+    epochs: FitEpochs = 3,
+    data: Data = None,
+    opset: Opset = 18,
+    runs: Runs = Path("bakeoff-runs"),
+    seed: Seed = 0,
+    threads: Threads = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write what a model server loads: the trained twin exported, verified, then laid out for the target.
+
+    Exits 1, writing nothing, when the artifact it needs fails to export or verify.
+    """
+    from bakeoff import runner
+    from bakeoff.spec.load import resolve
+    from bakeoff.stages.export import deployment
+    from bakeoff.stages.export.stage import options_for as export_options
+
+    graph = resolve(model)
+    needed = deployment.check(graph, target, source, dest, name or graph.spec.name)
+    options = {
+        "threads": threads,
+        "seed": seed,
+        "export": export_options(list(needed), epochs, 64, 1e-3, data, opset, False),
+    }
+    out = console()
+    outcome = runner.run_stages(model, runs, ["export"], options, quiet if as_json else progress(out))
+    written = deployment.write_from_run(
+        graph, target, source, outcome.path, outcome.latest, dest, name or graph.spec.name
+    )
+    if as_json:
+        print_json(
+            {"run_dir": str(outcome.path), "written": [str(p) for p in written], "records": outcome.latest}
+        )
+        return
+    from bakeoff.report.terminal import export_tables
+
+    for part in export_tables(outcome.latest):
+        out.print(part)
+    for path in written:
+        out.print(f"wrote {path}")
+    for r in deployment.under_gate(outcome.latest, target, source):
+        out.print(f"[yellow]warning:[/] {r['case']} is under the 99% accuracy gate: {r['message']}")
+
+
+def convert(
+    model: Model = "simplenet",
+    direction: Annotated[
+        str,
+        typer.Option(
+            "--direction",
+            help="torch-to-tf (PyTorch -> ONNX -> TensorFlow with onnx2tf), keras-to-torch (Keras -> ONNX -> "
+            "PyTorch with onnx2torch), or both.",
+        ),
+    ] = "both",
+    setup: Annotated[
+        bool,
+        typer.Option(
+            "--setup",
+            help="Create onnx2tf's own virtualenv first when it is missing (about 90 s and 2.6 GB; kept in "
+            "~/.cache/bakeoff/onnx2tf-env or $BAKEOFF_CONVERTER_ENV). onnx2tf pins old numpy, protobuf and "
+            "TensorFlow, so it never goes into bakeoff's environment.",
+        ),
+    ] = False,
+    epochs: FitEpochs = 3,
+    data: Data = None,
+    opset: Opset = 18,
+    runs: Runs = Path("bakeoff-runs"),
+    seed: Seed = 0,
+    threads: Threads = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Bring the trained model across frameworks via ONNX and check it still computes the same thing.
+
+    The PyTorch twin's ONNX file becomes a TensorFlow SavedModel (onnx2tf) and the Keras twin's ONNX file a
+    torch.nn.Module (onnx2torch); each is run over the validation set and compared with the model it came
+    from. Exits 1 when a conversion fails or does not match.
+    """
+    from bakeoff import runner
+    from bakeoff.stages.export.converters import conversions
+    from bakeoff.stages.export.stage import options_for as export_options
+
+    wanted = conversions(direction)
+    out = console()
+    lines = quiet if as_json else progress(out)
+    if "torch-onnx-tf" in wanted:
+        from bakeoff.stages.export.converters.onnx2tf_env import ensure_env
+
+        ensure_env(lines, install=setup)  # without --setup, a missing env is one line naming the fix
+    export = export_options(wanted, epochs, 64, 1e-3, data, opset, False)
+    options = {"threads": threads, "seed": seed, "export": export}
+    outcome = runner.run_stages(model, runs, ["export"], options, lines)
+    if as_json:
+        print_json({"run_dir": str(outcome.path), "records": outcome.latest})
+    else:
+        from bakeoff.report.terminal import conversion_lines, export_tables
+
+        for part in [*export_tables(outcome.latest), conversion_lines(outcome.latest, wanted)]:
+            out.print(part)
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+def _run_stages(
+    model: str,
+    out: Path,
+    stages: list[str],
+    options: dict[str, Any],
+    quick: bool,
+    as_json: bool,
+    constraints: dict[str, str] | None = None,
+    track: str = "",
+) -> None:
+    from bakeoff import runner
+    from bakeoff.report.live import run_name
+
+    _execute(
+        lambda progress, on_stage: runner.run_stages(
+            model, out, stages, options, progress, on_stage, constraints=constraints
+        ),
+        as_json,
+        (out, run_name(model), quick, stages),
+        track,
+    )
+
+
+def _execute(start: Callable[[Any, Any], Any], as_json: bool, plan: Plan | None, track: str = "") -> None:
+    """Runs a new or resumed run with a live display, writes its report (and tracking), prints the
+    summary; exit 1 if any check failed. `plan` feeds the time estimate."""
+    from bakeoff.report.build import write_after_run
+    from bakeoff.report.live import RunProgress, estimates
+
+    out = console()
+    if as_json:
+        outcome = start(quiet, quiet)
+    else:
+        runs, model, quick, stages = plan or (Path("bakeoff-runs"), "", False, [])
+        with RunProgress(out, stages, estimates(runs, model, quick)) as live:
+            outcome = start(live, live.stage)
+    report = write_after_run(outcome.path, None, split(track))
+    if as_json:
+        print_json({"run_dir": str(outcome.path), "report": report, "records": outcome.latest})
+    else:
+        from bakeoff.report.terminal import run_summary
+
+        if "error" in report:
+            out.print(f"[red]report: {report['error']}[/]", highlight=False)
+        for part in run_summary(outcome):
+            out.print(part)
+        if report.get("headline"):
+            out.print(f"[bold]verdict:[/] {report['headline']}", highlight=False)
+        for path in report.get("files", []):
+            out.print(f"report: {path}", highlight=False)
+        for line in report.get("tracked", []):
+            out.print(f"tracked: {line}", highlight=False)
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+COMMANDS = (run, train, pipeline, infer, export, convert)
