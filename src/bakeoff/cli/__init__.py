@@ -4,10 +4,12 @@
 - `output.py`: printing tables, lines and --json;
 - `models.py`: zoo, show, parity (look at models; no run directory);
 - `run.py`: run, train, pipeline, infer, export, convert (measure; each makes a run directory);
-- `results.py`: report, recommend, runs, compare (read runs back).
+- `results.py`: report, recommend, runs, compare (read runs back);
+- `reference.py`: docs/commands.md, the command reference, rendered from these commands.
 
 A new command is a function in the module of its group, added to that module's COMMANDS; its work goes
-in the library (`bakeoff.stages`, `bakeoff.results`, `bakeoff.report`, ...), not here.
+in the library (`bakeoff.stages`, `bakeoff.results`, `bakeoff.report`, ...), not here. Then regenerate
+the reference: `python -m bakeoff.cli.reference docs/commands.md` (a test fails until it is).
 
 Everything heavy is imported inside the commands, so `bakeoff --help` starts without torch,
 TensorFlow, numpy or pydantic. A BakeoffError ends the command as one red line: exit 2 for bad usage,
