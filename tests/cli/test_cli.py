@@ -240,7 +240,7 @@ def test_out_that_is_a_file_is_usage_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert_one_line_error(
-        bakeoff("run", "--stages", "parity", "--out", str(blocker)), 2, "cannot make a directory"
+        bakeoff("run", "--stages", "parity", "--out", str(blocker)), 2, "cannot write there"
     )
 
 
