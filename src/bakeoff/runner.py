@@ -89,9 +89,13 @@ def run_stages(
 
 
 def resume(
-    run_dir: Path, progress: Callable[[str], None], on_stage: Callable[[str], None] = _no_stage
+    run_dir: Path,
+    progress: Callable[[str], None],
+    on_stage: Callable[[str], None] = _no_stage,
+    weighing: dict[str, Any] | None = None,
 ) -> RunOutcome:
-    """Re-runs what did not finish ok in `run_dir`, with the options and spec it was started with."""
+    """Re-runs what did not finish ok in `run_dir`, with the options and spec it was started with.
+    `weighing` (constraints, margin) changes only how the verdict weighs what was measured."""
     info_path = run_dir / "run.json"
     if not info_path.is_file():
         raise UsageError(f"--resume {run_dir}: not a run directory (no run.json)")
@@ -106,6 +110,10 @@ def resume(
     done = {(r["stage"], r["case"], r["framework"]) for r in newest(store.records()) if r["status"] == "ok"}
     progress(f"resuming {run_dir}: {len(done)} finished case(s) kept")
     info.setdefault("resumed_at", []).append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    weighing = dict(weighing or {})
+    if "margin" in weighing:
+        options["margin"] = weighing.pop("margin")
+    info["constraints"] = {**(info.get("constraints") or {}), **weighing}
     store.write_run(info)
     ctx = RunContext(graph, store, options, progress, done=done)
     return _execute(ctx, stages, on_stage)

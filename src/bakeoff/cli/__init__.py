@@ -31,8 +31,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    # Help texts are plain: "[default: physical cores]" and "[28, 28, 1]" are text, not Rich markup.
+    rich_markup_mode=None,
 )
+
 
 # In this order in `bakeoff --help`.
 for command in (*models.COMMANDS, *run.COMMANDS, *results.COMMANDS):

@@ -23,13 +23,16 @@ RunDir = Annotated[Path, typer.Argument(help="A run directory, e.g. bakeoff-runs
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print a machine-readable JSON result instead of tables.")
 ]
+CsvFlag = Annotated[
+    bool,
+    typer.Option("--csv", help="Print every row as CSV (nested fields as dotted columns) instead of tables."),
+]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the canonical weights and the batch.")]
 Threads = Annotated[
     int | None,
     typer.Option("--threads", min=1, help="Threads for every framework alike [default: physical cores]."),
 ]
 Out = Annotated[Path, typer.Option("--out", help="Where run directories are made.")]
-Runs = Annotated[Path, typer.Option("--runs", help="Where the run directory is made.")]
 
 # parity
 Atol = Annotated[
@@ -60,8 +63,8 @@ Data = Annotated[
     str | None,
     typer.Option(
         "--data",
-        help="mnist, synthetic, or FILE.npz with arrays x and y [default: mnist when the "
-        "model takes 28x28 digits, else synthetic].",
+        help="mnist, synthetic, or FILE.npz with arrays x (x0, x1, ... for several inputs) and y "
+        "[default: mnist when the model takes 28x28 digits, else synthetic].",
     ),
 ]
 CompileMode = Annotated[
@@ -115,10 +118,25 @@ Deploy = Annotated[
 Hardware = Annotated[
     str | None, typer.Option("--hardware", help="cpu or gpu [default: what the run's machine has].")
 ]
+MARGIN_HELP = (
+    "Practical margin: a side wins a dimension only when the whole 95% CI of its advantage lies outside "
+    "±margin (0.05: 5%)."
+)
+Margin = Annotated[float, typer.Option("--margin", min=0.0, max=0.99, help=MARGIN_HELP)]
+RunMargin = Annotated[
+    float | None,
+    typer.Option("--margin", min=0.0, max=0.99, help=MARGIN_HELP + " [default: the run's own]"),
+]
 Config = Annotated[
     Path | None,
     typer.Option("--config", help="YAML file with goal/team/deploy/hardware; flags override it."),
 ]
+
+
+def given_flag(ctx: typer.Context, name: str) -> bool:
+    """The user typed this option (or set it in the environment), rather than taking its default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
 def constraint_flags(

@@ -24,6 +24,29 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(clean(data), indent=2, default=str))
 
 
+def print_csv(rows: list[dict[str, Any]]) -> None:
+    """One CSV row per item, nested fields flattened to dotted column names (ratio.low), every field kept."""
+    import csv
+    import sys
+
+    flat = [_flatten(row) for row in rows]
+    columns = list(dict.fromkeys(key for row in flat for key in row))
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+
+
+def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, dict):
+            out.update(_flatten(item, f"{name}."))
+        else:
+            out[name] = json.dumps(item) if isinstance(item, list) else item
+    return out
+
+
 def progress(to: Any) -> Callable[[str], None]:
     """Prints each progress line of a stage to the console `to`, dimly bulleted."""
     from rich.text import Text

@@ -11,16 +11,18 @@ import typer
 
 from bakeoff.cli.options import (
     Config,
+    CsvFlag,
     Deploy,
     Goal,
     Hardware,
     JsonFlag,
     Out,
     RunDir,
+    RunMargin,
     Team,
     constraint_flags,
 )
-from bakeoff.cli.output import console, print_json
+from bakeoff.cli.output import console, print_csv, print_json
 
 
 def report(
@@ -30,6 +32,7 @@ def report(
     deploy: Deploy = None,
     hardware: Hardware = None,
     config: Config = None,
+    margin: RunMargin = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Rebuild report.html, summary.md and results.json of a run from its records, without measuring.
@@ -41,11 +44,13 @@ def report(
     from bakeoff.report.constraints import for_run
 
     run, constraints = for_run(run_dir, constraint_flags(goal, team, deploy, hardware), config, None)
-    built = write_report(run, constraints)
+    built = write_report(run, constraints, margin)
     if as_json:
         print_json({"files": [str(f) for f in built.files], "verdict": built.verdict.to_dict()})
         return
     out = console()
+    if run.skipped_note:
+        out.print(f"[yellow]warning:[/] {run.skipped_note}", highlight=False)
     if run.missing or not run.finished:
         out.print(
             f"[yellow]partial run:[/] no records for {', '.join(run.missing) or 'its last cases'}",
@@ -63,12 +68,14 @@ def recommend(
     deploy: Deploy = None,
     hardware: Hardware = None,
     config: Config = None,
+    margin: RunMargin = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Recompute the verdict of a run for your constraints, from its stored records.
 
-    Every reason quotes a number measured in that run; where confidence intervals overlap it says
-    "no significant difference". Unset constraints are asked for when a terminal is attached.
+    Every reason quotes a number measured in that run; a side wins a dimension only when the whole
+    confidence interval of its advantage lies outside the practical margin. Unset constraints are
+    asked for when a terminal is attached.
     """
     from bakeoff.report.constraints import for_run
     from bakeoff.report.terminal import verdict_parts
@@ -77,7 +84,7 @@ def recommend(
     interactive = not as_json and sys.stdin.isatty() and sys.stdout.isatty()
     flags = constraint_flags(goal, team, deploy, hardware)
     run, constraints = for_run(run_dir, flags, config, _prompt if interactive else None)
-    verdict = decide(run, constraints)
+    verdict = decide(run, constraints, margin)
     if as_json:
         print_json(verdict.to_dict())
         return
@@ -92,7 +99,7 @@ def _prompt(key: str, choices: list[str], default: str) -> str:
     return Prompt.ask(key, choices=choices, default=default)
 
 
-def runs(out: Out = Path("bakeoff-runs"), as_json: JsonFlag = False) -> None:
+def runs(out: Out = Path("bakeoff-runs"), as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
     """List the runs under --out, newest first: model, date, machine, headline numbers."""
     from bakeoff.report.runs import runs_table
     from bakeoff.results.runs import list_runs, runs_json
@@ -100,6 +107,9 @@ def runs(out: Out = Path("bakeoff-runs"), as_json: JsonFlag = False) -> None:
     rows = list_runs(out)
     if as_json:
         print_json(runs_json(rows))
+        return
+    if as_csv:
+        print_csv(runs_json(rows))
         return
     if not rows:
         console().print(f"no runs under {out} (`bakeoff run` makes one)", highlight=False)
@@ -111,6 +121,7 @@ def compare(
     run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
     run_b: Annotated[Path, typer.Argument(help="The run compared with it.")],
     as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
 ) -> None:
     """Compare two runs case by case: ratio B/A with a bootstrap 95% CI, regressions flagged.
 
@@ -120,11 +131,17 @@ def compare(
     from bakeoff.results.compare import compare as diff
     from bakeoff.results.run import load_run
 
-    result = diff(load_run(run_a), load_run(run_b))
+    a, b = load_run(run_a), load_run(run_b)
+    result = diff(a, b)
     if as_json:
         print_json(result.to_dict())
+    elif as_csv:
+        print_csv([row.to_dict() for row in result.speed])
     else:
         out = console()
+        for note in (a.skipped_note, b.skipped_note):
+            if note:
+                out.print(f"[yellow]warning:[/] {note}", highlight=False)
         for part in compare_tables(result):
             out.print(part)
     if result.regressions:

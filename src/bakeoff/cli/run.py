@@ -37,27 +37,55 @@ from bakeoff.cli.options import (
     Hardware,
     JsonFlag,
     Lr,
+    Margin,
     Model,
     Modes,
     Opset,
     Out,
-    Runs,
     Runtimes,
     Seed,
     Team,
     Threads,
     all_or,
     constraint_flags,
+    given_flag,
     parse_batch_sizes,
     split,
 )
 from bakeoff.cli.output import console, print_json, progress, quiet
+from bakeoff.errors import UsageError
+from bakeoff.measure import DEFAULT_MARGIN
 
 # (out, model, quick, stages): what the time estimate of the live display needs.
 Plan = tuple[Path, str, bool, list[str]]
 
 
+# The options a run is measured with: --resume keeps the run's own and refuses new ones.
+FIXED_ON_RESUME = (
+    "model",
+    "out",
+    "stages",
+    "quick",
+    "modes",
+    "epochs",
+    "batch_size",
+    "lr",
+    "device",
+    "data",
+    "compile_mode",
+    "atol",
+    "grad_atol",
+    "batch",
+    "artifacts",
+    "runtimes",
+    "batch_sizes",
+    "seed",
+    "threads",
+)
+
+
 def run(
+    ctx: typer.Context,
     model: Model = "simplenet",
     out: Out = Path("bakeoff-runs"),
     stages: Annotated[
@@ -83,8 +111,12 @@ def run(
     atol: Atol = 1e-5,
     grad_atol: GradAtol = 1e-4,
     batch: Batch = 8,
+    artifacts: Artifacts = ALL_ARTIFACTS,
+    runtimes: Runtimes = ALL_RUNTIMES,
+    batch_sizes: BatchSizes = DEFAULT_BATCHES,
     seed: Seed = 0,
     threads: Threads = None,
+    margin: Margin = DEFAULT_MARGIN,
     goal: Goal = None,
     team: Team = None,
     deploy: Deploy = None,
@@ -121,8 +153,17 @@ def run(
 
     given = given_constraints(constraint_flags(goal, team, deploy, hardware), config)
     if resume is not None:
+        # A resumed run keeps the options it was measured with; only how its verdict is weighed may change.
+        fixed = [f"--{name.replace('_', '-')}" for name in FIXED_ON_RESUME if given_flag(ctx, name)]
+        if fixed:
+            raise UsageError(
+                f"--resume finishes a run with its own options; {', '.join(fixed)} cannot change it "
+                "(start a new run for other options; --goal, --team, --deploy, --hardware, --config, "
+                "--margin and --track apply)"
+            )
+        weighing = {**given, **({"margin": margin} if given_flag(ctx, "margin") else {})}
         _execute(
-            lambda progress, on_stage: runner.resume(resume, progress, on_stage),
+            lambda progress, on_stage: runner.resume(resume, progress, on_stage, weighing),
             as_json,
             resumed_plan(resume),
             track,
@@ -133,9 +174,10 @@ def run(
         "seed": seed,
         "parity": {"atol": atol, "grad_atol": grad_atol, "batch": batch},
         "train": train_options(split(modes), epochs, batch_size, lr, device, data, compile_mode, quick),
-        "export": export_options(all_or(ALL_ARTIFACTS), epochs, batch_size, lr, data, 18, quick),
-        "infer": infer_options(all_or(ALL_RUNTIMES), parse_batch_sizes(DEFAULT_BATCHES), quick),
+        "export": export_options(all_or(artifacts), epochs, batch_size, lr, data, 18, quick),
+        "infer": infer_options(all_or(runtimes), parse_batch_sizes(batch_sizes), quick),
         "quick": quick,
+        "margin": margin,
     }
     _run_stages(model, out, split(stages), options, quick, as_json, given, track)
 
@@ -234,7 +276,7 @@ def export(
             "torchserve (<name>.mar), onnx (<name>.onnx) or tflite (<name>-{fp32,fp16,drq,int8}.tflite).",
         ),
     ] = "onnx",
-    dest: Annotated[Path, typer.Option("--out", help="Folder to write the layout into.")] = Path("deploy"),
+    dest: Annotated[Path, typer.Option("--to", help="Folder to write the layout into.")] = Path("deploy"),
     source: Annotated[
         str | None,
         typer.Option("--from", help="Which twin to export: torch or keras [default: the target's own]."),
@@ -245,7 +287,7 @@ def export(
     epochs: FitEpochs = 3,
     data: Data = None,
     opset: Opset = 18,
-    runs: Runs = Path("bakeoff-runs"),
+    runs: Out = Path("bakeoff-runs"),
     seed: Seed = 0,
     threads: Threads = None,
     as_json: JsonFlag = False,
@@ -308,7 +350,7 @@ def convert(
     epochs: FitEpochs = 3,
     data: Data = None,
     opset: Opset = 18,
-    runs: Runs = Path("bakeoff-runs"),
+    runs: Out = Path("bakeoff-runs"),
     seed: Seed = 0,
     threads: Threads = None,
     as_json: JsonFlag = False,

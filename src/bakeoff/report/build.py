@@ -25,11 +25,11 @@ class Report:
     digest: dict[str, Any]
 
 
-def write_report(run: Run, constraints: Constraints | None = None) -> Report:
+def write_report(run: Run, constraints: Constraints | None = None, margin: float | None = None) -> Report:
     check_writable(run.path, "report:")
     constraints = constraints or stored_constraints(run)
     digest = make_digest(run)
-    verdict = recommend(run, constraints)
+    verdict = recommend(run, constraints, margin)
     results = {
         "schema": SCHEMA_VERSION,
         "bakeoff": __version__,

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bakeoff.errors import UsageError
+from bakeoff.measure import DEFAULT_MARGIN
 from bakeoff.measure.stats import ratio_ci
 from bakeoff.report.digest import family
 from bakeoff.results.run import Run
@@ -22,8 +23,6 @@ CHOICES = {
 }
 DEFAULTS = {"goal": "production", "team": "pythonic", "deploy": "cloud", "hardware": "cpu"}
 SIDES = ("PyTorch", "TensorFlow")
-# A difference inside this share is no practical difference, however significant (`--margin`).
-DEFAULT_MARGIN = 0.05
 
 # Each framework's own inference paths. On a server the framework choice decides which of these you
 # run; ONNX Runtime runs either exporter's graph, so it compares exporters, not frameworks.
@@ -129,7 +128,12 @@ class Verdict:
         }
 
 
-def recommend(run: Run, constraints: Constraints, margin: float = DEFAULT_MARGIN) -> Verdict:
+def recommend(run: Run, constraints: Constraints, margin: float | None = None) -> Verdict:
+    """The verdict for `constraints`; `margin` None: the one the run was started with (or 5%)."""
+    if margin is None:
+        margin = float(run.info.get("options", {}).get("margin", DEFAULT_MARGIN))
+    if not 0 <= margin < 1:
+        raise UsageError(f"--margin {margin}: a share from 0 up to 1, e.g. 0.05 for ±5%")
     caveats = _caveats(run, constraints)
     weights = WEIGHTS[constraints.goal]
     dims = [

@@ -21,7 +21,7 @@ def converter_env() -> Path:
 
 def test_lenet_crosses_both_ways_with_parity(converter_env: Path, tmp_path: Path) -> None:
     result = bakeoff(
-        "convert", "lenet", "--epochs", "1", "--runs", str(tmp_path), "--json",
+        "convert", "lenet", "--epochs", "1", "--out", str(tmp_path), "--json",
         env={"BAKEOFF_CONVERTER_ENV": str(converter_env)}, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -41,7 +41,7 @@ def test_lenet_crosses_both_ways_with_parity(converter_env: Path, tmp_path: Path
 
 def test_missing_converter_env_is_one_line_naming_the_setup(tmp_path: Path) -> None:
     missing = tmp_path / "no-env"
-    result = bakeoff("convert", "lenet", "--runs", str(tmp_path), env={"BAKEOFF_CONVERTER_ENV": str(missing)})
+    result = bakeoff("convert", "lenet", "--out", str(tmp_path), env={"BAKEOFF_CONVERTER_ENV": str(missing)})
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert (

@@ -12,7 +12,7 @@ def test_export_into_an_impossible_folder_fails_at_once_in_one_line(tmp_path: Pa
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     started = time.perf_counter()
-    result = bakeoff("export", "simplenet", "--target", "onnx", "--out", str(blocker / "deploy"))
+    result = bakeoff("export", "simplenet", "--target", "onnx", "--to", str(blocker / "deploy"))
     assert result.returncode == 2, result.stderr
     assert "cannot write there" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr + result.stdout

@@ -132,7 +132,7 @@ def test_infer_table_and_gate_are_printed(tmp_path: Path) -> None:
 )
 def test_export_target_writes_the_server_layout(tmp_path: Path, target: str, expect: list[str]) -> None:
     dest = tmp_path / "deploy"
-    args = ["--out", str(dest), "--name", "tiny", "--epochs", "1", "--runs", str(tmp_path / "runs")]
+    args = ["--to", str(dest), "--name", "tiny", "--epochs", "1", "--out", str(tmp_path / "runs")]
     result = bakeoff("export", TINY, "--target", target, *args, timeout=600)
     assert result.returncode == 0, result.stderr
     for rel in expect:
@@ -147,7 +147,7 @@ def test_export_target_writes_the_server_layout(tmp_path: Path, target: str, exp
 
 
 def test_export_refuses_a_target_the_source_cannot_make(tmp_path: Path) -> None:
-    result = bakeoff("export", TINY, "--target", "torchserve", "--from", "keras", "--out", str(tmp_path))
+    result = bakeoff("export", TINY, "--target", "torchserve", "--from", "keras", "--to", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: --target torchserve is made from a torch model, not keras (--from)"

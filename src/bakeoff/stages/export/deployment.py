@@ -50,7 +50,7 @@ def check(graph: Graph, target: str, source: str | None, out: Path, name: str) -
         taken = list(_file_names(names, out, name).values())
     for path in taken:
         refuse_existing(path)
-    check_writable(out, "--out")
+    check_writable(out, "--to")
     return names
 
 
