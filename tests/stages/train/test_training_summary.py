@@ -80,3 +80,29 @@ def test_a_loss_that_becomes_nan_fails_the_mode_instead_of_passing() -> None:
     record = mode_record("torch-eager", result, {"batch_size": 8}, train_flops=1000, peaks={})
     assert record["status"] == "failed"
     assert record["message"] == "the loss became nan at step 3 of 4"
+
+
+def test_convergence_with_dropout_says_why_the_curves_are_not_compared() -> None:
+    torch_losses = list(np.linspace(2.3, 1.0, 30))
+    keras_losses = [x * 1.05 for x in torch_losses]  # other dropout masks: other losses, by design
+    conv = convergence(
+        {"step_losses": torch_losses, "val_acc": 0.513},
+        {"step_losses": keras_losses, "val_acc": 0.518},
+        dropout=True,
+    )
+    assert conv["ok"] and conv["steps"] == 0
+    assert "dropout" in conv["not_compared"]
+    compared = convergence(
+        {"step_losses": torch_losses, "val_acc": 0.9}, {"step_losses": torch_losses, "val_acc": 0.9}
+    )
+    assert compared["not_compared"] is None
+
+
+def test_regression_summary_names_its_target_as_an_mse() -> None:
+    losses = list(np.linspace(1.5, 1.0, 30))
+    records = [
+        mode("torch-eager", 1.0, [-1.3, -1.2, -1.1], losses, 0),
+        mode("keras-eager", 1.2, [-1.3, -1.2, -1.1], losses, 1),
+    ]
+    summary = summary_record(records, task="regression")
+    assert summary is not None and "target val MSE 1.158 (best 1.1 / 0.95)" in summary["message"]

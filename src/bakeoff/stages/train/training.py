@@ -94,7 +94,8 @@ def run_training(
     dataset = load_dataset(graph, options.data, options.seed)
     check_options(graph, options, dataset)
     dataset = dataset.head(options.train_samples)
-    settings = options.settings(dataset)
+    # The task says what the validation score is (accuracy, or -MSE), so every reader can name it.
+    settings = {**options.settings(dataset), "task": graph.spec.task.type}
     request = prepare(graph, options, dataset, workdir)
     records: list[dict[str, Any]] = []
     peaks: dict[str, float] = {}
@@ -178,11 +179,9 @@ def mode_record(
         return make_record(
             "train", mode, "failed", framework=framework, message=message, metrics=metrics, settings=settings
         )
-    message = (
-        f"{throughput.median:,.0f} samples/s, val acc {result.meta['val_acc']:.3f}"
-        if math.isfinite(result.meta["val_acc"])
-        else ""
-    )
+    score = result.meta["val_acc"]  # accuracy, or -MSE for regression
+    shown = f"val acc {score:.3f}" if settings.get("task") != "regression" else f"val MSE {-score:.4g}"
+    message = f"{throughput.median:,.0f} samples/s, {shown}" if math.isfinite(score) else ""
     return make_record(
         "train", mode, "ok", framework=framework, message=message, metrics=metrics, settings=settings
     )
@@ -226,7 +225,12 @@ def summary_record(
         if mode != fastest
     }
     status = "ok"
-    message = f"fastest step: {fastest}; target val acc {target:.3f} (95% of best {best:.3f})"
+    goal = (
+        f"target val acc {target:.3f} (95% of best {best:.3f})"
+        if task == "classification"
+        else f"target val MSE {-target:.4g} (best {-best:.4g} / 0.95)"
+    )
+    message = f"fastest step: {fastest}; {goal}"
     conv = metrics.get("convergence")
     if conv and not conv["ok"]:
         status, message = "failed", f"eager torch and eager Keras diverge: {conv['why']}"
@@ -256,8 +260,8 @@ def convergence(
 ) -> dict[str, Any]:
     """Eager loss curves agree over the first steps (relative difference) and final validation
     accuracies within one point: same weights, data, order and optimizer settings in both. With
-    dropout the curves are not compared (its random draws differ between frameworks); for regression
-    'points' are percent of the validation MSE."""
+    dropout the curves are not compared (its random draws differ between frameworks) and
+    `not_compared` says so; for regression 'points' are percent of the validation MSE."""
     n = 0 if dropout else min(CONVERGENCE_STEPS, len(torch_m["step_losses"]), len(keras_m["step_losses"]))
     a, b = np.array(torch_m["step_losses"][:n]), np.array(keras_m["step_losses"][:n])
     rel = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12))) if n else float("nan")
@@ -273,9 +277,17 @@ def convergence(
     if not acc_gap <= CONVERGENCE_ACC_POINTS:
         why.append(
             f"final validation accuracy differs by {acc_gap:.2f} points (allowed {CONVERGENCE_ACC_POINTS:g})"
+            if task == "classification"
+            else f"final validation MSE differs by {acc_gap:.2f}% (allowed {CONVERGENCE_ACC_POINTS:g}%)"
         )
+    not_compared = None
+    if dropout:
+        not_compared = "the model has dropout, and each framework draws its own random masks"
+    elif not n:
+        not_compared = "no training step recorded a loss"
     return {
         "steps": n,
+        "not_compared": not_compared,
         "max_rel_loss_diff": rel,
         "val_acc_gap_points": acc_gap,
         "ok": not why,
