@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
+import shlex
 import shutil
 import time
+from html import unescape
 from pathlib import Path
 
 import pytest
 
 from bakeoff.report.html import SECTIONS
-from tests.conftest import BAKEOFF, bakeoff
+from tests.conftest import BAKEOFF, FIXTURES, bakeoff
 
 pytestmark = pytest.mark.slow
 REPORT_FILES = ("report.html", "summary.md", "results.json")
@@ -182,3 +185,76 @@ def test_recommend_asks_for_what_is_not_given_when_a_terminal_is_attached(quick_
     text = out.decode(errors="replace")
     assert "goal" in text and "deploy" in text and "team [" not in text  # --team was given: not asked
     assert "constraints: goal research, team structured, deploy mobile, hardware cpu" in text
+
+
+def _cells(page: str) -> list[str]:
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", page, re.S)
+    return [unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in cells]
+
+
+def test_report_reads_as_words_not_python_values(quick_run: Path) -> None:
+    page = (quick_run / "report.html").read_text()
+    training = page[page.index('<section id="training">') :]
+    header = training[: training.index("<h3>")]
+    assert "{" not in header and "Adam, learning rate 0.001, betas 0.9 / 0.999" in header
+    environment = page[page.index('<section id="environment">') : page.index('<section id="parity">')]
+    cells = _cells(environment)
+    assert not {"None", "False", "True"} & set(cells), "settings shown as Python values"
+    assert not any(c.endswith("...") for c in cells), "settings cut short"
+    assert "Keras adds epsilon to sqrt(v) before bias correction, torch after" in unescape(environment)
+
+
+def test_report_suggests_a_recommend_command_that_works(quick_run: Path) -> None:
+    page = unescape((quick_run / "report.html").read_text())
+    (command,) = re.findall(r"<code>(bakeoff recommend .*?)</code>", page)
+    args = shlex.split(command.replace("--goal ... --deploy ...", "--goal research --deploy mobile --json"))
+    result = bakeoff(*args[1:])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["constraints"]["deploy"] == "mobile"
+
+
+def test_regression_report_names_its_score_the_mse(regression_run: Path) -> None:
+    page = (regression_run / "report.html").read_text()
+    training = page[page.index('<section id="training">') : page.index('<section id="pipelines">')]
+    assert "<th>val MSE</th>" in training and "val acc" not in training and "validation MSE" in training
+    assert not any(c.startswith("-") for c in _cells(training) if c[1:2].isdigit())  # no -MSE shown
+    artifacts = page[page.index('<section id="artifacts">') :]
+    assert "<th>val MSE</th>" in artifacts and "<th>MSE, % of fp32</th>" in artifacts
+    assert "| val MSE |" in (regression_run / "summary.md").read_text()
+    records = [json.loads(line) for line in (regression_run / "records.jsonl").read_text().splitlines()]
+    trained = [r for r in records if r["stage"] == "train" and r["case"] not in ("peak", "summary")]
+    assert trained and all("val MSE" in r["message"] and "val acc" not in r["message"] for r in trained)
+
+
+def test_a_model_with_dropout_reports_the_convergence_check_it_could_not_make(tmp_path: Path) -> None:
+    result = bakeoff(
+        "run",
+        str(FIXTURES / "tiny_dropout.yaml"),
+        "--quick",
+        "--stages",
+        "train",
+        "--modes",
+        "torch-eager,keras-eager",
+        "--out",
+        str(tmp_path),
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "per-step losses not compared" in " ".join(result.stdout.split())  # the terminal
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    summary = next(
+        json.loads(line)
+        for line in (run / "records.jsonl").read_text().splitlines()
+        if json.loads(line)["case"] == "summary"
+    )
+    conv = summary["metrics"]["convergence"]
+    assert conv["steps"] == 0 and conv["max_rel_loss_diff"] is None and "dropout" in conv["not_compared"]
+    expected = "per-step losses not compared (the model has dropout, and each framework draws its own"
+    for rebuilt in (False, True):
+        if rebuilt:
+            again = bakeoff("report", str(run))
+            assert again.returncode == 0, again.stderr
+        page = unescape((run / "report.html").read_text())
+        assert f"Convergence, eager PyTorch vs eager Keras: {expected}" in page
+        assert "final scores agree (the only check possible)" in page
+        assert f"Convergence, eager PyTorch vs eager Keras: {expected}" in (run / "summary.md").read_text()

@@ -35,6 +35,7 @@ def digest(run: Run) -> dict[str, Any]:
     return {
         "run": run.path.name,
         "model": run.model,
+        "task": run.task,
         "started_at": info.get("started_at"),
         "finished": run.finished,
         "seconds": info.get("seconds"),
@@ -135,6 +136,7 @@ def _train(run: Run) -> dict[str, Any] | None:
         "fastest": s.get("fastest"),
         "vs_fastest": s.get("vs_fastest", {}),
         "target_val_acc": s.get("target_val_acc"),
+        "best_val_acc": s.get("best_val_acc"),
         "convergence": s.get("convergence"),
         "peak_gflops": peaks,
     }

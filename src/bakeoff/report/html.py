@@ -4,11 +4,13 @@ every stage's table with its chart beside it.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 from html import escape
+from pathlib import Path
 from typing import Any
 
-from bakeoff.report import plots
+from bakeoff.report import plots, wording
 from bakeoff.report.digest import STAGE_TITLES
 from bakeoff.report.numbers import sci
 from bakeoff.report.verdict import Verdict
@@ -35,7 +37,8 @@ h2{font-size:17px;border-bottom:1px solid #eee;padding-bottom:6px}h3{font-size:1
 .pair{display:grid;grid-template-columns:minmax(320px,1fr) minmax(320px,1fr);gap:18px;align-items:start;
 margin:10px 0}.pair svg{width:100%;height:auto}
 table{border-collapse:collapse;font-size:12.5px;width:100%}th,td{padding:3px 7px;border-bottom:1px solid #eee;
-text-align:left;vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}
+text-align:left;vertical-align:top;overflow-wrap:break-word}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 th{background:#f3f4f6}.ok{color:#2e7d32}.bad{color:#c62828;font-weight:600}.muted{color:#6a737d}
 .headline{font-size:16px;font-weight:600;margin:10px 0}.winner{font-weight:600}
 .note{background:#fff8e1;border-left:4px solid #ffb300;padding:6px 10px;margin:8px 0}
@@ -55,7 +58,7 @@ def render(run: Run, digest: dict[str, Any], verdict: Verdict) -> str:
         + (" (--quick)" if digest.get("quick") else "")
     )
     body = [
-        _verdict(digest, verdict),
+        _verdict(digest, verdict, run.path),
         _environment(digest),
         _parity(digest),
         _training(run, digest),
@@ -125,13 +128,15 @@ def _num(value: float | None, fmt: str = ",.0f") -> str | None:
     return None if value is None else format(value, fmt)
 
 
-def _verdict(digest: dict[str, Any], verdict: Verdict) -> str:
+def _verdict(digest: dict[str, Any], verdict: Verdict, path: Path) -> str:
     c = verdict.constraints
+    # `bakeoff recommend` takes the run directory, as this run was written (not its bare id).
+    command = f"bakeoff recommend {shlex.quote(str(path))} --goal ... --deploy ..."
     parts = [
         f'<p class="headline">{escape(verdict.headline)}</p>',
         f'<p class="muted">constraints: goal {escape(c.goal)}, team {escape(c.team)}, deploy '
-        f"{escape(c.deploy)}, hardware {escape(c.hardware)} (change them with `bakeoff recommend "
-        f"{escape(digest['run'])} --goal ... --deploy ...`)</p>",
+        f"{escape(c.deploy)}, hardware {escape(c.hardware)} (change them with <code>{escape(command)}</code>)"
+        "</p>",
     ]
     if digest["missing"] or not digest["finished"]:
         missing = ", ".join(digest["missing"]) or "none"
@@ -174,23 +179,18 @@ def _environment(digest: dict[str, Any]) -> str:
     ]
     rows += [[name, version] for name, version in (env.get("libraries") or {}).items()]
     settings = digest["settings"]
-    fair = [["threads (every framework alike)", settings.get("threads")]]
+    # One card per stage, two to a row, so no column runs a page long beside an empty one.
+    cards = [f"<div><h3>Machine and libraries</h3>{_table(['', ''], rows)}</div>"]
     for stage, values in settings.items():
         if isinstance(values, dict):
-            fair += [[f"{stage}: {k}", _short(v)] for k, v in values.items()]
+            fair = [[wording.label(k), wording.setting(v)] for k, v in values.items()]
+            title = f"Fairness settings: {STAGE_TITLES.get(stage, stage)}, as the stage recorded them"
+            cards.append(f"<div><h3>{escape(title)}</h3>{_table(['setting', 'value'], fair)}</div>")
     return _section(
         "environment",
-        '<div class="pair"><div><h3>Machine and libraries</h3>',
-        _table(["", ""], rows),
-        "</div><div><h3>Fairness settings, as each stage recorded them</h3>",
-        _table(["setting", "value"], fair),
-        "</div></div>",
+        f"<p>Threads, every framework alike: {escape(wording.setting(settings.get('threads')))}.</p>",
+        f'<div class="pair">{"".join(cards)}</div>',
     )
-
-
-def _short(value: Any) -> str:
-    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _parity(digest: dict[str, Any]) -> str:
@@ -221,10 +221,9 @@ def _training(run: Run, digest: dict[str, Any]) -> str:
     t = digest["train"]
     if not t or not t["modes"]:
         return _section("training", _absent(digest, "train"))
-    s = digest["settings"].get("train", {})
+    task = digest.get("task")
     head = (
-        f'<p class="muted">{s.get("epochs")} epoch(s), batch {s.get("batch_size")}, '
-        f"{escape(str(s.get('optimizer', '')))}, {s.get('threads')} threads, {escape(str(s.get('device')))}; "
+        f'<p class="muted">{escape(_train_settings(digest["settings"].get("train", {})))}; '
         "step times exclude the first step (compile/trace), reported on its own.</p>"
     )
     speed = [
@@ -245,10 +244,17 @@ def _training(run: Run, digest: dict[str, Any]) -> str:
         numeric=[2, 3, 4, 5],
     )
     acc = [
-        [m["mode"], _num(m.get("val_acc"), ".3f"), _num(m.get("time_to_target_s"), ".2f")] for m in t["modes"]
+        [
+            m["mode"],
+            _num(wording.score_value(m.get("val_acc"), task), ".3f"),
+            _num(m.get("time_to_target_s"), ".2f"),
+        ]
+        for m in t["modes"]
     ]
     target = t.get("target_val_acc")
-    acc_caption = f"target: validation score {target:.3f} (95% of the best)" if target is not None else ""
+    acc_caption = (
+        f"target: {wording.target(target, t.get('best_val_acc'), task)}" if target is not None else ""
+    )
     util = [
         [
             m["mode"],
@@ -259,15 +265,14 @@ def _training(run: Run, digest: dict[str, Any]) -> str:
         for m in t["modes"]
     ]
     conv = t.get("convergence")
-    conv_text = (
-        f"<p>Convergence, eager PyTorch vs eager Keras: first {conv['steps']} losses within "
-        f"{conv['max_rel_loss_diff']:.1e} (relative), final accuracy gap "
-        f"{conv['val_acc_gap_points']:.2f} points: "
-        f"{_status('ok' if conv['ok'] else 'failed', 'ok' if conv['ok'] else conv.get('why', 'diverged'))}"
-        "</p>"
-        if conv
-        else ""
-    )
+    conv_text = ""
+    if conv:
+        words = wording.convergence(conv, task)
+        badge = _status("ok" if words.ok else "failed", words.status)
+        conv_text = (
+            f"<p>Convergence, eager PyTorch vs eager Keras: {escape(words.curves)}; {escape(words.scores)}: "
+            f"{badge}</p>"
+        )
     return _section(
         "training",
         head,
@@ -280,11 +285,12 @@ def _training(run: Run, digest: dict[str, Any]) -> str:
         ),
         "<h3>Loss curves and time to accuracy</h3>",
         _pair(
-            plots.train_losses(run), conv_text or '<p class="muted">one loss per step, same data order</p>'
+            plots.train_losses(run),
+            conv_text or '<p class="muted">one loss per step, same data order</p>',
         ),
         _pair(
             plots.time_to_accuracy(run, target),
-            _table(["mode", "val score", "to target s"], acc, numeric=[1, 2]),
+            _table(["mode", wording.score_name(task), "to target s"], acc, numeric=[1, 2]),
             acc_caption,
         ),
         "<h3>Utilization against the measured matmul peak</h3>",
@@ -293,6 +299,21 @@ def _training(run: Run, digest: dict[str, Any]) -> str:
             _table(["mode", "GFLOP/s", "peak GFLOP/s", "% of peak"], util, numeric=[1, 2, 3]),
         ),
     )
+
+
+def _train_settings(s: dict[str, Any]) -> str:
+    """The training settings as a line of text: epochs, batch, optimizer, threads, device, data."""
+    data = s.get("data") if isinstance(s.get("data"), dict) else {}
+    parts = [
+        f"{s.get('epochs')} epoch(s)",
+        f"batch {s.get('batch_size')}",
+        wording.optimizer(s.get("optimizer")),
+        f"{s.get('threads')} threads",
+        str(s.get("device")),
+    ]
+    if data:
+        parts.append(f"data {data.get('name')} ({data.get('train')} train / {data.get('val')} validation)")
+    return ", ".join(parts)
 
 
 def _vs(t: dict[str, Any], mode: str) -> str:
@@ -347,7 +368,7 @@ def _inference(digest: dict[str, Any]) -> str:
         [
             c["case"],
             _num(c["batches"][top]["samples_per_s"]) if top in c["batches"] else None,
-            _num(c.get("accuracy"), ".3f"),
+            _num(wording.score_value(c.get("accuracy"), digest.get("task")), ".3f"),
             c.get("gate") or "-",
         ]
         for c in inf["cases"]
@@ -379,7 +400,8 @@ def _inference(digest: dict[str, Any]) -> str:
         "<h3>Throughput</h3>",
         _pair(
             plots.throughput(inf),
-            _table(["runtime / artifact", f"samples/s at {top}", "accuracy", "gate"], thr, [1, 2]) + fastest,
+            _table(["runtime / artifact", f"samples/s at {top}", _quality_name(digest), "gate"], thr, [1, 2])
+            + fastest,
         ),
         "<h3>Cold start</h3>",
         _pair(
@@ -396,10 +418,16 @@ def _p50(case: dict[str, Any], size: int) -> str | None:
     return f"{b['p50_ms']:.3g}" + (f" / {b['p99_ms']:.3g}" if b.get("p99_ms") is not None else "")
 
 
+def _quality_name(digest: dict[str, Any]) -> str:
+    """The column a model's quality goes in: accuracy, or for regression the MSE (records keep -MSE)."""
+    return "val MSE" if wording.regression(digest.get("task")) else "accuracy"
+
+
 def _artifacts(digest: dict[str, Any]) -> str:
     e = digest["export"]
     if not e or not e["artifacts"]:
         return _section("artifacts", _absent(digest, "export"))
+    task = digest.get("task")
     rows = [
         [
             a["artifact"],
@@ -407,7 +435,7 @@ def _artifacts(digest: dict[str, Any]) -> str:
             a.get("precision"),
             _num(a["size_bytes"] / 1024 if a.get("size_bytes") else None, ",.0f"),
             sci(a.get("max_abs_diff")) if a["status"] == "ok" else None,
-            _num(a.get("accuracy"), ".3f"),
+            _num(wording.score_value(a.get("accuracy"), task), ".3f"),
             _num(100 * a["relative_accuracy"], ".2f") if a.get("relative_accuracy") else None,
             _status(
                 "ok" if a["status"] == "ok" and a.get("gate") != "fail" else "failed",
@@ -416,11 +444,9 @@ def _artifacts(digest: dict[str, Any]) -> str:
         ]
         for a in e["artifacts"]
     ]
-    table = _table(
-        ["artifact", "format", "precision", "KB", "max abs diff", "accuracy", "% of fp32", "gate"],
-        rows,
-        [3, 5, 6],
-    )
+    relative = "MSE, % of fp32" if wording.regression(task) else "% of fp32"
+    headers = ["artifact", "format", "precision", "KB", "max abs diff", _quality_name(digest), relative]
+    table = _table([*headers, "gate"], rows, [3, 5, 6])
     return _section("artifacts", _pair(plots.artifacts(e), table, "each verified against its source model"))
 
 

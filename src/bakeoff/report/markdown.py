@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bakeoff.report import wording
 from bakeoff.report.verdict import Verdict
 
 
@@ -31,17 +32,22 @@ def render(digest: dict[str, Any], verdict: Verdict) -> str:
         f"| {d.title} | {d.weight} | {d.winner or '-'} | {_md(d.finding)} |" for d in verdict.dimensions
     ]
     train = digest.get("train")
+    task = digest.get("task")
     if train and train["modes"]:
         lines += [
             "",
-            "| training mode | samples/s | step ms | val score | to target s |",
+            f"| training mode | samples/s | step ms | {wording.score_name(task)} | to target s |",
             "|---|---:|---:|---:|---:|",
         ]
         lines += [
             f"| {m['mode']} | {_f(m.get('samples_per_s'), ',.0f')} | {_f(m.get('step_ms'), '.3f')} | "
-            f"{_f(m.get('val_acc'), '.3f')} | {_f(m.get('time_to_target_s'), '.2f')} |"
+            f"{_f(wording.score_value(m.get('val_acc'), task), '.3f')} | "
+            f"{_f(m.get('time_to_target_s'), '.2f')} |"
             for m in train["modes"]
         ]
+        if train.get("convergence"):
+            words = wording.convergence(train["convergence"], task)
+            lines += ["", f"Convergence, eager PyTorch vs eager Keras: {_md(words.sentence)}."]
     infer = digest.get("infer")
     if infer and infer["cases"]:
         sizes = sorted({b for case in infer["cases"] for b in case["batches"]})

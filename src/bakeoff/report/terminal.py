@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bakeoff.measure.stats import P99_MIN_SAMPLES, Ratio
+from bakeoff.report import wording
 from bakeoff.report.numbers import human, sci
 from bakeoff.spec.flops import count_flops, count_params, node_flops, node_params
 from bakeoff.spec.graph import Graph
@@ -163,6 +164,7 @@ def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
     reached = summary["metrics"]["time_to_target_s"] if summary else {}
     modes = [r for r in records if r["case"] not in ("peak", "summary") and r["status"] == "ok"]
     s = modes[0]["settings"]
+    task = s.get("task")  # recorded since the report names regression scores as MSE; older: classification
     header = Text(
         f"training: {s['epochs']} epoch(s), batch {s['batch_size']}, Adam lr {s['lr']:g}, "
         f"{s['threads']} threads, {s['device']}, {s['data']['name']} "
@@ -176,8 +178,8 @@ def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
     results = Table(title="results and resources", title_justify="left")
     columns = [
         "mode",
-        "val acc",
-        "train acc",
+        wording.score_name(task),
+        "train MSE" if wording.regression(task) else "train acc",
         "to target s",
         "CPU %",
         "RSS MB (at start)",
@@ -204,8 +206,8 @@ def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         ]
         results.add_row(
             r["case"],
-            _acc(m["val_acc"]),
-            _acc(m["train_acc"]),
+            _acc(wording.score_value(m["val_acc"], task)),
+            _acc(wording.score_value(m["train_acc"], task)),
             "-" if hit is None else f"{hit:.2f}",
             f"{res.get('cpu_percent_mean', 0):.0f}",
             # Modes share a long-lived worker: the RSS it started at is what earlier modes left.
@@ -214,7 +216,7 @@ def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         )
     parts: list[Table | Text] = [header, speed, results]
     if summary:
-        parts.append(Text("\n".join(_summary_lines(summary["metrics"]))))
+        parts.append(Text("\n".join(_summary_lines(summary["metrics"], task))))
     return parts
 
 
@@ -222,25 +224,17 @@ def _acc(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"  # None: a diverged model's NaN, stored as null
 
 
-def _summary_lines(s: dict[str, Any]) -> list[str]:
+def _summary_lines(s: dict[str, Any], task: str | None = None) -> list[str]:
     lines = [
-        f"time to target: validation accuracy {s['target_val_acc']:.3f} (95% of the best, "
-        f"{s['best_val_acc']:.3f}), training time with compile, without evaluation"
+        f"time to target: {wording.target(s.get('target_val_acc'), s.get('best_val_acc'), task)}, "
+        "training time with compile, without evaluation"
     ]
     for mode, ratio in s["vs_fastest"].items():
         fields = {k: ratio[k] for k in ("ratio", "low", "high", "level", "n_boot")}
         lines.append(f"{mode} vs {s['fastest']} (step time): {Ratio(**fields).verdict(mode, s['fastest'])}")
     conv = s.get("convergence")
     if conv:
-        curve = (
-            f"first {conv['steps']} losses within {conv['max_rel_loss_diff']:.1e} (relative)"
-            if conv["steps"]
-            else "loss curves not compared (dropout draws differ)"
-        )
-        lines.append(
-            f"convergence, eager torch vs eager Keras: {curve}, final val acc gap "
-            f"{conv['val_acc_gap_points']:.2f} points: {'ok' if conv['ok'] else 'DIVERGED'}"
-        )
+        lines.append(f"convergence, eager torch vs eager Keras: {wording.convergence(conv, task).sentence}")
     return lines
 
 

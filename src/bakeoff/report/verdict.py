@@ -12,6 +12,7 @@ from typing import Any
 from bakeoff.errors import UsageError
 from bakeoff.measure import DEFAULT_MARGIN
 from bakeoff.measure.stats import ratio_ci
+from bakeoff.report import wording
 from bakeoff.report.digest import family
 from bakeoff.results.run import Run
 
@@ -247,9 +248,10 @@ def _training(run: Run, margin: float) -> Dimension:
     reached = (summary or {}).get("metrics", {}).get("time_to_target_s", {})
     target = (summary or {}).get("metrics", {}).get("target_val_acc")
     if target is not None and reached.get(t) is not None and reached.get(k) is not None:
+        regression = wording.regression(run.task)
+        goal = f"validation MSE {-target:.3f}" if regression else f"validation accuracy {target:.3f}"
         reasons.append(
-            f"time to validation accuracy {target:.3f}: {t} {reached[t]:.2f} s, {k} {reached[k]:.2f} s "
-            "(one run each, compile included)"
+            f"time to {goal}: {t} {reached[t]:.2f} s, {k} {reached[k]:.2f} s (one run each, compile included)"
         )
     return Dimension("training", title, winner, sentence, reasons)
 

@@ -47,6 +47,12 @@ class Run:
         return str(self.info.get("model", "?"))
 
     @property
+    def task(self) -> str:
+        """classification or regression (the spec's task): says whether a stored validation score is an
+        accuracy or the negated MSE."""
+        return str(((self.info.get("spec") or {}).get("task") or {}).get("type") or "classification")
+
+    @property
     def finished(self) -> bool:
         return "finished_at" in self.info
 
