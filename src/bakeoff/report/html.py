@@ -35,10 +35,10 @@ nav a{margin-right:14px;color:#0b5cad;text-decoration:none}main{padding:0 28px 4
 section{background:#fff;border:1px solid #e1e4e8;border-radius:6px;margin:18px 0;padding:4px 18px 14px}
 h2{font-size:17px;border-bottom:1px solid #eee;padding-bottom:6px}h3{font-size:14px;margin:14px 0 6px}
 .pair{display:grid;grid-template-columns:minmax(320px,1fr) minmax(320px,1fr);gap:18px;align-items:start;
-margin:10px 0}.pair svg{width:100%;height:auto}
+margin:10px 0}.pair svg{width:100%;height:auto}.pair svg.swatch{width:34px;height:12px}
 table{border-collapse:collapse;font-size:12.5px;width:100%}th,td{padding:3px 7px;border-bottom:1px solid #eee;
 text-align:left;vertical-align:top;overflow-wrap:break-word}
-td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.swatch{vertical-align:middle}
 th{background:#f3f4f6}.ok{color:#2e7d32}.bad{color:#c62828;font-weight:600}.muted{color:#6a737d}
 .headline{font-size:16px;font-weight:600;margin:10px 0}.winner{font-weight:600}
 .note{background:#fff8e1;border-left:4px solid #ffb300;padding:6px 10px;margin:8px 0}
@@ -273,6 +273,14 @@ def _training(run: Run, digest: dict[str, Any]) -> str:
             f"<p>Convergence, eager PyTorch vs eager Keras: {escape(words.curves)}; {escape(words.scores)}: "
             f"{badge}</p>"
         )
+    overlap = plots.overlapping_losses(run)
+    loss_caption = (
+        "curves overlap: "
+        + "; and ".join(", ".join(group) for group in overlap)
+        + " (each drawn as one line)"
+        if overlap
+        else ""
+    )
     return _section(
         "training",
         head,
@@ -287,9 +295,10 @@ def _training(run: Run, digest: dict[str, Any]) -> str:
         _pair(
             plots.train_losses(run),
             conv_text or '<p class="muted">one loss per step, same data order</p>',
+            loss_caption,
         ),
         _pair(
-            plots.time_to_accuracy(run, target),
+            plots.time_to_accuracy(run, target, task),
             _table(["mode", wording.score_name(task), "to target s"], acc, numeric=[1, 2]),
             acc_caption,
         ),
@@ -356,13 +365,16 @@ def _inference(digest: dict[str, Any]) -> str:
     if not inf or not inf["cases"]:
         return _section("inference", _absent(digest, "infer"))
     sizes = sorted({b for c in inf["cases"] for b in c["batches"]})
+    styles = plots.latency_styles(inf)  # the table is the chart's legend: one swatch per line
     lat = [
-        [c["case"], *[_p50(c, b) for b in sizes]]
+        [_swatch(styles, c["case"]), c["case"], *[_p50(c, b) for b in sizes]]
         if c["status"] == "ok"
-        else [c["case"], _status("failed", c["message"][:120]), *[None] * (len(sizes) - 1)]
+        else [None, c["case"], _status("failed", c["message"][:120]), *[None] * (len(sizes) - 1)]
         for c in inf["cases"]
     ]
-    lat_table = _table(["runtime / artifact", *[f"batch {b}" for b in sizes]], lat, range(1, len(sizes) + 1))
+    lat_table = _table(
+        ["line", "runtime / artifact", *[f"batch {b}" for b in sizes]], lat, range(2, len(sizes) + 2)
+    )
     top = sizes[-1] if sizes else None
     thr = [
         [
@@ -395,7 +407,8 @@ def _inference(digest: dict[str, Any]) -> str:
         _pair(
             plots.latency_by_batch(inf),
             lat_table,
-            "p50 ms / p99 ms (p99 from 100+ calls); host copies included",
+            "p50 ms / p99 ms (p99 from 100+ calls); host copies included. Lines: colour per runtime, "
+            "solid and filled for artifacts from PyTorch, dashed and hollow for those from TensorFlow",
         ),
         "<h3>Throughput</h3>",
         _pair(
@@ -409,6 +422,10 @@ def _inference(digest: dict[str, Any]) -> str:
             _table(["runtime / artifact", "load ms", "first call ms", "peak RSS MB"], cold, [1, 2, 3]),
         ),
     )
+
+
+def _swatch(styles: dict[str, tuple[str, str, str]], case: str) -> Raw | None:
+    return Raw(plots.swatch(styles[case])) if case in styles else None
 
 
 def _p50(case: dict[str, Any], size: int) -> str | None:
@@ -430,6 +447,7 @@ def _artifacts(digest: dict[str, Any]) -> str:
     task = digest.get("task")
     rows = [
         [
+            number,
             a["artifact"],
             a.get("format"),
             a.get("precision"),
@@ -442,12 +460,13 @@ def _artifacts(digest: dict[str, Any]) -> str:
                 (a.get("gate") or "") if a["status"] == "ok" else a["message"][:100],
             ),
         ]
-        for a in e["artifacts"]
+        for number, a in enumerate(e["artifacts"], 1)
     ]
     relative = "MSE, % of fp32" if wording.regression(task) else "% of fp32"
-    headers = ["artifact", "format", "precision", "KB", "max abs diff", _quality_name(digest), relative]
-    table = _table([*headers, "gate"], rows, [3, 5, 6])
-    return _section("artifacts", _pair(plots.artifacts(e), table, "each verified against its source model"))
+    headers = ["#", "artifact", "format", "precision", "KB", "max abs diff", _quality_name(digest), relative]
+    table = _table([*headers, "gate"], rows, [0, 4, 6, 7])
+    caption = "each verified against its source model; # numbers the points of the chart"
+    return _section("artifacts", _pair(plots.artifacts(e, task), table, caption))
 
 
 def _failures(digest: dict[str, Any]) -> str:
