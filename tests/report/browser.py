@@ -1,7 +1,8 @@
 """Opens an HTML file in the system's Chromium and reports what a reader would see go wrong.
 
 The report test needs a real browser: console errors, uncaught script errors, broken images, sections that
-never show, and any request off the machine (the report must be self-contained). Playwright drives
+never show, any request off the machine (the report must be self-contained), and, when asked, chart labels
+drawn over each other. Playwright drives
 Debian's `chromium` package; it never downloads a browser. `ensure_chromium` installs the package where it
 is missing (CI), and raises `ChromiumUnavailable`, with what it tried, where it cannot.
 
@@ -12,6 +13,7 @@ is missing (CI), and raises `ChromiumUnavailable`, with what it tried, where it 
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -19,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Request, sync_playwright
 
@@ -40,6 +43,23 @@ LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 BROKEN_IMAGES_JS = """() => Array.from(document.images)
     .filter((img) => !img.complete || img.naturalWidth === 0)
     .map((img) => img.getAttribute("src") || img.currentSrc || img.outerHTML.slice(0, 120))"""
+
+# Every non-empty <text> of every inline SVG, as the four corners of its box on the page: the text's own
+# box (getBBox) carried through its transform (getScreenCTM), so a rotated label is a rotated rectangle.
+SVG_TEXT_BOXES_JS = """() => Array.from(document.querySelectorAll("svg")).map((svg, index) => {
+    const where = (svg.closest("section") || {}).id || "page";
+    const texts = Array.from(svg.querySelectorAll("text")).filter((t) => t.textContent.trim());
+    return {chart: `${where} svg #${index}`, labels: texts.map((t) => {
+        const b = t.getBBox(), m = t.getScreenCTM();
+        const corners = [[b.x, b.y], [b.x + b.width, b.y], [b.x + b.width, b.y + b.height],
+                         [b.x, b.y + b.height]];
+        return {text: t.textContent.trim(),
+                corners: corners.map(([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f])};
+    })};
+})"""
+# Glyph boxes include the font's line gap: stacked tick labels may touch by a pixel without a reader
+# seeing anything wrong. More than this is text drawn over text.
+LABEL_TOLERANCE_PX = 2.0
 
 
 class ChromiumUnavailable(RuntimeError):
@@ -131,12 +151,14 @@ class PageCheck:
     broken_images: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # expected selectors that match nothing
     invisible: list[str] = field(default_factory=list)  # expected selectors matching something not shown
+    overlapping_labels: list[str] = field(default_factory=list)  # SVG texts over each other (`labels=True`)
+    charts: int = 0  # inline SVGs with text whose labels were checked (`labels=True`)
     text: str | None = None  # inner text of `text_of`, when asked for
 
     @property
     def clean(self) -> bool:
         problems = (self.console_errors, self.page_errors, self.failed_requests, self.external_requests)
-        return not any((*problems, self.broken_images, self.missing, self.invisible))
+        return not any((*problems, self.broken_images, self.missing, self.invisible, self.overlapping_labels))
 
     def summary(self) -> str:
         lines = [f"title: {self.title!r}"]
@@ -148,6 +170,7 @@ class PageCheck:
             "broken_images",
             "missing",
             "invisible",
+            "overlapping_labels",
             "console_warnings",
         ):
             lines += [f"{name}: {item}" for item in getattr(self, name)]
@@ -162,17 +185,25 @@ def open_page(
     expect: Sequence[str] = (),
     text_of: str | None = None,
     viewport: tuple[int, int] = (1280, 900),
+    labels: bool = False,
 ) -> PageCheck:
     """Load `html_path` from disk, check it, and save a full-page PNG to `screenshot`.
 
     `expect` holds CSS selectors (a section is `#its-id`); every element each matches must be shown with a
-    non-zero size. Pass a `browser` from `chromium_browser()` to share one between pages; without it, one
-    is started for this page alone.
+    non-zero size. `labels` also checks that no two texts of one inline SVG (a chart) overlap. Pass a
+    `browser` from `chromium_browser()` to share one between pages; without it, one is started for this
+    page alone.
     """
     if browser is None:
         with chromium_browser() as own:
             return open_page(
-                html_path, screenshot, browser=own, expect=expect, text_of=text_of, viewport=viewport
+                html_path,
+                screenshot,
+                browser=own,
+                expect=expect,
+                text_of=text_of,
+                viewport=viewport,
+                labels=labels,
             )
 
     check = PageCheck()
@@ -192,11 +223,49 @@ def open_page(
         if text_of is not None:
             target = page.locator(text_of)
             check.text = target.first.inner_text() if target.count() else None
+        if labels:
+            charts = page.evaluate(SVG_TEXT_BOXES_JS)
+            check.charts = sum(1 for chart in charts if chart["labels"])
+            check.overlapping_labels = overlapping_labels(charts)
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
     finally:
         context.close()
     return check
+
+
+def overlapping_labels(charts: list[dict[str, Any]], tolerance: float = LABEL_TOLERANCE_PX) -> list[str]:
+    """'chart: "a" over "b" (n px)' for every pair of texts in one chart whose boxes overlap by more than
+    `tolerance` pixels along every axis that could separate them (rotated boxes included)."""
+    found = []
+    for chart in charts:
+        labels = chart["labels"]
+        for i, a in enumerate(labels):
+            for b in labels[i + 1 :]:
+                depth = _overlap_depth(a["corners"], b["corners"])
+                if depth > tolerance:
+                    found.append(f"{chart['chart']}: {a['text']!r} over {b['text']!r} ({depth:.1f} px)")
+    return found
+
+
+Point = Sequence[float]
+
+
+def _overlap_depth(a: Sequence[Point], b: Sequence[Point]) -> float:
+    """How far two convex quadrilaterals overlap: the smallest overlap of their projections over the
+    separating-axis candidates (each edge's normal). Zero or less: they do not overlap."""
+    depth = math.inf
+    for poly in (a, b):
+        for k in range(len(poly)):
+            (x0, y0), (x1, y1) = poly[k], poly[(k + 1) % len(poly)]
+            nx, ny = y0 - y1, x1 - x0
+            norm = math.hypot(nx, ny)
+            if norm == 0:
+                continue
+            pa = [(x * nx + y * ny) / norm for x, y in a]
+            pb = [(x * nx + y * ny) / norm for x, y in b]
+            depth = min(depth, min(max(pa), max(pb)) - max(min(pa), min(pb)))
+    return 0.0 if depth == math.inf else depth
 
 
 def _listen(page: Page, check: PageCheck) -> None:
