@@ -236,7 +236,9 @@ def open_page(
 
 def overlapping_labels(charts: list[dict[str, Any]], tolerance: float = LABEL_TOLERANCE_PX) -> list[str]:
     """'chart: "a" over "b" (n px)' for every pair of texts in one chart whose boxes overlap by more than
-    `tolerance` pixels along every axis that could separate them (rotated boxes included)."""
+    `tolerance` pixels along every axis that could separate them (rotated boxes included), and
+    'chart: "a" runs into "b"' for level texts side by side on one line with less than MIN_GAP_PX between
+    them (tick labels that touch read as one number: "1000012500")."""
     found = []
     for chart in charts:
         labels = chart["labels"]
@@ -245,7 +247,31 @@ def overlapping_labels(charts: list[dict[str, Any]], tolerance: float = LABEL_TO
                 depth = _overlap_depth(a["corners"], b["corners"])
                 if depth > tolerance:
                     found.append(f"{chart['chart']}: {a['text']!r} over {b['text']!r} ({depth:.1f} px)")
+                elif _run_together(a["corners"], b["corners"]):
+                    found.append(f"{chart['chart']}: {a['text']!r} runs into {b['text']!r}")
     return found
+
+
+MIN_GAP_PX = 1.5
+
+
+def _run_together(a: Sequence[Point], b: Sequence[Point]) -> bool:
+    """Two level (unrotated) texts that share most of a line and are under MIN_GAP_PX apart sideways."""
+    if not (_level(a) and _level(b)):
+        return False
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = _bounds(a), _bounds(b)
+    shared = min(ay1, by1) - max(ay0, by0)
+    gap = max(bx0 - ax1, ax0 - bx1)
+    return shared > 0.5 * min(ay1 - ay0, by1 - by0) and gap < MIN_GAP_PX
+
+
+def _level(corners: Sequence[Point]) -> bool:
+    return abs(corners[0][1] - corners[1][1]) < 0.5
+
+
+def _bounds(corners: Sequence[Point]) -> tuple[float, float, float, float]:
+    xs, ys = [x for x, _ in corners], [y for _, y in corners]
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 Point = Sequence[float]

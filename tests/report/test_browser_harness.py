@@ -162,7 +162,7 @@ def test_ensure_chromium_fails_loudly_with_what_it_tried(monkeypatch: pytest.Mon
 
 
 @pytest.mark.slow
-def test_chart_labels_over_each_other_are_caught_and_rotated_neighbours_are_not(
+def test_chart_labels_over_or_into_each_other_are_caught_and_rotated_neighbours_are_not(
     browser: Browser, tmp_path: Path
 ) -> None:
     body = """<section id="chart"><svg xmlns="http://www.w3.org/2000/svg" width="400" height="200">
@@ -171,11 +171,14 @@ def test_chart_labels_over_each_other_are_caught_and_rotated_neighbours_are_not(
       <text x="20" y="120" font-size="12" transform="rotate(-40 20 120)">torch-compile</text>
       <text x="60" y="120" font-size="12" transform="rotate(-40 60 120)">keras-eager</text>
       <text x="300" y="180" font-size="12"> </text><text x="300" y="180" font-size="12">alone</text>
+      <text x="200" y="40" font-size="12" text-anchor="end">10000</text>
+      <text x="200.5" y="40" font-size="12">12500</text>
     </svg></section>"""
     page = tmp_path / "page.html"
     page.write_text(PAGE.format(title="Labels", body=body), encoding="utf-8")
     check = open_page(page, tmp_path / "page.png", browser=browser, labels=True)
     assert check.charts == 1
-    assert len(check.overlapping_labels) == 1, check.overlapping_labels
+    assert len(check.overlapping_labels) == 2, check.overlapping_labels
     assert "'keras-tflite-fp32' over 'torch-onnx'" in check.overlapping_labels[0]
+    assert "'10000' runs into '12500'" in check.overlapping_labels[1]
     assert not check.clean
