@@ -5,27 +5,18 @@ every stage's table with its chart beside it.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from bakeoff.report import plots, wording
+from bakeoff.report import markup, plots, wording
 from bakeoff.report.digest import STAGE_TITLES
+from bakeoff.report.html_sections import artifacts, failures, inference, pipelines
+from bakeoff.report.markup import SECTIONS
 from bakeoff.report.numbers import sci
 from bakeoff.report.verdict import Verdict
 from bakeoff.results.run import Run
 
-SECTIONS = {
-    "verdict": "Verdict",
-    "environment": "Environment and fairness settings",
-    "parity": "Parity",
-    "training": "Training",
-    "pipelines": "Input pipelines",
-    "inference": "Inference",
-    "artifacts": "Artifacts",
-    "failures": "Failed cases",
-}
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1f23;
 background:#f6f7f9}
@@ -62,10 +53,10 @@ def render(run: Run, digest: dict[str, Any], verdict: Verdict) -> str:
         _environment(digest),
         _parity(digest),
         _training(run, digest),
-        _pipelines(digest),
-        _inference(digest),
-        _artifacts(digest),
-        _failures(digest),
+        pipelines(digest),
+        inference(digest),
+        artifacts(digest),
+        failures(digest),
     ]
     nav = "".join(f'<a href="#{key}">{escape(name)}</a>' for key, name in SECTIONS.items())
     return (
@@ -75,57 +66,6 @@ def render(run: Run, digest: dict[str, Any], verdict: Verdict) -> str:
         f"<header><h1>{escape(title)}</h1><p>{escape(sub)}</p></header><nav>{nav}</nav>"
         f"<main>{''.join(body)}</main></body></html>\n"
     )
-
-
-def _section(key: str, *parts: str) -> str:
-    return f'<section id="{key}"><h2>{escape(SECTIONS[key])}</h2>{"".join(parts)}</section>'
-
-
-def _absent(digest: dict[str, Any], stage: str) -> str:
-    if stage in digest["missing"]:
-        why = "the run stopped before this stage left a record"
-    elif stage not in digest["stages"]:
-        why = f"not asked for in this run (--stages {','.join(digest['stages'])})"
-    else:
-        why = "no results recorded"
-    return f'<p class="note">{escape(STAGE_TITLES[stage].capitalize())} not measured: {escape(why)}.</p>'
-
-
-def _table(headers: list[str], rows: Iterable[list[Any]], numeric: Iterable[int] = ()) -> str:
-    right = set(numeric)
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td{' class=n' if i in right else ''}>{_cell(v)}</td>" for i, v in enumerate(row))
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-class Raw(str):
-    """Markup built here (a status badge), inserted without escaping."""
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, Raw):
-        return str(value)
-    return escape("-" if value is None else str(value))
-
-
-def _pair(svg: str | None, table: str, caption: str = "") -> str:
-    chart = svg or '<p class="muted">no data to plot</p>'
-    cap = f'<p class="muted">{escape(caption)}</p>' if caption else ""
-    return f'<div class="pair"><div>{chart}</div><div>{table}{cap}</div></div>'
-
-
-def _status(status: str, text: str = "") -> Raw:
-    cls = "ok" if status == "ok" else "bad"
-    return Raw(f'<span class="{cls}">{escape(text or status)}</span>')
-
-
-def _num(value: float | None, fmt: str = ",.0f") -> str | None:
-    return None if value is None else format(value, fmt)
 
 
 def _verdict(digest: dict[str, Any], verdict: Verdict, path: Path) -> str:
@@ -149,14 +89,14 @@ def _verdict(digest: dict[str, Any], verdict: Verdict, path: Path) -> str:
         [
             d.title,
             d.weight,
-            Raw(f'<span class="winner">{escape(d.winner)}</span>') if d.winner else "no winner",
+            markup.Raw(f'<span class="winner">{escape(d.winner)}</span>') if d.winner else "no winner",
             d.finding,
-            Raw("<br>".join(escape(r) for r in d.reasons)),
+            markup.Raw("<br>".join(escape(r) for r in d.reasons)),
         ]
         for d in verdict.dimensions
     ]
-    parts.append(_table(["dimension", "weight", "winner", "finding", "measured"], rows, numeric=[1]))
-    return _section("verdict", *parts)
+    parts.append(markup.table(["dimension", "weight", "winner", "finding", "measured"], rows, numeric=[1]))
+    return markup.section("verdict", *parts)
 
 
 def _environment(digest: dict[str, Any]) -> str:
@@ -180,13 +120,13 @@ def _environment(digest: dict[str, Any]) -> str:
     rows += [[name, version] for name, version in (env.get("libraries") or {}).items()]
     settings = digest["settings"]
     # One card per stage, two to a row, so no column runs a page long beside an empty one.
-    cards = [f"<div><h3>Machine and libraries</h3>{_table(['', ''], rows)}</div>"]
+    cards = [f"<div><h3>Machine and libraries</h3>{markup.table(['', ''], rows)}</div>"]
     for stage, values in settings.items():
         if isinstance(values, dict):
             fair = [[wording.label(k), wording.setting(v)] for k, v in values.items()]
             title = f"Fairness settings: {STAGE_TITLES.get(stage, stage)}, as the stage recorded them"
-            cards.append(f"<div><h3>{escape(title)}</h3>{_table(['setting', 'value'], fair)}</div>")
-    return _section(
+            cards.append(f"<div><h3>{escape(title)}</h3>{markup.table(['setting', 'value'], fair)}</div>")
+    return markup.section(
         "environment",
         f"<p>Threads, every framework alike: {escape(wording.setting(settings.get('threads')))}.</p>",
         f'<div class="pair">{"".join(cards)}</div>',
@@ -196,9 +136,10 @@ def _environment(digest: dict[str, Any]) -> str:
 def _parity(digest: dict[str, Any]) -> str:
     p = digest["parity"]
     if not p:
-        return _section("parity", _absent(digest, "parity"))
+        return markup.section("parity", markup.absent(digest, "parity"))
+    agree = markup.status(p["status"], "outputs agree" if p["status"] == "ok" else "DIVERGES")
     head = (
-        f"<p>{_status(p['status'], 'outputs agree' if p['status'] == 'ok' else 'DIVERGES')}: max abs output "
+        f"<p>{agree}: max abs output "
         f"diff {sci(p.get('max_abs_output'))}, loss diff {sci(p.get('loss_abs_diff'))}, max abs gradient "
         f"diff {sci(p.get('max_abs_gradient'))} (tolerances {p.get('atol')} / {p.get('grad_atol')}); "
         f"first divergent layer: {escape(str(p.get('first_divergent') or 'none'))}.</p>"
@@ -209,18 +150,20 @@ def _parity(digest: dict[str, Any]) -> str:
             layer.get("kind"),
             layer.get("shape"),
             sci(layer["max_abs"]),
-            _status("ok" if layer["ok"] else "failed", "ok" if layer["ok"] else "diverges"),
+            markup.status("ok" if layer["ok"] else "failed", "ok" if layer["ok"] else "diverges"),
         ]
         for layer in p.get("layers", [])
     ]
-    table = _table(["layer", "type", "shape", "max abs diff", ""], rows, numeric=[3])
-    return _section("parity", head, _pair(plots.parity_layers(p), table, "channels-last activations"))
+    table = markup.table(["layer", "type", "shape", "max abs diff", ""], rows, numeric=[3])
+    return markup.section(
+        "parity", head, markup.pair(plots.parity_layers(p), table, "channels-last activations")
+    )
 
 
 def _training(run: Run, digest: dict[str, Any]) -> str:
     t = digest["train"]
     if not t or not t["modes"]:
-        return _section("training", _absent(digest, "train"))
+        return markup.section("training", markup.absent(digest, "train"))
     task = digest.get("task")
     head = (
         f'<p class="muted">{escape(_train_settings(digest["settings"].get("train", {})))}; '
@@ -229,16 +172,16 @@ def _training(run: Run, digest: dict[str, Any]) -> str:
     speed = [
         [
             m["mode"],
-            _status(m["status"]) if m["status"] != "ok" else m["family"],
-            _num(m.get("samples_per_s")),
-            _num(m.get("step_ms"), ".3f"),
-            _num(m.get("step_iqr_ms"), ".3f"),
-            _num(m.get("first_step_s"), ".2f"),
+            markup.status(m["status"]) if m["status"] != "ok" else m["family"],
+            markup.num(m.get("samples_per_s")),
+            markup.num(m.get("step_ms"), ".3f"),
+            markup.num(m.get("step_iqr_ms"), ".3f"),
+            markup.num(m.get("first_step_s"), ".2f"),
             _vs(t, m["mode"]),
         ]
         for m in t["modes"]
     ]
-    speed_table = _table(
+    speed_table = markup.table(
         ["mode", "side", "samples/s", "step ms", "IQR ms", "first step s", "vs fastest (95% CI)"],
         speed,
         numeric=[2, 3, 4, 5],
@@ -246,8 +189,8 @@ def _training(run: Run, digest: dict[str, Any]) -> str:
     acc = [
         [
             m["mode"],
-            _num(wording.score_value(m.get("val_acc"), task), ".3f"),
-            _num(m.get("time_to_target_s"), ".2f"),
+            markup.num(wording.score_value(m.get("val_acc"), task), ".3f"),
+            markup.num(m.get("time_to_target_s"), ".2f"),
         ]
         for m in t["modes"]
     ]
@@ -258,9 +201,9 @@ def _training(run: Run, digest: dict[str, Any]) -> str:
     util = [
         [
             m["mode"],
-            _num(m.get("gflops"), ".2f"),
-            _num(m.get("peak_gflops"), ".1f"),
-            _num(100 * m["utilization"], ".1f") if m.get("utilization") is not None else None,
+            markup.num(m.get("gflops"), ".2f"),
+            markup.num(m.get("peak_gflops"), ".1f"),
+            markup.num(100 * m["utilization"], ".1f") if m.get("utilization") is not None else None,
         ]
         for m in t["modes"]
     ]
@@ -268,7 +211,7 @@ def _training(run: Run, digest: dict[str, Any]) -> str:
     conv_text = ""
     if conv:
         words = wording.convergence(conv, task)
-        badge = _status("ok" if words.ok else "failed", words.status)
+        badge = markup.status("ok" if words.ok else "failed", words.status)
         conv_text = (
             f"<p>Convergence, eager PyTorch vs eager Keras: {escape(words.curves)}; {escape(words.scores)}: "
             f"{badge}</p>"
@@ -281,31 +224,31 @@ def _training(run: Run, digest: dict[str, Any]) -> str:
         if overlap
         else ""
     )
-    return _section(
+    return markup.section(
         "training",
         head,
         "<h3>Throughput per mode</h3>",
-        _pair(plots.train_throughput(run), speed_table),
+        markup.pair(plots.train_throughput(run), speed_table),
         "<h3>Step-time distributions</h3>",
-        _pair(
+        markup.pair(
             plots.train_step_times(run),
-            _table(["mode", "step ms", "IQR ms"], [r[:1] + r[3:5] for r in speed]),
+            markup.table(["mode", "step ms", "IQR ms"], [r[:1] + r[3:5] for r in speed]),
         ),
         "<h3>Loss curves and time to accuracy</h3>",
-        _pair(
+        markup.pair(
             plots.train_losses(run),
             conv_text or '<p class="muted">one loss per step, same data order</p>',
             loss_caption,
         ),
-        _pair(
+        markup.pair(
             plots.time_to_accuracy(run, target, task),
-            _table(["mode", wording.score_name(task), "to target s"], acc, numeric=[1, 2]),
+            markup.table(["mode", wording.score_name(task), "to target s"], acc, numeric=[1, 2]),
             acc_caption,
         ),
         "<h3>Utilization against the measured matmul peak</h3>",
-        _pair(
+        markup.pair(
             plots.utilization(t),
-            _table(["mode", "GFLOP/s", "peak GFLOP/s", "% of peak"], util, numeric=[1, 2, 3]),
+            markup.table(["mode", "GFLOP/s", "peak GFLOP/s", "% of peak"], util, numeric=[1, 2, 3]),
         ),
     )
 
@@ -333,154 +276,3 @@ def _vs(t: dict[str, Any], mode: str) -> str:
         return "-"
     text = f"{r['ratio']:.2f}x slower ({r['low']:.2f}-{r['high']:.2f})"
     return text if r["significant"] else f"no significant difference ({r['low']:.2f}-{r['high']:.2f})"
-
-
-def _pipelines(digest: dict[str, Any]) -> str:
-    p = digest["pipeline"]
-    if not p or not p["pipelines"]:
-        return _section("pipelines", _absent(digest, "pipeline"))
-    rows = [
-        [
-            r["pipeline"],
-            r["framework"],
-            _num(r.get("samples_per_s")),
-            _num(r.get("iqr")),
-            _num(r.get("first_batch_ms"), ".1f"),
-            _status(r["status"], r["message"][:80] if r["message"] else ""),
-        ]
-        for r in p["pipelines"]
-    ]
-    table = _table(["pipeline", "framework", "samples/s", "IQR", "first batch ms", "status"], rows, [2, 3, 4])
-    bound = "".join(
-        f"<p>{escape(str(b['pipeline']))}: training step {b['ratio']:.2f}x the in-memory step "
-        f"(95% CI {b['low']:.2f}-{b['high']:.2f}): "
-        f"{'input-bound' if b['input_bound'] else 'not input-bound'}</p>"
-        for b in p["input_bound"]
-    )
-    return _section("pipelines", _pair(plots.pipelines(p), table + bound))
-
-
-def _inference(digest: dict[str, Any]) -> str:
-    inf = digest["infer"]
-    if not inf or not inf["cases"]:
-        return _section("inference", _absent(digest, "infer"))
-    sizes = sorted({b for c in inf["cases"] for b in c["batches"]})
-    styles = plots.latency_styles(inf)  # the table is the chart's legend: one swatch per line
-    lat = [
-        [_swatch(styles, c["case"]), c["case"], *[_p50(c, b) for b in sizes]]
-        if c["status"] == "ok"
-        else [None, c["case"], _status("failed", c["message"][:120]), *[None] * (len(sizes) - 1)]
-        for c in inf["cases"]
-    ]
-    lat_table = _table(
-        ["line", "runtime / artifact", *[f"batch {b}" for b in sizes]], lat, range(2, len(sizes) + 2)
-    )
-    top = sizes[-1] if sizes else None
-    thr = [
-        [
-            c["case"],
-            _num(c["batches"][top]["samples_per_s"]) if top in c["batches"] else None,
-            _num(wording.score_value(c.get("accuracy"), digest.get("task")), ".3f"),
-            c.get("gate") or "-",
-        ]
-        for c in inf["cases"]
-        if c["status"] == "ok"
-    ]
-    cold = [
-        [
-            c["case"],
-            _num((c.get("load_s") or 0) * 1e3, ".1f"),
-            _num((c.get("first_call_s") or 0) * 1e3, ".2f"),
-            _num(c.get("rss_peak_mb"), ".0f"),
-        ]
-        for c in inf["cases"]
-        if c["status"] == "ok"
-    ]
-    fastest = "".join(
-        f"<p>{escape(device)}, batch {escape(size)}: fastest <b>{escape(info['fastest'])}</b></p>"
-        for device, by_size in inf.get("by_device", {}).items()
-        for size, info in by_size.items()
-    )
-    return _section(
-        "inference",
-        "<h3>Latency vs batch size</h3>",
-        _pair(
-            plots.latency_by_batch(inf),
-            lat_table,
-            "p50 ms / p99 ms (p99 from 100+ calls); host copies included. Lines: colour per runtime, "
-            "solid and filled for artifacts from PyTorch, dashed and hollow for those from TensorFlow",
-        ),
-        "<h3>Throughput</h3>",
-        _pair(
-            plots.throughput(inf),
-            _table(["runtime / artifact", f"samples/s at {top}", _quality_name(digest), "gate"], thr, [1, 2])
-            + fastest,
-        ),
-        "<h3>Cold start</h3>",
-        _pair(
-            plots.cold_start(inf),
-            _table(["runtime / artifact", "load ms", "first call ms", "peak RSS MB"], cold, [1, 2, 3]),
-        ),
-    )
-
-
-def _swatch(styles: dict[str, tuple[str, str, str]], case: str) -> Raw | None:
-    return Raw(plots.swatch(styles[case])) if case in styles else None
-
-
-def _p50(case: dict[str, Any], size: int) -> str | None:
-    b = case["batches"].get(size)
-    if not b:
-        return None
-    return f"{b['p50_ms']:.3g}" + (f" / {b['p99_ms']:.3g}" if b.get("p99_ms") is not None else "")
-
-
-def _quality_name(digest: dict[str, Any]) -> str:
-    """The column a model's quality goes in: accuracy, or for regression the MSE (records keep -MSE)."""
-    return "val MSE" if wording.regression(digest.get("task")) else "accuracy"
-
-
-def _artifacts(digest: dict[str, Any]) -> str:
-    e = digest["export"]
-    if not e or not e["artifacts"]:
-        return _section("artifacts", _absent(digest, "export"))
-    task = digest.get("task")
-    rows = [
-        [
-            number,
-            a["artifact"],
-            a.get("format"),
-            a.get("precision"),
-            _num(a["size_bytes"] / 1024 if a.get("size_bytes") else None, ",.0f"),
-            sci(a.get("max_abs_diff")) if a["status"] == "ok" else None,
-            _num(wording.score_value(a.get("accuracy"), task), ".3f"),
-            _num(100 * a["relative_accuracy"], ".2f") if a.get("relative_accuracy") else None,
-            _status(
-                "ok" if a["status"] == "ok" and a.get("gate") != "fail" else "failed",
-                (a.get("gate") or "") if a["status"] == "ok" else a["message"][:100],
-            ),
-        ]
-        for number, a in enumerate(e["artifacts"], 1)
-    ]
-    relative = "MSE, % of fp32" if wording.regression(task) else "% of fp32"
-    headers = ["#", "artifact", "format", "precision", "KB", "max abs diff", _quality_name(digest), relative]
-    table = _table([*headers, "gate"], rows, [0, 4, 6, 7])
-    caption = "each verified against its source model; # numbers the points of the chart"
-    return _section("artifacts", _pair(plots.artifacts(e, task), table, caption))
-
-
-def _failures(digest: dict[str, Any]) -> str:
-    failed = digest["failed"]
-    parts = []
-    if digest["missing"]:
-        parts.append(f'<p class="note">Not reached (no records): {escape(", ".join(digest["missing"]))}.</p>')
-    if not failed:
-        parts.append('<p class="ok">No case failed.</p>')
-    else:
-        parts.append(
-            _table(
-                ["stage", "case", "worker", "reason"],
-                [[f["stage"], f["case"], f["framework"], f["message"]] for f in failed],
-            )
-        )
-    return _section("failures", *parts)

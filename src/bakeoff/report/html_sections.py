@@ -1,0 +1,166 @@
+"""report.html's sections on input pipelines, inference (latency, throughput, cold start), exported
+artifacts and failed cases, each a table beside its chart.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from bakeoff.report import markup, plots, wording
+from bakeoff.report.numbers import sci
+
+
+def pipelines(digest: dict[str, Any]) -> str:
+    p = digest["pipeline"]
+    if not p or not p["pipelines"]:
+        return markup.section("pipelines", markup.absent(digest, "pipeline"))
+    rows = [
+        [
+            r["pipeline"],
+            r["framework"],
+            markup.num(r.get("samples_per_s")),
+            markup.num(r.get("iqr")),
+            markup.num(r.get("first_batch_ms"), ".1f"),
+            markup.status(r["status"], r["message"][:80] if r["message"] else ""),
+        ]
+        for r in p["pipelines"]
+    ]
+    table = markup.table(
+        ["pipeline", "framework", "samples/s", "IQR", "first batch ms", "status"], rows, [2, 3, 4]
+    )
+    bound = "".join(
+        f"<p>{escape(str(b['pipeline']))}: training step {b['ratio']:.2f}x the in-memory step "
+        f"(95% CI {b['low']:.2f}-{b['high']:.2f}): "
+        f"{'input-bound' if b['input_bound'] else 'not input-bound'}</p>"
+        for b in p["input_bound"]
+    )
+    return markup.section("pipelines", markup.pair(plots.pipelines(p), table + bound))
+
+
+def inference(digest: dict[str, Any]) -> str:
+    inf = digest["infer"]
+    if not inf or not inf["cases"]:
+        return markup.section("inference", markup.absent(digest, "infer"))
+    sizes = sorted({b for c in inf["cases"] for b in c["batches"]})
+    styles = plots.latency_styles(inf)  # the table is the chart's legend: one swatch per line
+    lat = [
+        [_swatch(styles, c["case"]), c["case"], *[_p50(c, b) for b in sizes]]
+        if c["status"] == "ok"
+        else [None, c["case"], markup.status("failed", c["message"][:120]), *[None] * (len(sizes) - 1)]
+        for c in inf["cases"]
+    ]
+    lat_table = markup.table(
+        ["line", "runtime / artifact", *[f"batch {b}" for b in sizes]], lat, range(2, len(sizes) + 2)
+    )
+    top = sizes[-1] if sizes else None
+    thr = [
+        [
+            c["case"],
+            markup.num(c["batches"][top]["samples_per_s"]) if top in c["batches"] else None,
+            markup.num(wording.score_value(c.get("accuracy"), digest.get("task")), ".3f"),
+            c.get("gate") or "-",
+        ]
+        for c in inf["cases"]
+        if c["status"] == "ok"
+    ]
+    cold = [
+        [
+            c["case"],
+            markup.num((c.get("load_s") or 0) * 1e3, ".1f"),
+            markup.num((c.get("first_call_s") or 0) * 1e3, ".2f"),
+            markup.num(c.get("rss_peak_mb"), ".0f"),
+        ]
+        for c in inf["cases"]
+        if c["status"] == "ok"
+    ]
+    fastest = "".join(
+        f"<p>{escape(device)}, batch {escape(size)}: fastest <b>{escape(info['fastest'])}</b></p>"
+        for device, by_size in inf.get("by_device", {}).items()
+        for size, info in by_size.items()
+    )
+    return markup.section(
+        "inference",
+        "<h3>Latency vs batch size</h3>",
+        markup.pair(
+            plots.latency_by_batch(inf),
+            lat_table,
+            "p50 ms / p99 ms (p99 from 100+ calls); host copies included. Lines: colour per runtime, "
+            "solid and filled for artifacts from PyTorch, dashed and hollow for those from TensorFlow",
+        ),
+        "<h3>Throughput</h3>",
+        markup.pair(
+            plots.throughput(inf),
+            markup.table(
+                ["runtime / artifact", f"samples/s at {top}", _quality_name(digest), "gate"], thr, [1, 2]
+            )
+            + fastest,
+        ),
+        "<h3>Cold start</h3>",
+        markup.pair(
+            plots.cold_start(inf),
+            markup.table(["runtime / artifact", "load ms", "first call ms", "peak RSS MB"], cold, [1, 2, 3]),
+        ),
+    )
+
+
+def _swatch(styles: dict[str, tuple[str, str, str]], case: str) -> markup.Raw | None:
+    return markup.Raw(plots.swatch(styles[case])) if case in styles else None
+
+
+def _p50(case: dict[str, Any], size: int) -> str | None:
+    b = case["batches"].get(size)
+    if not b:
+        return None
+    return f"{b['p50_ms']:.3g}" + (f" / {b['p99_ms']:.3g}" if b.get("p99_ms") is not None else "")
+
+
+def _quality_name(digest: dict[str, Any]) -> str:
+    """The column a model's quality goes in: accuracy, or for regression the MSE (records keep -MSE)."""
+    return "val MSE" if wording.regression(digest.get("task")) else "accuracy"
+
+
+def artifacts(digest: dict[str, Any]) -> str:
+    e = digest["export"]
+    if not e or not e["artifacts"]:
+        return markup.section("artifacts", markup.absent(digest, "export"))
+    task = digest.get("task")
+    rows = [
+        [
+            number,
+            a["artifact"],
+            a.get("format"),
+            a.get("precision"),
+            markup.num(a["size_bytes"] / 1024 if a.get("size_bytes") else None, ",.0f"),
+            sci(a.get("max_abs_diff")) if a["status"] == "ok" else None,
+            markup.num(wording.score_value(a.get("accuracy"), task), ".3f"),
+            markup.num(100 * a["relative_accuracy"], ".2f") if a.get("relative_accuracy") else None,
+            markup.status(
+                "ok" if a["status"] == "ok" and a.get("gate") != "fail" else "failed",
+                (a.get("gate") or "") if a["status"] == "ok" else a["message"][:100],
+            ),
+        ]
+        for number, a in enumerate(e["artifacts"], 1)
+    ]
+    relative = "MSE, % of fp32" if wording.regression(task) else "% of fp32"
+    headers = ["#", "artifact", "format", "precision", "KB", "max abs diff", _quality_name(digest), relative]
+    table = markup.table([*headers, "gate"], rows, [0, 4, 6, 7])
+    caption = "each verified against its source model; # numbers the points of the chart"
+    return markup.section("artifacts", markup.pair(plots.artifacts(e, task), table, caption))
+
+
+def failures(digest: dict[str, Any]) -> str:
+    failed = digest["failed"]
+    parts = []
+    if digest["missing"]:
+        parts.append(f'<p class="note">Not reached (no records): {escape(", ".join(digest["missing"]))}.</p>')
+    if not failed:
+        parts.append('<p class="ok">No case failed.</p>')
+    else:
+        parts.append(
+            markup.table(
+                ["stage", "case", "worker", "reason"],
+                [[f["stage"], f["case"], f["framework"], f["message"]] for f in failed],
+            )
+        )
+    return markup.section("failures", *parts)
