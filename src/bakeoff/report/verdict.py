@@ -14,6 +14,14 @@ from bakeoff.measure import DEFAULT_MARGIN
 from bakeoff.measure.stats import ratio_ci
 from bakeoff.report import wording
 from bakeoff.report.digest import family
+from bakeoff.report.targets import (
+    EXPORTER_CASES,
+    SERVER_TARGETS,
+    TARGET_ARTIFACTS,
+    TARGET_NOTES,
+    TARGET_RUNTIMES,
+    WEIGHTS,
+)
 from bakeoff.results.run import Run
 
 CHOICES = {
@@ -24,58 +32,6 @@ CHOICES = {
 }
 DEFAULTS = {"goal": "production", "team": "pythonic", "deploy": "cloud", "hardware": "cpu"}
 SIDES = ("PyTorch", "TensorFlow")
-
-# Each framework's own inference paths. On a server the framework choice decides which of these you
-# run; ONNX Runtime runs either exporter's graph, so it compares exporters, not frameworks.
-NATIVE_RUNTIMES = (
-    "torch-eager",
-    "torch-compile",
-    "exported-program",
-    "torchscript",
-    "torch-eager-cuda",
-    "torch-compile-cuda",
-    "tf-savedmodel",
-    "tf-xla",
-    "litert",
-)
-# Which runtimes serve each deployment target. Mobile, edge and the browser answer one request at a
-# time (batch 1); servers batch (the largest batch measured).
-TARGET_RUNTIMES = {
-    "cloud": NATIVE_RUNTIMES,
-    "containers": NATIVE_RUNTIMES,
-    "mobile": ("litert", "onnxruntime"),
-    "edge": ("litert", "onnxruntime"),
-    "browser": ("onnxruntime",),
-}
-SERVER_TARGETS = ("cloud", "containers")
-# The fp32 ONNX graph each framework's exporter writes, compared in the same ONNX Runtime.
-EXPORTER_CASES = ("onnxruntime/torch-onnx", "onnxruntime/keras-onnx")
-# The artifacts each side ships to a target with (the deployment path), best first.
-TARGET_ARTIFACTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "cloud": {
-        "PyTorch": ("torch-torchscript", "torch-pt2", "torch-onnx"),
-        "TensorFlow": ("keras-savedmodel", "keras-onnx"),
-    },
-    "mobile": {
-        "PyTorch": ("torch-onnx", "torch-onnx-int8-static", "torch-onnx-int8-dynamic", "torch-pt2"),
-        "TensorFlow": ("keras-tflite-fp32", "keras-tflite-int8", "keras-tflite-fp16", "keras-tflite-drq"),
-    },
-    "browser": {"PyTorch": ("torch-onnx",), "TensorFlow": ("keras-onnx",)},
-}
-TARGET_ARTIFACTS["containers"] = TARGET_ARTIFACTS["cloud"]
-TARGET_ARTIFACTS["edge"] = TARGET_ARTIFACTS["mobile"]
-TARGET_NOTES = {
-    "mobile": "measured on this machine's CPU, not on a phone; PyTorch's mobile path here is ONNX Runtime "
-    "(ExecuTorch is not measured)",
-    "edge": "measured on this machine's CPU; PyTorch's edge path here is ONNX Runtime (ExecuTorch is not "
-    "measured)",
-    "browser": "ONNX Runtime on the CPU stands in for ONNX Runtime Web; TensorFlow.js is not measured",
-}
-# How much each dimension counts in the overall verdict, per goal (the article's checklist, as weights).
-WEIGHTS = {
-    "research": {"training": 3, "inference": 1, "deployment": 1, "developer": 2},
-    "production": {"training": 1, "inference": 3, "deployment": 3, "developer": 1},
-}
 
 
 @dataclass(frozen=True)
