@@ -38,6 +38,19 @@ MODE_HELP = {
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 # Both frameworks get this explicitly: torch's Adam defaults to 1e-8, Keras' to 1e-7.
 ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
+# Equal settings are not yet one optimizer: Keras and torch place epsilon differently. Both train with
+# Keras' rule; torch gets it by resetting its lr and eps before each step, which makes its rule Keras'
+# (frameworks/torch/train.py: EpsilonHatAdam).
+ADAM_RULE = {
+    "update_rule": "epsilon-hat (Keras' form) in both frameworks",
+    "formula": "m = beta_1*m + (1-beta_1)*g; v = beta_2*v + (1-beta_2)*g^2; "
+    "alpha_t = learning_rate*sqrt(1-beta_2^t)/(1-beta_1^t) (in float32, as Keras computes it); "
+    "var -= alpha_t*m/(sqrt(v)+epsilon)",
+    "keras": "keras.optimizers.Adam: its own rule",
+    "torch": "torch.optim.Adam with eps = epsilon/sqrt(1-beta_2^t) and "
+    "lr = alpha_t*(1-beta_1^t)/sqrt(1-beta_2^t) set before step t: algebraically the same rule, on "
+    "torch's own Adam kernels",
+}
 PEAK_CASE = "peak"
 PEAK_SIZE = 1024
 
@@ -71,8 +84,7 @@ class TrainOptions:
                 "learning_rate": self.lr,
                 **ADAM,
                 "weight_decay": 0.0,
-                "note": "Keras adds epsilon to sqrt(v) before bias correction, torch after: the same "
-                "value weighs ~1/sqrt(1-beta_2^t) more in Keras over the first steps",
+                **ADAM_RULE,
             },
             "precision": "fp32",
             "tf32": False,
