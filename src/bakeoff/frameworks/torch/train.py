@@ -1,4 +1,5 @@
-"""PyTorch training worker: the eager loop, the same loop under torch.compile, and the matmul peak."""
+"""PyTorch training worker: the eager loop, the same loop under torch.compile, the matmul peak, and the
+fp32 drift probe that tells the convergence check how long loss curves can be compared step by step."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from bakeoff.frameworks.torch.weights import load_weights
 from bakeoff.measure.isolation import case_loop
 from bakeoff.measure.timer import time_loop
 from bakeoff.spec.graph import Graph
-from bakeoff.stages.train.shared import ADAM, MODES, PEAK_CASE, Setup, accuracy, matmul_peak
+from bakeoff.stages.train.shared import (
+    ADAM,
+    FP32_DRIFT_RTOL,
+    MODES,
+    PEAK_CASE,
+    Setup,
+    accuracy,
+    has_dropout,
+    matmul_peak,
+)
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -128,7 +138,35 @@ def make_step(model: torch.nn.Module, forward: Any, graph: Graph, lr: float) -> 
 
 def train(setup: Setup, mode: str, device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     _, arrays, meta = fit(setup, mode, device)
+    if mode == "eager" and not has_dropout(setup.graph):
+        arrays["ulp_step_losses"] = ulp_losses(setup, device, arrays["step_losses"])
     return arrays, meta
+
+
+Step = Callable[[list[torch.Tensor], torch.Tensor], torch.Tensor]
+
+
+def _twin(setup: Setup, mode: str, device: torch.device) -> tuple[torch.nn.Module, Step]:
+    """The twin with the setup's starting weights, in training mode on `device`, and its optimizer step."""
+    opts, graph = setup.options, setup.graph
+    torch.manual_seed(opts.seed)
+    model = build(graph)
+    load_weights(model, graph, setup.weights)
+    model.to(device).train()
+    forward = torch.compile(model, mode=opts.compile_mode) if mode == "compile" else model
+    return model, make_step(model, forward, graph, opts.lr)
+
+
+def _train_data(setup: Setup, device: torch.device) -> tuple[list[torch.Tensor], torch.Tensor]:
+    return _on_device(setup.inputs("train"), device), torch.from_numpy(setup.data["y_train"]).to(device)
+
+
+def _epoch(
+    setup: Setup, x_train: list[torch.Tensor], y_train: torch.Tensor, epoch: int
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The training data in this epoch's order (the same in every mode and framework)."""
+    order = torch.from_numpy(setup.epoch_indices(epoch)).to(y_train.device)
+    return [x[order] for x in x_train], y_train[order]
 
 
 def fit(
@@ -136,23 +174,16 @@ def fit(
 ) -> tuple[torch.nn.Module, dict[str, np.ndarray], dict[str, Any]]:
     """Trains a twin in `mode`; returns the trained model beside the step times and accuracies."""
     opts, graph = setup.options, setup.graph
-    torch.manual_seed(opts.seed)
-    model = build(graph)
-    load_weights(model, graph, setup.weights)
-    model.to(device).train()
-    forward = torch.compile(model, mode=opts.compile_mode) if mode == "compile" else model
-    train_step = make_step(model, forward, graph, opts.lr)
+    model, train_step = _twin(setup, mode, device)
     task = graph.spec.task
-    x_train, x_val = _on_device(setup.inputs("train"), device), _on_device(setup.inputs("val"), device)
-    y_train = torch.from_numpy(setup.data["y_train"]).to(device)
+    (x_train, y_train), x_val = _train_data(setup, device), _on_device(setup.inputs("val"), device)
     batch = opts.batch_size
 
     times: list[float] = []
     losses: list[torch.Tensor] = []
     val_acc, epoch_seconds = [], []
     for epoch in range(opts.epochs):
-        order = torch.from_numpy(setup.epoch_indices(epoch)).to(device)
-        xs, ys = [x[order] for x in x_train], y_train[order]
+        xs, ys = _epoch(setup, x_train, y_train, epoch)
 
         def step(b: int, xs: list[torch.Tensor] = xs, ys: torch.Tensor = ys) -> torch.Tensor:
             s = slice(b * batch, (b + 1) * batch)
@@ -181,3 +212,24 @@ def fit(
         "torch": torch.__version__,
     }
     return model, arrays, meta
+
+
+def ulp_losses(setup: Setup, device: torch.device, reference: np.ndarray) -> np.ndarray:
+    """The eager run again, untimed, from starting weights each one ulp off (`Setup.nudged`), up to the first
+    step whose loss moves by more than FP32_DRIFT_RTOL from `reference`, the unnudged run's losses: how
+    many steps fp32 rounding alone leaves the loss curve in place. A model whose training amplifies
+    rounding (a conv net: max-pool and ReLU decisions flip) stops within a few steps."""
+    _, train_step = _twin(setup.nudged(), "eager", device)
+    x_train, y_train = _train_data(setup, device)
+    batch = setup.options.batch_size
+    losses: list[float] = []
+    for epoch in range(setup.options.epochs):
+        xs, ys = _epoch(setup, x_train, y_train, epoch)
+        for b in range(setup.batches_per_epoch):
+            s = slice(b * batch, (b + 1) * batch)
+            loss = train_step([x[s] for x in xs], ys[s]).item()
+            want = reference[len(losses)]
+            losses.append(loss)
+            if not abs(loss - want) <= FP32_DRIFT_RTOL * abs(want):
+                return np.array(losses)
+    return np.array(losses)

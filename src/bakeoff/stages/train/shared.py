@@ -6,7 +6,7 @@ the options every worker reads, and the framework-neutral worker helpers (`Setup
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from bakeoff.measure.env import physical_cores
 from bakeoff.measure.timer import Sync, measure
 from bakeoff.npz import load_arrays
 from bakeoff.spec.graph import Graph, build_graph
-from bakeoff.spec.schema import ModelSpec
+from bakeoff.spec.schema import Dropout, ModelSpec
 from bakeoff.twins.canonical import Weights, load_weights
 
 # mode -> (framework, how it runs)
@@ -51,6 +51,11 @@ ADAM_RULE = {
     "lr = alpha_t*(1-beta_1^t)/sqrt(1-beta_2^t) set before step t: algebraically the same rule, on "
     "torch's own Adam kernels",
 }
+# How long loss curves can be compared step by step: torch-eager trains a second time, untimed, from
+# starting weights each one ulp off (`Setup.nudged`) and stops at the first step whose loss moves by more
+# than this (relative). Up to that step fp32 rounding alone cannot move a curve by more than a tenth of
+# the convergence check's tolerance (CONVERGENCE_LOSS_RTOL in training.py); past it, it can.
+FP32_DRIFT_RTOL = 1e-5
 PEAK_CASE = "peak"
 PEAK_SIZE = 1024
 
@@ -144,6 +149,28 @@ class Setup:
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         return self.orders[epoch][: self.batches_per_epoch * self.options.batch_size]
+
+    def nudged(self) -> Setup:
+        """The same setup with every nonzero starting weight moved one ulp up or down (a seeded coin per
+        weight): the smallest change fp32 can make, to see how far rounding alone moves a training run.
+        Random signs matter: moving every weight the same way scales the network almost uniformly, which
+        keeps every ReLU and max-pool decision and so hides how far rounding can move it."""
+        rng = np.random.default_rng(self.options.seed)
+        weights = {node: {k: _one_ulp(a, rng) for k, a in w.items()} for node, w in self.weights.items()}
+        return replace(self, weights=weights)
+
+
+def _one_ulp(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    if not np.issubdtype(a.dtype, np.floating):
+        return a
+    towards = np.where(rng.random(a.shape) < 0.5, -np.inf, np.inf).astype(a.dtype)
+    return np.where(a != 0, np.nextafter(a, towards), a)
+
+
+def has_dropout(graph: Graph) -> bool:
+    """Dropout draws its masks differently in each framework (and under torch.compile), so loss curves
+    of such a model cannot be compared step by step."""
+    return any(isinstance(n.layer, Dropout) and n.layer.rate > 0 for n in graph.nodes)
 
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray, task: str) -> float:

@@ -8,9 +8,8 @@ from typing import Any
 
 from bakeoff.data.datasets import load as load_dataset
 from bakeoff.spec.graph import Graph
-from bakeoff.spec.schema import Dropout
 from bakeoff.stages.context import RunContext
-from bakeoff.stages.train.shared import TrainOptions
+from bakeoff.stages.train.shared import TrainOptions, has_dropout
 from bakeoff.stages.train.training import check_modes, check_options, run_training, summary_record
 
 
@@ -62,7 +61,7 @@ def run(ctx: RunContext) -> None:
             ctx.progress,
             skip=done,
         )
-    dropout = any(isinstance(n.layer, Dropout) and n.layer.rate > 0 for n in ctx.graph.nodes)
-    summary = summary_record(ctx.latest("train"), dropout=dropout, task=ctx.graph.spec.task.type)
+    task = ctx.graph.spec.task.type
+    summary = summary_record(ctx.latest("train"), dropout=has_dropout(ctx.graph), task=task)
     if summary:
         ctx.record(summary)
