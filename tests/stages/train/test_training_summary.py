@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 from bakeoff.measure.isolation import WorkerResult
 from bakeoff.results.store import make_record
-from bakeoff.stages.train.training import convergence, mode_record, summary_record, time_to
+from bakeoff.stages.train.training import convergence, fp32_horizon, mode_record, summary_record, time_to
 
 
 def mode(case: str, step_ms: float, accs: list[float], losses: list[float], seed: int) -> dict[str, Any]:
@@ -33,11 +34,78 @@ def test_time_to_counts_epochs_until_the_target() -> None:
 def test_convergence_passes_on_matching_curves_and_fails_on_a_different_optimizer() -> None:
     losses = list(np.linspace(2.3, 1.0, 30))
     same = convergence({"step_losses": losses, "val_acc": 0.90}, {"step_losses": losses, "val_acc": 0.905})
-    assert same["ok"] and same["steps"] == 10
+    assert same["ok"] and same["steps"] == 30  # the whole run: no drift probe says otherwise
     faster = [2.3 * (1 - 0.02 * k) for k in range(30)]  # e.g. a learning rate that is not the same
     diverged = convergence({"step_losses": losses, "val_acc": 0.90}, {"step_losses": faster, "val_acc": 0.93})
-    assert not diverged["ok"]
-    assert "loss over the first 10 steps" in diverged["why"] and "3.00 points" in diverged["why"]
+    assert not diverged["ok"] and diverged["first_divergent_step"] == 2
+    assert "the loss at step 2 differs by" in diverged["why"] and "3.00 points" in diverged["why"]
+
+
+def test_convergence_covers_every_step_and_names_the_first_that_diverges() -> None:
+    losses = list(np.linspace(2.3, 0.3, 186))
+    late = list(losses)
+    late[150] *= 1 + 3e-4  # one step late in the run, beyond the tolerance
+    late[170] *= 1 + 1e-3
+    near = [x * (1 + 5e-5) for x in losses]  # within it at every step
+    conv = convergence({"step_losses": losses, "val_acc": 0.9}, {"step_losses": late, "val_acc": 0.9})
+    assert not conv["ok"] and conv["steps"] == 186 and conv["first_divergent_step"] == 151
+    assert "the loss at step 151 differs by 3.00e-04" in conv["why"]
+    assert "allowed 0.0001 at each of the 186 steps compared" in conv["why"]
+    assert conv["max_rel_loss_diff"] == pytest.approx(1e-3, rel=1e-2)
+    ok = convergence({"step_losses": losses, "val_acc": 0.9}, {"step_losses": near, "val_acc": 0.9})
+    assert ok["ok"] and ok["max_rel_loss_diff"] == pytest.approx(5e-5, rel=1e-3)
+    assert ok["max_abs_loss_diff"] == pytest.approx(2.3 * 5e-5, rel=1e-3)
+
+
+def test_curves_are_compared_up_to_the_fp32_horizon_only() -> None:
+    losses = list(np.linspace(2.3, 0.3, 100))
+    # The drift probe: a one-ulp nudge of the weights moved torch's own loss past FP32_DRIFT_RTOL at step 6.
+    ulp = [*losses[:5], losses[5] * (1 + 2e-5)]
+    chaotic = [x * (1 + 1e-7 * 2**k) for k, x in enumerate(losses)]  # rounding amplified step after step
+    torch_m = {"step_losses": losses, "ulp_step_losses": ulp, "val_acc": 0.9}
+    conv = convergence(torch_m, {"step_losses": chaotic, "val_acc": 0.905})
+    assert fp32_horizon(torch_m) == 5
+    assert conv["ok"] and conv["steps"] == 5 and conv["fp32_horizon"] == 5 and conv["run_steps"] == 100
+    assert conv["max_rel_loss_diff"] < 1e-5 < 1e-2 < conv["run_max_rel_loss_diff"]
+    # A probe that never moved the loss that far: the whole run is compared.
+    assert fp32_horizon({"step_losses": losses, "ulp_step_losses": losses}) is None
+    whole = convergence({**torch_m, "ulp_step_losses": losses}, {"step_losses": chaotic, "val_acc": 0.9})
+    assert not whole["ok"] and whole["steps"] == 100
+
+
+def test_dropout_compares_no_curve() -> None:
+    losses = list(np.linspace(2.3, 1.0, 30))
+    other = [x * 1.01 for x in losses]
+    conv = convergence(
+        {"step_losses": losses, "val_acc": 0.90}, {"step_losses": other, "val_acc": 0.905}, dropout=True
+    )
+    assert conv["ok"] and conv["steps"] == 0 and np.isnan(conv["max_rel_loss_diff"])
+    accs = [0.9, 0.9, 0.9]
+    records = [mode("torch-eager", 1.0, accs, losses, 0), mode("torch-compile", 1.0, accs, other, 0)]
+    summary = summary_record(records, dropout=True)
+    assert summary is not None and summary["status"] == "ok"
+    compiled = summary["metrics"]["mode_convergence"]["torch-compile"]
+    assert compiled["steps"] == 0 and "dropout" in compiled["not_compared"]
+
+
+def test_every_mode_is_held_to_its_framework_eager_run() -> None:
+    losses = list(np.linspace(2.3, 1.0, 30))
+    off = list(losses)
+    off[20] *= 1 + 2e-3
+    records = [
+        mode("torch-eager", 1.0, [0.8, 0.88, 0.9], losses, 0),
+        mode("torch-compile", 1.0, [0.8, 0.88, 0.9], off, 1),
+        mode("keras-eager", 1.0, [0.8, 0.88, 0.9], losses, 2),
+        mode("keras-xla", 1.0, [0.8, 0.88, 0.9], losses, 3),
+    ]
+    summary = summary_record(records)
+    assert summary is not None and summary["status"] == "failed"
+    pairs = summary["metrics"]["mode_convergence"]
+    assert set(pairs) == {"torch-compile", "keras-xla"}
+    assert pairs["keras-xla"]["ok"] and pairs["keras-xla"]["against"] == "keras-eager"
+    assert not pairs["torch-compile"]["ok"] and pairs["torch-compile"]["first_divergent_step"] == 21
+    assert summary["metrics"]["convergence"]["ok"]  # eager torch and eager Keras still agree
+    assert summary["message"].startswith("torch-compile and torch-eager diverge: the loss at step 21 differs")
 
 
 def test_summary_names_fastest_and_reports_significance() -> None:

@@ -25,7 +25,14 @@ from bakeoff.npz import save_arrays
 from bakeoff.results.store import make_record
 from bakeoff.spec.flops import count_flops
 from bakeoff.spec.graph import Graph
-from bakeoff.stages.train.shared import COMPILE_MODES, MODES, PEAK_CASE, PEAK_SIZE, TrainOptions
+from bakeoff.stages.train.shared import (
+    COMPILE_MODES,
+    FP32_DRIFT_RTOL,
+    MODES,
+    PEAK_CASE,
+    PEAK_SIZE,
+    TrainOptions,
+)
 from bakeoff.twins.canonical import canonical_weights, save_weights
 
 # mode -> (framework, how it runs)
@@ -165,6 +172,11 @@ def mode_record(
         "samples_per_s": throughput.to_dict(),
         "step_times": times.tolist(),
         "step_losses": result.arrays["step_losses"].tolist(),
+        **(
+            {"ulp_step_losses": result.arrays["ulp_step_losses"].tolist()}
+            if "ulp_step_losses" in result.arrays
+            else {}
+        ),
         "val_acc_per_epoch": result.arrays["val_acc"].tolist(),
         "train_seconds_per_epoch": result.arrays["epoch_seconds"].tolist(),
         "gflops": gflops,
@@ -215,6 +227,7 @@ def summary_record(
         metrics["convergence"] = convergence(
             done["torch-eager"]["metrics"], done["keras-eager"]["metrics"], dropout=dropout, task=task
         )
+    metrics["mode_convergence"] = mode_convergence({m: r["metrics"] for m, r in done.items()}, dropout)
     fastest = min(done, key=lambda m: done[m]["metrics"]["step_s"]["median"])
     metrics["fastest"] = fastest
     metrics["vs_fastest"] = {
@@ -232,8 +245,14 @@ def summary_record(
     )
     message = f"fastest step: {fastest}; {goal}"
     conv = metrics.get("convergence")
-    if conv and not conv["ok"]:
-        status, message = "failed", f"eager torch and eager Keras diverge: {conv['why']}"
+    failures = [f"eager torch and eager Keras diverge: {conv['why']}"] if conv and not conv["ok"] else []
+    failures += [
+        f"{mode} and {c['against']} diverge: {c['why']}"
+        for mode, c in metrics["mode_convergence"].items()
+        if not c["ok"]
+    ]
+    if failures:
+        status, message = "failed", "; ".join(failures)
     return make_record("train", "summary", status, message=message, metrics=metrics)
 
 
@@ -246,50 +265,107 @@ def time_to(metrics: dict[str, Any], target: float) -> float | None:
     return None
 
 
-# fp32 sums in different orders differ by ~1e-7, and training amplifies that step after step (Adam's
-# m/sqrt(v) turns tiny gradient differences into full-size updates): on lenet the eager curves are within
-# 2e-4 after 5 steps, 7e-4 after 10, 3e-3 after 20. A wrong learning rate, beta, loss or weight mapping
-# shows from the first steps, so the check covers the first 10.
-CONVERGENCE_STEPS = 10
-CONVERGENCE_LOSS_RTOL = 1e-3
+# Loss curves that should be the same computation (eager torch and eager Keras: same weights, data, order,
+# loss and Adam rule; each other mode and its framework's eager) are compared at every logged step for as
+# long as fp32 rounding alone cannot move them: the fp32 horizon, measured in each run by the torch
+# worker's drift probe (FP32_DRIFT_RTOL in shared.py). Measured on a 2-core CPU, 3 epochs (186 steps):
+# simplenet's eager torch and eager Keras agree to 1.1e-5-2.0e-5 (relative; 5.4e-6-7.2e-6 absolute) over
+# the whole run for seeds 0-4, its other modes with their eager to 1.1e-5, and a one-ulp nudge of its
+# weights never moves it past 1e-5: the horizon is the whole run. Stock torch Adam (the other rule) drifts
+# past 1e-4 from step 8 and to 8e-3. lenet amplifies rounding: the one-ulp nudge alone moves it 1.7e-4
+# by step 10, 2e-2 by step 50 and 0.12 by the end, as far as eager Keras moves from eager torch
+# (1.7e-4, 2e-2, 0.32), so it is compared up to its horizon (5 steps) and then by final accuracy only.
+CONVERGENCE_LOSS_RTOL = 1e-4
 CONVERGENCE_ACC_POINTS = 1.0
+# (mode, the eager run of its framework it is held to)
+MODE_PAIRS = (("torch-compile", "torch-eager"), ("keras-graph", "keras-eager"), ("keras-xla", "keras-eager"))
+
+
+def fp32_horizon(torch_eager: dict[str, Any]) -> int | None:
+    """How many steps a one-ulp nudge of the starting weights leaves eager torch's loss within
+    FP32_DRIFT_RTOL: the steps loss curves can be compared over. None: the probe did not run (a run
+    without it, or from before it) or never moved that far, so the whole run counts."""
+    ulp = torch_eager.get("ulp_step_losses")
+    if ulp is None:
+        return None
+    ref = np.array(torch_eager["step_losses"][: len(ulp)])
+    drift = np.abs(np.array(ulp) - ref) / np.maximum(np.abs(ref), 1e-12)
+    over = np.flatnonzero(~(drift <= FP32_DRIFT_RTOL))
+    return int(over[0]) if over.size else None
+
+
+def compare_curves(
+    a_m: dict[str, Any], b_m: dict[str, Any], horizon: int | None, dropout_why: str | None = None
+) -> dict[str, Any]:
+    """Relative loss difference of two runs at every step up to `horizon` (None: every step), against
+    CONVERGENCE_LOSS_RTOL; a failure names the first step beyond it. With dropout (`dropout_why` says
+    why its curves differ) nothing is compared; `not_compared` says why when nothing is."""
+    a, b = np.array(a_m["step_losses"], np.float64), np.array(b_m["step_losses"], np.float64)
+    total = min(len(a), len(b))
+    dropout = dropout_why is not None
+    n = 0 if dropout else total if horizon is None else min(horizon, total)
+    not_compared = dropout_why or (
+        "no training step recorded a loss"
+        if not total
+        else "a one-ulp nudge of the starting weights moves the first loss already"
+        if not n
+        else None
+    )
+    rel_all = np.abs(a[:total] - b[:total]) / np.maximum(np.abs(b[:total]), 1e-12)
+    rel, diff = rel_all[:n], np.abs(a[:n] - b[:n])
+    over = np.flatnonzero(~(rel <= CONVERGENCE_LOSS_RTOL))
+    out: dict[str, Any] = {
+        "steps": n,
+        "not_compared": not_compared,
+        "run_steps": total,
+        "fp32_horizon": horizon,
+        "loss_rtol": CONVERGENCE_LOSS_RTOL,
+        "max_rel_loss_diff": float(rel.max()) if n else float("nan"),
+        "max_abs_loss_diff": float(diff.max()) if n else float("nan"),
+        "run_max_rel_loss_diff": float(rel_all.max()) if total and not dropout else float("nan"),
+        "first_divergent_step": int(over[0]) + 1 if over.size else None,
+        "ok": not over.size,
+        "why": "",
+    }
+    if over.size:
+        k = int(over[0])
+        out["why"] = (
+            f"the loss at step {k + 1} differs by {rel[k]:.2e} (relative: {a[k]:.6g} against {b[k]:.6g}; "
+            f"allowed {CONVERGENCE_LOSS_RTOL:g} at each of the {n} steps compared)"
+        )
+    return out
+
+
+def mode_convergence(done: dict[str, dict[str, Any]], dropout: bool = False) -> dict[str, dict[str, Any]]:
+    """Each other mode's loss curve against its framework's eager run (the same computation, compiled),
+    up to the fp32 horizon; `done` maps finished modes to their metrics."""
+    horizon = fp32_horizon(done["torch-eager"]) if "torch-eager" in done else None
+    why = "the model has dropout, and a compiled run draws its own random masks" if dropout else None
+    return {
+        mode: {"against": eager, **compare_curves(done[mode], done[eager], horizon, why)}
+        for mode, eager in MODE_PAIRS
+        if mode in done and eager in done
+    }
 
 
 def convergence(
     torch_m: dict[str, Any], keras_m: dict[str, Any], *, dropout: bool = False, task: str = "classification"
 ) -> dict[str, Any]:
-    """Eager loss curves agree over the first steps (relative difference) and final validation
-    accuracies within one point: same weights, data, order and optimizer settings in both. With
-    dropout the curves are not compared (its random draws differ between frameworks) and
-    `not_compared` says so; for regression 'points' are percent of the validation MSE."""
-    n = 0 if dropout else min(CONVERGENCE_STEPS, len(torch_m["step_losses"]), len(keras_m["step_losses"]))
-    a, b = np.array(torch_m["step_losses"][:n]), np.array(keras_m["step_losses"][:n])
-    rel = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12))) if n else float("nan")
+    """Eager loss curves agree at every step up to the fp32 horizon (relative difference; the whole run
+    when fp32 rounding alone cannot move them) and final validation accuracies within one point: same
+    weights, data, order, loss and Adam rule in both. With dropout the curves are not compared (its
+    random draws differ between frameworks) and `not_compared` says so; for regression 'points' are
+    percent of the validation MSE."""
+    dropout_why = "the model has dropout, and each framework draws its own random masks" if dropout else None
+    curves = compare_curves(torch_m, keras_m, fp32_horizon(torch_m), dropout_why)
     t_acc, k_acc = torch_m["val_acc"], keras_m["val_acc"]
     scale = 1.0 if task == "classification" or k_acc is None else max(abs(k_acc), 1e-12)
     acc_gap = 100 * abs(t_acc - k_acc) / scale if t_acc is not None and k_acc is not None else float("nan")
-    why = []
-    if n and not rel <= CONVERGENCE_LOSS_RTOL:
-        why.append(
-            f"loss over the first {n} steps differs by up to {rel:.2e} (relative; allowed "
-            f"{CONVERGENCE_LOSS_RTOL:g})"
-        )
+    why = [curves["why"]] if curves["why"] else []
     if not acc_gap <= CONVERGENCE_ACC_POINTS:
         why.append(
             f"final validation accuracy differs by {acc_gap:.2f} points (allowed {CONVERGENCE_ACC_POINTS:g})"
             if task == "classification"
             else f"final validation MSE differs by {acc_gap:.2f}% (allowed {CONVERGENCE_ACC_POINTS:g}%)"
         )
-    not_compared = None
-    if dropout:
-        not_compared = "the model has dropout, and each framework draws its own random masks"
-    elif not n:
-        not_compared = "no training step recorded a loss"
-    return {
-        "steps": n,
-        "not_compared": not_compared,
-        "max_rel_loss_diff": rel,
-        "val_acc_gap_points": acc_gap,
-        "ok": not why,
-        "why": "; ".join(why),
-    }
+    return {**curves, "val_acc_gap_points": acc_gap, "ok": not why, "why": "; ".join(why)}
