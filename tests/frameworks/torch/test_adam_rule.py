@@ -129,3 +129,9 @@ def test_lr_and_eps_follow_torch_own_step_count() -> None:
         step_size = group["lr"] / (1 - b1**t) * np.sqrt(1 - b2**t)
         assert abs(step_size / keras_alpha(LR, b1, b2, t) - 1) < 1e-15
     assert group["betas"] == (b1, b2) and group["weight_decay"] == 0.0
+    # Past the steps worked out in advance, each step works out its own lr and eps the same way.
+    opt.t = EpsilonHatAdam.PRECOMPUTED_STEPS
+    opt.step()
+    t = EpsilonHatAdam.PRECOMPUTED_STEPS + 1
+    assert group["eps"] == ADAM["epsilon"] / np.sqrt(1 - b2**t)
+    assert abs(group["lr"] / (1 - b1**t) * np.sqrt(1 - b2**t) / keras_alpha(LR, b1, b2, t) - 1) < 1e-15
