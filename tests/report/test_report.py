@@ -201,7 +201,7 @@ def test_report_reads_as_words_not_python_values(quick_run: Path) -> None:
     cells = _cells(environment)
     assert not {"None", "False", "True"} & set(cells), "settings shown as Python values"
     assert not any(c.endswith("...") for c in cells), "settings cut short"
-    assert "Keras adds epsilon to sqrt(v) before bias correction, torch after" in unescape(environment)
+    assert "var -= alpha_t*m/(sqrt(v)+epsilon)" in unescape(environment)  # the Adam rule, written out
     # simplenet's five modes train the same curve: the caption says so instead of a five-entry legend
     assert "curves overlap: torch-eager, torch-compile, keras-eager, keras-graph, keras-xla" in page
 

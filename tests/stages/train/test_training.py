@@ -75,7 +75,7 @@ def test_eager_torch_and_eager_keras_agree_at_every_step_of_the_default_run(tmp_
     for record in (by_case["torch-eager"], by_case["keras-eager"]):
         optimizer = record["settings"]["optimizer"]
         assert optimizer["update_rule"] == "epsilon-hat (Keras' form) in both frameworks"
-        assert "var -= alpha_t*m/(sqrt(v)+epsilon)" in optimizer["formula"]
+        assert "var -= alpha_t*m/(sqrt(v)+epsilon)" in optimizer["note"]
         assert (optimizer["epsilon"], optimizer["beta_1"], optimizer["beta_2"]) == (1e-7, 0.9, 0.999)
 
 

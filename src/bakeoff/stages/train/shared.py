@@ -43,13 +43,11 @@ ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
 # (frameworks/torch/train.py: EpsilonHatAdam).
 ADAM_RULE = {
     "update_rule": "epsilon-hat (Keras' form) in both frameworks",
-    "formula": "m = beta_1*m + (1-beta_1)*g; v = beta_2*v + (1-beta_2)*g^2; "
-    "alpha_t = learning_rate*sqrt(1-beta_2^t)/(1-beta_1^t) (in float32, as Keras computes it); "
-    "var -= alpha_t*m/(sqrt(v)+epsilon)",
-    "keras": "keras.optimizers.Adam: its own rule",
-    "torch": "torch.optim.Adam with eps = epsilon/sqrt(1-beta_2^t) and "
-    "lr = alpha_t*(1-beta_1^t)/sqrt(1-beta_2^t) set before step t: algebraically the same rule, on "
-    "torch's own Adam kernels",
+    "note": "m = beta_1*m + (1-beta_1)*g; v = beta_2*v + (1-beta_2)*g^2; "
+    "alpha_t = learning_rate*sqrt(1-beta_2^t)/(1-beta_1^t), in float32 as Keras computes it; "
+    "var -= alpha_t*m/(sqrt(v)+epsilon). keras.optimizers.Adam is this rule; torch.optim.Adam gets "
+    "eps = epsilon/sqrt(1-beta_2^t) and lr = alpha_t*(1-beta_1^t)/sqrt(1-beta_2^t) before step t, which "
+    "makes its own rule (and kernels) this one",
 }
 # How long loss curves can be compared step by step: torch-eager trains a second time, untimed, from
 # starting weights each one ulp off (`Setup.nudged`) and stops at the first step whose loss moves by more
