@@ -57,7 +57,13 @@ Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Training epochs pe
 BatchSize = Annotated[
     int, typer.Option("--batch-size", min=1, help="Training batch size, the same in every mode.")
 ]
-Lr = Annotated[float, typer.Option("--lr", help="Adam learning rate (betas 0.9/0.999, eps 1e-7 in both).")]
+Lr = Annotated[
+    float,
+    typer.Option(
+        "--lr",
+        help="Adam learning rate (one update rule in both: Keras' epsilon-hat; betas 0.9/0.999, eps 1e-7).",
+    ),
+]
 Device = Annotated[str, typer.Option("--device", help="cpu or cuda (CUDA needs a GPU and GPU builds).")]
 Data = Annotated[
     str | None,
