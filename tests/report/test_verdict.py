@@ -148,6 +148,8 @@ def test_cloud_inference_compares_native_paths_and_names_onnx_runtime_an_exporte
         *exports,
         _infer("torchscript/torch-torchscript", "torch", 0.0004, rng),
         _infer("tf-savedmodel/keras-savedmodel", "keras", 0.0002, rng),
+        # Faster still, but fp16: a server comparison keeps both sides at fp32 (fairness rule 5).
+        _infer("litert/keras-tflite-fp16", "native", 0.00001, rng),
         # ONNX Runtime is fastest of all, and on the PyTorch-exported graph: still not a framework win.
         _infer("onnxruntime/torch-onnx", "native", 0.00005, rng),
         _infer("onnxruntime/keras-onnx", "native", 0.00010, rng),

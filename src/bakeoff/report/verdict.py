@@ -23,6 +23,7 @@ from bakeoff.report.targets import (
     WEIGHTS,
 )
 from bakeoff.results.run import Run
+from bakeoff.stages.export.artifacts import ARTIFACTS
 
 CHOICES = {
     "goal": ("research", "production"),
@@ -225,6 +226,8 @@ def _inference(run: Run, c: Constraints, margin: float) -> Dimension:
         and r["metrics"].get("device", "cpu") == device
     }
     paths = {case: m for case, m in done.items() if case.split("/")[0] in wanted}
+    if c.deploy in SERVER_TARGETS:  # a server runs the model as trained: fp32 on both sides (rule 5)
+        paths = {case: m for case, m in paths.items() if _fp32(case)}
     sizes = sorted({int(b) for m in paths.values() for b in m.get("batches", {})})
     if not sizes:
         return Dimension("inference", title, None, "not measured: no inference case for this target ran ok")
@@ -248,6 +251,11 @@ def _inference(run: Run, c: Constraints, margin: float) -> Dimension:
     if c.deploy in SERVER_TARGETS:
         reasons.append(_exporters(run, done, batch, device, margin))
     return Dimension("inference", title, winner, sentence, reasons)
+
+
+def _fp32(case: str) -> bool:
+    artifact = ARTIFACTS.get(case.split("/")[-1])
+    return artifact is None or artifact.fp32
 
 
 def _verification(run: Run, artifact: str) -> dict[str, Any]:
