@@ -12,6 +12,7 @@ from typing import Any
 from bakeoff import __version__
 from bakeoff.errors import UsageError, check_choices
 from bakeoff.measure.env import capture, physical_cores
+from bakeoff.measure.guard import Watch, judge_probes, probe
 from bakeoff.results.store import RunStore, make_record, newest
 from bakeoff.spec.flops import count_flops, count_params
 from bakeoff.spec.graph import Graph, build_graph
@@ -119,11 +120,23 @@ def resume(
     return _execute(ctx, stages, on_stage)
 
 
+def _merge_guard(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """A resumed stage keeps the cases measured in the earlier attempt: noisy then is noisy still."""
+    merged = {**before, **now}
+    for stage, old in before.items():
+        if stage in now and old.get("noisy"):
+            why = "; ".join(w for w in (f"earlier attempt: {old.get('why')}", now[stage].get("why")) if w)
+            merged[stage] = {**now[stage], "noisy": True, "why": why}
+    return merged
+
+
 def _execute(ctx: RunContext, stages: list[str], on_stage: Callable[[str], None]) -> RunOutcome:
     started = time.perf_counter()
     took: dict[str, float] = {}
+    guard: dict[str, dict[str, Any]] = {}
     for stage in stages:
         on_stage(stage)
+        watch = Watch(probe())
         t0 = time.perf_counter()
         kept = sum(1 for s, _, _ in ctx.done if s == stage)
         if kept:
@@ -144,6 +157,10 @@ def _execute(ctx: RunContext, stages: list[str], on_stage: Callable[[str], None]
                 )
             )
         took[stage] = time.perf_counter() - t0
+        guard[stage] = watch.stop().to_dict()
+        if guard[stage]["noisy"]:
+            ctx.progress(f"machine: {stage} ran on a busy machine: {guard[stage]['why']}")
+    guard = judge_probes(guard, probe())
     seconds = time.perf_counter() - started
     # A report tells a finished run from one that stopped halfway by the stamp; the stage times let the
     # next run of this model estimate how long it has left.
@@ -151,6 +168,10 @@ def _execute(ctx: RunContext, stages: list[str], on_stage: Callable[[str], None]
     # A resumed run's time is every attempt's that got this far, not only the last (often seconds).
     attempts = [*ctx.store.read_run().get("attempt_seconds", []), seconds]
     ctx.store.update_run(
-        finished_at=finished_at, seconds=sum(attempts), attempt_seconds=attempts, stage_seconds=took
+        finished_at=finished_at,
+        seconds=sum(attempts),
+        attempt_seconds=attempts,
+        stage_seconds=took,
+        guard=_merge_guard(ctx.store.read_run().get("guard") or {}, guard),
     )
     return RunOutcome(ctx.store.path, ctx.store.records(), seconds, ctx.results)

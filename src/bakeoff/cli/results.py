@@ -16,6 +16,7 @@ from bakeoff.cli.options import (
     Goal,
     Hardware,
     JsonFlag,
+    Margin,
     Out,
     RunDir,
     RunMargin,
@@ -23,6 +24,7 @@ from bakeoff.cli.options import (
     constraint_flags,
 )
 from bakeoff.cli.output import console, print_csv, print_json
+from bakeoff.measure import DEFAULT_MARGIN
 
 
 def report(
@@ -120,19 +122,23 @@ def runs(out: Out = Path("bakeoff-runs"), as_json: JsonFlag = False, as_csv: Csv
 def compare(
     run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
     run_b: Annotated[Path, typer.Argument(help="The run compared with it.")],
+    margin: Margin = DEFAULT_MARGIN,
     as_json: JsonFlag = False,
     as_csv: CsvFlag = False,
 ) -> None:
-    """Compare two runs case by case: ratio B/A with a bootstrap 95% CI, regressions flagged.
+    """Compare two runs case by case: ratio B/A with a 95% CI over rounds, regressions flagged.
 
-    Warns when the machines, library versions, models or depths differ. Exits 1 on a regression.
+    A regression is a slowdown beyond the practical margin over the whole CI, an accuracy drop or a
+    case that failed in B only. Warns when the machines, library versions, models or depths differ;
+    runs of different models or options are shown but nothing is called a regression. Exits 1 on a
+    regression, so it can gate CI.
     """
     from bakeoff.report.compare import compare_tables
     from bakeoff.results.compare import compare as diff
     from bakeoff.results.run import load_run
 
     a, b = load_run(run_a), load_run(run_b)
-    result = diff(a, b)
+    result = diff(a, b, threshold=margin)
     if as_json:
         print_json(result.to_dict())
     elif as_csv:

@@ -434,6 +434,8 @@ def _execute(start: Callable[[Any, Any], Any], as_json: bool, plan: Plan | None,
             out.print(part)
         if report.get("headline"):
             out.print(f"[bold]verdict:[/] {report['headline']}", highlight=False)
+        if report.get("machine"):
+            out.print(f"[yellow bold]warning:[/] {report['machine']}", highlight=False)
         for path in report.get("files", []):
             out.print(f"report: {path}", highlight=False)
         for line in report.get("tracked", []):

@@ -145,6 +145,67 @@ def ratio_ci(
     return Ratio(ratio=ratio, low=float(low), high=float(high), level=level, n_boot=n_boot)
 
 
+def hierarchical_ratio_ci(
+    a_rounds: Sequence[Samples],
+    b_rounds: Sequence[Samples],
+    *,
+    paired: bool = False,
+    level: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Ratio:
+    """Bootstrap of median(a) / median(b) over rounds, then over the calls inside each drawn round.
+
+    A round is one stretch of measuring (a worker, a window of time); the drift between rounds is what
+    makes two runs of the same code differ, and resampling calls alone cannot see it. Each resample
+    draws as many rounds as there are, with replacement, and the same number of calls from each drawn
+    round (the shortest round's count, at most `_CALLS_PER_ROUND`), so every round weighs the same.
+    `paired`: a and b were measured side by side, round k of each in the same stretch of time
+    (interleaved), so the same rounds are drawn for both and drift they share cancels in the ratio.
+    With a single round on either side there is nothing between rounds to see, and this is the
+    moving-block bootstrap of `ratio_ci` over that round's calls."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1 (exclusive), got {level}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    a_list = [_as_positive(r, "a") for r in a_rounds]
+    b_list = [_as_positive(r, "b") for r in b_rounds]
+    if not a_list or not b_list:
+        raise ValueError("at least one round on each side is needed")
+    a_all, b_all = np.concatenate(a_list), np.concatenate(b_list)
+    if len(a_list) == 1 or len(b_list) == 1:
+        return ratio_ci(a_all, b_all, level=level, n_boot=n_boot, seed=seed, block=None)
+    rng = np.random.default_rng(seed)
+    a_pick = rng.integers(0, len(a_list), size=(n_boot, len(a_list)))
+    same = paired and len(a_list) == len(b_list)
+    b_pick = a_pick if same else rng.integers(0, len(b_list), size=(n_boot, len(b_list)))
+    ratios = _round_medians(a_list, a_pick, rng) / _round_medians(b_list, b_pick, rng)
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(ratios, [tail, 100.0 - tail])
+    ratio = float(np.median(a_all) / np.median(b_all))
+    return Ratio(ratio=ratio, low=float(low), high=float(high), level=level, n_boot=n_boot)
+
+
+# Calls drawn from each round in one hierarchical resample: enough for a stable median, few enough that
+# a thousand resamples of five rounds stay a few megabytes.
+_CALLS_PER_ROUND = 200
+
+
+def _round_medians(rounds: list[np.ndarray], picks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    lengths = np.array([r.size for r in rounds])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    flat = np.concatenate(rounds)
+    calls = int(min(lengths.min(), _CALLS_PER_ROUND))
+    out = np.empty(picks.shape[0])
+    rows = max(1, _BLOCK_VALUES // (picks.shape[1] * calls))
+    for first in range(0, picks.shape[0], rows):
+        chosen = picks[first : first + rows]
+        offsets = rng.random((*chosen.shape, calls)) * lengths[chosen][..., None]
+        index = starts[chosen][..., None] + offsets.astype(np.int64)
+        out[first : first + rows] = np.median(flat[index].reshape(chosen.shape[0], -1), axis=1)
+    return out
+
+
 def _boot_medians(values: np.ndarray, n_boot: int, rng: np.random.Generator, block: int | None) -> np.ndarray:
     n = values.size
     run = max(1, min(n, round(n ** (1 / 3)) if block is None else block))

@@ -10,6 +10,7 @@ from typing import Any
 
 from bakeoff import __version__
 from bakeoff.errors import BakeoffError
+from bakeoff.measure.guard import advice, noisy_stages
 from bakeoff.report import html, markdown
 from bakeoff.report.constraints import stored_constraints
 from bakeoff.report.digest import digest as make_digest
@@ -60,6 +61,9 @@ def write_after_run(path: Path, constraints: Constraints | None, track: list[str
         run = load_run(path)
         built = write_report(run, constraints)
         done = {"files": [str(f) for f in built.files], "headline": built.verdict.headline}
+        busy = noisy_stages(run.info.get("guard"))
+        if busy:
+            done["machine"] = advice(busy)
         if track:
             from bakeoff.results.tracking import track as log_to
 

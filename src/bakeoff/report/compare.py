@@ -7,9 +7,11 @@ from rich.text import Text
 from bakeoff.report.fit import Cell, FittedTable
 from bakeoff.report.numbers import sci
 from bakeoff.results.comparison import (
+    CHANGED,
     IMPROVEMENT,
     MINOR_SLOWDOWN,
     MINOR_SPEEDUP,
+    NO_PRACTICAL_DIFFERENCE,
     NOT_COMPARED,
     REGRESSION,
     SAME,
@@ -34,12 +36,19 @@ def compare_tables(c: Comparison) -> list[FittedTable | Text]:
         Text(f"A: {c.a.path.name} ({c.a.model})\nB: {c.b.path.name} ({c.b.model})", style="bold"),
         Text(rule_text(c.threshold), style="dim"),
     ]
+    if c.unlike:
+        parts.append(
+            Text(
+                f"not like for like: {c.unlike}; differences are shown, none is called a regression",
+                style="yellow bold",
+            )
+        )
     if c.warnings:
         parts.append(Text("\n".join(f"warning: {w}" for w in c.warnings), style="yellow"))
     for stage in ("train", "pipeline", "infer"):
         rows = [r for r in c.speed if r.stage == stage]
         if rows:
-            parts.append(_speed_table(stage, rows))
+            parts.append(_speed_table(stage, rows, c.threshold))
     quality = _quality_table(c.quality)
     if quality:
         parts.append(quality)
@@ -53,7 +62,7 @@ def compare_tables(c: Comparison) -> list[FittedTable | Text]:
     return parts
 
 
-def _speed_table(stage: str, rows: list[SpeedRow]) -> FittedTable:
+def _speed_table(stage: str, rows: list[SpeedRow], margin: float) -> FittedTable:
     infer = stage == "infer"
     columns = ["case", *(["batch"] if infer else []), "A", "B", "B/A", "95% CI", "verdict"]
     cells: list[list[Cell]] = [
@@ -64,7 +73,7 @@ def _speed_table(stage: str, rows: list[SpeedRow]) -> FittedTable:
             _value(r.b, r.metric),
             f"{r.ratio.ratio:.2f}" if r.ratio else "-",
             f"{r.ratio.low:.2f}-{r.ratio.high:.2f}" if r.ratio else "-",
-            _speed_verdict(r),
+            _speed_verdict(r, margin),
         ]
         for r in rows
     ]
@@ -79,7 +88,7 @@ def _value(x: float, metric: str) -> str:
     return f"{x:,.0f}" if metric == "samples/s" else f"{x:.3g}"
 
 
-def _speed_verdict(r: SpeedRow) -> Text:
+def _speed_verdict(r: SpeedRow, margin: float) -> Text:
     slow = r.slowdown
     noisy = " (noisy)" if r.noisy else ""
     if r.verdict == REGRESSION and slow:
@@ -89,9 +98,16 @@ def _speed_verdict(r: SpeedRow) -> Text:
     if r.verdict in (MINOR_SLOWDOWN, MINOR_SPEEDUP) and slow:
         word = "slower" if r.verdict == MINOR_SLOWDOWN else "faster"
         change = abs(slow - 1) if word == "slower" else abs(1 / slow - 1)
-        return Text(f"{r.verdict}: B {change:.1%} {word}, under the threshold{noisy}", style="yellow")
+        return Text(
+            f"{r.verdict}: B {change:.1%} {word}, maybe under the ±{margin:.0%} margin{noisy}", style="yellow"
+        )
     if r.verdict == NOT_COMPARED:
         return Text("not compared: no raw samples", style="dim")
+    if r.verdict == CHANGED and slow:
+        word = f"{slow:.2f}x slower" if slow > 1 else f"{1 / slow:.2f}x faster"
+        return Text(f"{CHANGED}: B {word}{noisy}", style="yellow")
+    if r.verdict == NO_PRACTICAL_DIFFERENCE:
+        return Text(f"{NO_PRACTICAL_DIFFERENCE}{noisy}")
     return Text(f"{SAME}{noisy}")
 
 
@@ -151,5 +167,7 @@ def _verdict(c: Comparison) -> Text:
     bad, good = len(c.regressions), len(c.improvements)
     if bad:
         return Text(f"{bad} regression(s) in B; {good} improvement(s)", style="red bold")
+    if c.unlike:
+        return Text(f"not like for like ({c.unlike}): no regression is called", style="yellow bold")
     caveat = " (but see the warnings above)" if c.warnings else ""
     return Text(f"no regressions in B; {good} improvement(s){caveat}", style="green bold")

@@ -46,6 +46,7 @@ def digest(run: Run) -> dict[str, Any]:
         "params": info.get("params"),
         "flops_per_sample": info.get("flops_per_sample"),
         "environment": info.get("environment", {}),
+        "machine": info.get("guard") or {},
         "settings": _settings(run),
         "parity": _parity(run),
         "train": _train(run),

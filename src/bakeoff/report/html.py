@@ -9,6 +9,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from bakeoff.measure.guard import guard_lines
 from bakeoff.report import markup, plots, wording
 from bakeoff.report.digest import STAGE_TITLES
 from bakeoff.report.html_sections import artifacts, failures, inference, pipelines
@@ -118,6 +119,7 @@ def _environment(digest: dict[str, Any]) -> str:
         ],
     ]
     rows += [[name, version] for name, version in (env.get("libraries") or {}).items()]
+    rows += [[f"machine during {stage}", line] for stage, line in guard_lines(digest.get("machine")).items()]
     settings = digest["settings"]
     # One card per stage, two to a row, so no column runs a page long beside an empty one.
     cards = [f"<div><h3>Machine and libraries</h3>{markup.table(['', ''], rows)}</div>"]

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from bakeoff.errors import UsageError
-from bakeoff.measure import DEFAULT_MARGIN
-from bakeoff.measure.stats import ratio_ci
+from bakeoff.measure import DEFAULT_MARGIN, rounds
+from bakeoff.measure.guard import advice, noisy_stages
 from bakeoff.report import wording
 from bakeoff.report.digest import family
 from bakeoff.report.targets import (
@@ -54,6 +56,10 @@ class Constraints:
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+# The stage whose timings decide each dimension: a busy machine during it leaves the dimension undecided.
+DIMENSION_STAGES = {"training": "train", "inference": "infer", "developer": "train"}
 
 
 @dataclass
@@ -102,6 +108,14 @@ def recommend(run: Run, constraints: Constraints, margin: float | None = None) -
     ]
     for dim in dims:
         dim.weight = weights[dim.name]
+    busy = noisy_stages(run.info.get("guard"))
+    for dim in dims:
+        stage = DIMENSION_STAGES.get(dim.name)
+        if stage in busy and not dim.finding.startswith("not measured"):
+            # A win measured on a busy machine may be the other processes': it is shown, not counted.
+            dim.reasons.append(f"measured: {dim.finding}")
+            dim.winner = None
+            dim.finding = f"not decided: the machine was busy during the {stage} stage ({busy[stage]})"
     unbuilt = _twins_not_built(run)
     if unbuilt:
         # Without twins nothing measured compares one model in two frameworks: no dimension is decided.
@@ -166,15 +180,19 @@ def _caveats(run: Run, c: Constraints) -> list[str]:
         )
     if c.deploy in TARGET_NOTES:
         out.append(TARGET_NOTES[c.deploy] + ".")
+    busy = noisy_stages(run.info.get("guard"))
+    if busy:
+        out.append(advice(busy))
     return out
 
 
 def _side_ratio(
-    a_name: str, a: list[float], b_name: str, b: list[float], margin: float
+    a_name: str, a: list[np.ndarray], b_name: str, b: list[np.ndarray], margin: float, paired: bool
 ) -> tuple[str | None, str]:
-    """Raw times of the best PyTorch and best TensorFlow contender: the winning side (None unless the
-    bootstrap CI of median(a)/median(b) lies wholly outside the margin) and the sentence that says so."""
-    ratio = ratio_ci(a, b, block=None, n_boot=1000)
+    """Raw times, by round, of the best PyTorch and best TensorFlow contender: the winning side (None
+    unless the CI of median(a)/median(b), bootstrapped over rounds then calls, lies wholly outside the
+    margin) and the sentence that says so."""
+    ratio = rounds.ratio(a, b, paired=paired)
     winner = None
     if ratio.practical(margin) == "win":
         winner = family(b_name) if ratio.low > 1.0 else family(a_name)  # a ratio above 1: a is slower
@@ -193,7 +211,9 @@ def _training(run: Run, margin: float) -> Dimension:
         return Dimension("training", title, None, "not measured: this run has no training mode of each side")
     t, k = best["PyTorch"], best["TensorFlow"]
     assert t and k
-    winner, sentence = _side_ratio(t, done[t]["step_times"][1:], k, done[k]["step_times"][1:], margin)
+    winner, sentence = _side_ratio(
+        t, rounds.segments(done[t]["step_times"]), k, rounds.segments(done[k]["step_times"]), margin, False
+    )
     reasons = [
         f"fastest PyTorch mode {t}: {_ms(done[t]['step_s']['median'])}/step, "
         f"{done[t]['samples_per_s']['median']:,.0f} samples/s",
@@ -241,8 +261,8 @@ def _inference(run: Run, c: Constraints, margin: float) -> Dimension:
         )
     t, k = best["PyTorch"], best["TensorFlow"]
     assert t and k
-    times = {case: have[case]["batches"][str(batch)]["times"] for case in (t, k)}
-    winner, sentence = _side_ratio(t, times[t], k, times[k], margin)
+    times = {case: rounds.of_batch(have[case]["batches"][str(batch)]) for case in (t, k)}
+    winner, sentence = _side_ratio(t, times[t], k, times[k], margin, paired=True)
     reasons = [
         f"{device}, batch {batch}: best PyTorch path {t} {_latency(have[t], batch)}",
         f"{device}, batch {batch}: best TensorFlow path {k} {_latency(have[k], batch)}",
@@ -269,8 +289,8 @@ def _exporters(run: Run, done: dict[str, dict[str, Any]], batch: int, device: st
     t, k = EXPORTER_CASES
     if not all(case in done and str(batch) in done[case]["batches"] for case in EXPORTER_CASES):
         return "exporter comparison (not a framework win): the two ONNX graphs were not both timed"
-    times = [done[case]["batches"][str(batch)]["times"] for case in EXPORTER_CASES]
-    sentence = ratio_ci(times[0], times[1], block=None, n_boot=1000).practical_verdict(t, k, margin)
+    times = [rounds.of_batch(done[case]["batches"][str(batch)]) for case in EXPORTER_CASES]
+    sentence = rounds.ratio(times[0], times[1], paired=True).practical_verdict(t, k, margin)
     ops = [_verification(run, case.split("/")[1]).get("onnx_ops") for case in EXPORTER_CASES]
     if ops[0] and ops[1]:
         same = "the same ops" if ops[0] == ops[1] else "different ops"
@@ -342,7 +362,12 @@ def _developer(run: Run, c: Constraints, margin: float) -> Dimension:
     if "torch-eager" in done and "keras-eager" in done:
         t, k = done["torch-eager"], done["keras-eager"]
         winner, sentence = _side_ratio(
-            "torch-eager", t["step_times"][1:], "keras-eager", k["step_times"][1:], margin
+            "torch-eager",
+            rounds.segments(t["step_times"]),
+            "keras-eager",
+            rounds.segments(k["step_times"]),
+            margin,
+            paired=False,
         )
         reasons.append(f"eager step time (where code is debugged): {sentence}")
         if winner:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bakeoff.measure.guard import noisy_stages
 from bakeoff.results.run import Run
 from bakeoff.results.runs import was_quick
 
@@ -52,7 +53,31 @@ def comparability_warnings(a: Run, b: Run) -> list[str]:
     if libraries:
         warnings.append(f"library versions differ: {_join(libraries)}")
     warnings += _peak_warnings(a, b)
+    for name, run in (("A", a), ("B", b)):
+        for stage, why in noisy_stages(run.info.get("guard")).items():
+            warnings.append(
+                f"{name}'s {stage} stage ran on a busy machine ({why}): its changes are not judged"
+            )
     return warnings
+
+
+def not_like_for_like(a: Run, b: Run) -> str:
+    """Why a difference between A and B may be the setup's rather than the code's (another model or
+    spec, a quick run against a full one, other options), or "" when they are like for like. Machines
+    and library versions are left out: finding what an upgrade or a new machine did is a comparison's
+    job, and the warnings say so."""
+    if a.model != b.model:
+        return f"different models ({a.model} and {b.model})"
+    if a.info.get("spec") != b.info.get("spec"):
+        return f"model {a.model} has a different spec in B"
+    if was_quick(a.info) != was_quick(b.info):
+        return "a quick run against a full one"
+    options = [
+        p
+        for p in _diff(a.info.get("options") or {}, b.info.get("options") or {})
+        if p.split(" ", 1)[0] not in _SELECTION_OPTIONS and not p.startswith("quick ")
+    ]
+    return f"other options ({_join(options, 3)})" if options else ""
 
 
 def _peak_warnings(a: Run, b: Run) -> list[str]:

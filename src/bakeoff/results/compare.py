@@ -6,13 +6,19 @@ runs.
 The regression rule, for every speed case measured in both runs (training step times without the
 first step, pipeline samples/s per pass, inference latency per batch size):
 
-- the ratio is B's median over A's, with a bootstrap 95% confidence interval over the raw samples;
-- where the interval contains 1.0: "no significant difference";
-- where B is significantly slower (for times the interval lies above 1, for throughputs below 1)
-  AND its median is more than `threshold` (5%) slower: a REGRESSION. A significant change under
-  5% is reported ("minor slowdown"), not flagged: runs measured minutes or days apart on a shared
-  machine drift by a few per cent, which the within-run interval cannot see;
-- the mirror image is an improvement (or a "minor speedup").
+- the ratio is B's median over A's, with a bootstrap 95% confidence interval over rounds first and
+  the calls inside each round second (inference: the rounds of each run; training: contiguous
+  segments of the run's steps; pipeline: passes), so drift between rounds widens the interval;
+- where the whole interval lies beyond the practical margin (`threshold`, 5% by default) on the slow
+  side, B is slower by more than the margin for sure: a REGRESSION; the mirror image is an
+  improvement;
+- where the whole interval lies inside ±margin: "no practical difference";
+- otherwise a change that may be under the margin: a "minor slowdown" or "minor speedup" when the
+  interval excludes 1.0, "no significant difference" when it does not. Neither is flagged.
+
+Two runs that are not like for like (another model or spec, other options, a quick run against a full
+one) are compared and shown, but nothing in them is called a regression: the difference may be the
+setup's.
 
 Quality: an accuracy drop of more than 0.5 points (classification), an MSE more than 5% worse
 (regression task), an int8 gate that passed in A and fails in B, or a case ok in A and failed in B
@@ -25,19 +31,23 @@ like for like in comparability.py.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from bakeoff.measure.stats import Ratio, ratio_ci, summarize
-from bakeoff.results.comparability import comparability_warnings
+from bakeoff.measure import rounds
+from bakeoff.measure.guard import noisy_stages
+from bakeoff.measure.stats import Ratio, hierarchical_ratio_ci, summarize
+from bakeoff.results.comparability import comparability_warnings, not_like_for_like
 from bakeoff.results.comparison import (
     ACCURACY_POINTS,
+    CHANGED,
     IMPROVEMENT,
     MINOR_SLOWDOWN,
     MINOR_SPEEDUP,
     MSE_RELATIVE,
+    NO_PRACTICAL_DIFFERENCE,
     NOT_COMPARED,
     REGRESSION,
     SAME,
@@ -60,6 +70,15 @@ def compare(
         raise ValueError(f"threshold must be 0 or more, got {threshold}")
     judge = _Judge(threshold, n_boot, seed)
     speed = [*_train_rows(a, b, judge), *_pipeline_rows(a, b, judge), *_infer_rows(a, b, judge)]
+    quality, status = _quality_rows(a, b), _status_rows(a, b)
+    busy = {**noisy_stages(a.info.get("guard")), **noisy_stages(b.info.get("guard"))}
+    # A slowdown measured on a busy machine may be the other processes': shown, not called.
+    speed = [replace(r, verdict=_unjudged(r.verdict)) if r.stage in busy else r for r in speed]
+    unlike = not_like_for_like(a, b)
+    if unlike:
+        speed = [replace(r, verdict=_unjudged(r.verdict)) for r in speed]
+        quality = [replace(r, verdict=_unjudged(r.verdict)) for r in quality]
+        status = [replace(r, verdict=_unjudged(r.verdict)) for r in status]
     only_a, only_b = _only_in_one(a, b)
     return Comparison(
         a=a,
@@ -67,24 +86,31 @@ def compare(
         threshold=threshold,
         warnings=comparability_warnings(a, b),
         speed=speed,
-        quality=_quality_rows(a, b),
-        status=_status_rows(a, b),
+        quality=quality,
+        status=status,
         only_a=only_a,
         only_b=only_b,
+        unlike=unlike,
     )
+
+
+def _unjudged(verdict: str) -> str:
+    """A regression or improvement between runs that are not like for like is only a change."""
+    return CHANGED if verdict in (REGRESSION, IMPROVEMENT, "fixed") else verdict
 
 
 def speed_verdict(ratio: Ratio, *, higher_is_better: bool, threshold: float = SPEED_THRESHOLD) -> str:
     """The rule for one ratio B/A of medians (see the module docstring)."""
+    practical = ratio.practical(threshold)
+    if practical == "equivalent":
+        return NO_PRACTICAL_DIFFERENCE
     if not ratio.significant:
         return SAME
-    # The interval, not the point estimate, picks the direction (as Ratio.verdict does); the point
-    # estimate then says whether the change is big enough to matter.
+    # The interval, not the point estimate, picks the direction (as Ratio.verdict does).
     b_slower = (ratio.high < 1.0) if higher_is_better else (ratio.low > 1.0)
-    slowdown = 1.0 / ratio.ratio if higher_is_better else ratio.ratio
-    if b_slower:
-        return REGRESSION if slowdown > 1.0 + threshold else MINOR_SLOWDOWN
-    return IMPROVEMENT if slowdown < 1.0 / (1.0 + threshold) else MINOR_SPEEDUP
+    if practical == "win":
+        return REGRESSION if b_slower else IMPROVEMENT
+    return MINOR_SLOWDOWN if b_slower else MINOR_SPEEDUP
 
 
 @dataclass(frozen=True)
@@ -99,16 +125,16 @@ class _Judge:
         self,
         where: tuple[str, str, int | None],  # stage, case, batch
         metric: str,
-        a_samples: Any,
-        b_samples: Any,
+        a_rounds: list[np.ndarray],
+        b_rounds: list[np.ndarray],
         *,
         higher_is_better: bool,
-        block: int | None,
     ) -> SpeedRow:
-        a_values, b_values = np.asarray(a_samples, dtype=float), np.asarray(b_samples, dtype=float)
+        a_values, b_values = np.concatenate(a_rounds), np.concatenate(b_rounds)
         try:
-            ratio: Ratio | None = ratio_ci(
-                b_values, a_values, n_boot=self.n_boot, seed=self.seed, block=block
+            # Two runs are never measured side by side: their rounds are drawn independently.
+            ratio: Ratio | None = hierarchical_ratio_ci(
+                b_rounds, a_rounds, paired=False, n_boot=self.n_boot, seed=self.seed
             )
         except ValueError:
             ratio = None  # empty, NaN or non-positive samples: the medians are shown, no verdict
@@ -147,23 +173,17 @@ def _pairs(a: Run, b: Run, stage: str, key: str) -> list[tuple[str, dict[str, An
 
 
 def _train_rows(a: Run, b: Run, judge: _Judge) -> list[SpeedRow]:
-    # The first step holds compile/trace time; training.py leaves it out of step statistics too.
-    # Consecutive steps are not independent: a moving-block bootstrap, as training.py's own ratios.
+    # Segments leave out the first step, which holds compile/trace time (as training.py's statistics).
     return [
         judge.row(
             ("train", case, None),
             "step ms",
-            _steady(ma["step_times"]),
-            _steady(mb["step_times"]),
+            rounds.segments(ma["step_times"]),
+            rounds.segments(mb["step_times"]),
             higher_is_better=False,
-            block=None,
         )
         for case, ma, mb in _pairs(a, b, "train", "step_times")
     ]
-
-
-def _steady(times: list[float]) -> list[float]:
-    return times[1:] if len(times) > 1 else times
 
 
 def _pipeline_rows(a: Run, b: Run, judge: _Judge) -> list[SpeedRow]:
@@ -172,9 +192,15 @@ def _pipeline_rows(a: Run, b: Run, judge: _Judge) -> list[SpeedRow]:
         raw_a = (ma.get("raw") or {}).get("samples_per_s")
         raw_b = (mb.get("raw") or {}).get("samples_per_s")
         if raw_a and raw_b:
-            # Passes over the data are separate iterations, independent enough for a plain bootstrap.
+            # Each pass over the data is a round of one value.
             rows.append(
-                judge.row(("pipeline", case, None), "samples/s", raw_a, raw_b, higher_is_better=True, block=1)
+                judge.row(
+                    ("pipeline", case, None),
+                    "samples/s",
+                    [np.array([v]) for v in raw_a],
+                    [np.array([v]) for v in raw_b],
+                    higher_is_better=True,
+                )
             )
         else:  # a record with only the median: shown, but without an interval there is no verdict
             rows.append(
@@ -197,13 +223,15 @@ def _infer_rows(a: Run, b: Run, judge: _Judge) -> list[SpeedRow]:
     rows = []
     for case, ma, mb in _pairs(a, b, "infer", "batches"):
         for size in sorted(set(ma["batches"]) & set(mb["batches"]), key=int):
-            ta, tb = ma["batches"][size].get("times"), mb["batches"][size].get("times")
-            if ta and tb:
-                # Consecutive calls share caches and clock state: a moving-block bootstrap, as the
-                # infer stage's own ratios.
+            ba, bb = ma["batches"][size], mb["batches"][size]
+            if ba.get("times") and bb.get("times"):
                 rows.append(
                     judge.row(
-                        ("infer", case, int(size)), "latency ms", ta, tb, higher_is_better=False, block=None
+                        ("infer", case, int(size)),
+                        "latency ms",
+                        rounds.of_batch(ba),
+                        rounds.of_batch(bb),
+                        higher_is_better=False,
                     )
                 )
     return rows

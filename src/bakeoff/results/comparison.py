@@ -8,13 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bakeoff.measure import DEFAULT_MARGIN
 from bakeoff.measure.stats import Ratio
 from bakeoff.results.run import Run
 from bakeoff.results.runs import machine_summary, was_quick
 from bakeoff.results.store import clean
 
-# A significant change smaller than this (relative) is reported but not called a regression.
-SPEED_THRESHOLD = 0.05
+# The practical margin: a change is a regression only where its whole CI lies beyond it.
+SPEED_THRESHOLD = DEFAULT_MARGIN
 # Classification: an accuracy drop of more than this many percentage points is a regression.
 ACCURACY_POINTS = 0.5
 # Regression task (score stored as -MSE): an MSE more than this much worse (relative) is a regression.
@@ -23,6 +24,9 @@ MSE_RELATIVE = 0.05
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
 SAME = "no significant difference"
+NO_PRACTICAL_DIFFERENCE = "no practical difference"
+# What a regression or improvement is called between runs that are not like for like.
+CHANGED = "changed (not like for like)"
 MINOR_SLOWDOWN = "minor slowdown"
 MINOR_SPEEDUP = "minor speedup"
 NOT_COMPARED = "not compared"
@@ -128,6 +132,7 @@ class Comparison:
     status: list[StatusRow] = field(default_factory=list)
     only_a: list[str] = field(default_factory=list)  # "stage case" measured in A only
     only_b: list[str] = field(default_factory=list)
+    unlike: str = ""  # why A and B are not like for like (then nothing is a regression), or ""
 
     @property
     def regressions(self) -> list[SpeedRow | QualityRow | StatusRow]:
@@ -148,6 +153,7 @@ class Comparison:
                 "rule": rule_text(self.threshold),
                 "threshold": self.threshold,
                 "warnings": self.warnings,
+                "not_like_for_like": self.unlike or None,
                 "speed": [r.to_dict() for r in self.speed],
                 "quality": [r.to_dict() for r in self.quality],
                 "status": [r.to_dict() for r in self.status],
@@ -172,7 +178,8 @@ def _run_ref(run: Run) -> dict[str, Any]:
 
 def rule_text(threshold: float = SPEED_THRESHOLD) -> str:
     return (
-        f"ratio = B's median / A's median, bootstrap 95% CI; regression: B significantly slower (CI "
-        f"excludes 1) by more than {threshold:.0%}, an accuracy drop over {ACCURACY_POINTS} points (MSE "
-        f"{MSE_RELATIVE:.0%} worse), a gate pass -> fail, or a case ok in A and failed in B"
+        f"ratio = B's median / A's median, 95% CI bootstrapped over rounds, then calls; regression: B "
+        f"slower by more than the ±{threshold:.0%} margin over the whole CI, an accuracy drop over "
+        f"{ACCURACY_POINTS} points (MSE {MSE_RELATIVE:.0%} worse), a gate pass -> fail, or a case ok in A "
+        "and failed in B"
     )

@@ -1,7 +1,13 @@
 """Inference bake-off: every (artifact x runtime) case at several batch sizes, in the runtime's own
 worker. Per case: cold start (load, first inference), latency median/p90/p99 per batch size (batch 1 is
 MLPerf's SingleStream), throughput (the largest batch is its Offline), accuracy on the validation set
-and peak RSS (sampled from outside the worker)."""
+and peak RSS (sampled from outside the worker).
+
+Every case is measured in rounds: in each round every case runs once, in worker order that alternates
+(torch, keras, native, then native, keras, torch: A B B A, so a linear drift falls on both sides
+alike), and by default each round starts fresh workers, so what differs between two processes (memory
+placement, a thread pool's start, the clock) shows up between rounds, where the hierarchical bootstrap
+of `measure.rounds` sees it, instead of between runs, where only a second run would."""
 
 from __future__ import annotations
 
@@ -28,11 +34,14 @@ DEFAULT_BATCH_SIZES = (1, 8, 64, 256)
 class InferOptions:
     runtimes: tuple[str, ...] = tuple(RUNTIMES)
     batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
-    min_time: float = 0.2  # per batch size: measure at least this long ...
-    max_time: float = 1.0  # ... and at most this long, once warm
-    # Enough calls for a p99, few enough that the raw times stay small in records.jsonl and the
-    # bootstrap of every ratio takes a second, not half a minute.
-    max_runs: int = 1000
+    min_time: float = 0.05  # per batch size and round: measure at least this long ...
+    max_time: float = 0.25  # ... and at most this long, once warm
+    # Per round: five rounds give enough calls for a p99, few enough that the raw times stay small in
+    # records.jsonl and the bootstrap of every ratio takes a fraction of a second.
+    max_runs: int = 250
+    rounds: int = 5
+    # A fresh worker per round costs the worker's start (~1-5 s each here); --quick keeps its workers.
+    restart_workers: bool = True
     case_timeout: float = 600.0
 
     def settings(self, threads: int, gpu: bool) -> dict[str, Any]:
@@ -43,6 +52,10 @@ class InferOptions:
             "host_device_copies": "included for every runtime: each call takes host numpy inputs and "
             "returns a host numpy output" + ("" if gpu else " (CPU only here: no copies to make)"),
             "inputs": "validation samples, repeated to fill the batch",
+            "rounds": f"{self.rounds} rounds, cases interleaved round by round in alternating order, "
+            + ("fresh workers each round" if self.restart_workers else "the same workers in every round")
+            + "; times, round_sizes hold every call of every round; ratio CIs: bootstrap over rounds, "
+            "then calls",
             "cold_start": "load = reading the artifact into a ready session in a worker that already "
             "imported and started its framework; first inference = the first batch-1 call (compilation "
             "included)",
@@ -81,7 +94,8 @@ def run_case(job: ExportJob, runtime: str, artifact: Artifact, request: dict[str
     t0 = time.perf_counter()
     predict(one)
     first_s = time.perf_counter() - t0
-    quality = check_outputs(predict, artifact, job)
+    # Accuracy does not change between rounds: checked once.
+    quality = check_outputs(predict, artifact, job) if request.get("round", 0) == 0 else None
     batches: dict[str, Any] = {}
     for size in request["batch_sizes"]:
         feed = _batch(xs, size)
@@ -125,6 +139,48 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
 # ---------------------------------------------------------------- parent side
 
 
+def merge_rounds(results: list[WorkerResult]) -> WorkerResult:
+    """One case's rounds as one result: every call's time in `times`, `round_sizes` to split them, the
+    cold start and accuracy of the first round (each later round's cold start kept beside it), the peak
+    RSS of all rounds. A round that failed fails the case, saying which."""
+    for index, result in enumerate(results):
+        if not result.ok:
+            where = f" (round {index + 1} of {len(results)})" if len(results) > 1 else ""
+            return WorkerResult(
+                result.framework, False, result.seconds, error=result.error + where, kind=result.kind
+            )
+    from bakeoff.measure.stats import summarize
+
+    first = results[0]
+    metas = [r.meta for r in results]
+    batches: dict[str, Any] = {}
+    for size, entry in first.meta["batches"].items():
+        rounds = [m["batches"][size] for m in metas]
+        times = [t for r in rounds for t in r["times"]]
+        stats = summarize(times)
+        batches[size] = {
+            **entry,
+            "stats": stats.to_dict(),
+            "times": times,
+            "round_sizes": [len(r["times"]) for r in rounds],
+            "round_medians": [r["stats"]["median"] for r in rounds],
+            "warmup_times": [t for r in rounds for t in r["warmup_times"]],
+            "stopped": [r["stopped"] for r in rounds],
+            "total_seconds": sum(r["total_seconds"] for r in rounds),
+            "samples_per_s": int(size) / stats.median,
+        }
+    meta = {
+        **first.meta,
+        "batches": batches,
+        "rounds": len(results),
+        "cold_starts": [{"load_s": m["load_s"], "first_inference_s": m["first_inference_s"]} for m in metas],
+    }
+    peaks = [int((m.get("resources") or {}).get("rss_peak_bytes") or 0) for m in metas]
+    if first.meta.get("resources"):
+        meta["resources"] = {**first.meta["resources"], "rss_peak_bytes": max(peaks)}
+    return WorkerResult(first.framework, True, sum(r.seconds for r in results), meta=meta)
+
+
 def infer_record(case: str, result: WorkerResult, settings: dict[str, Any]) -> dict[str, Any]:
     runtime, artifact = case.split("/", 1)
     framework = RUNTIMES[runtime].worker
@@ -157,9 +213,10 @@ def infer_record(case: str, result: WorkerResult, settings: dict[str, Any]) -> d
 
 def summary_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Per device and batch size, the fastest case by median latency and every other case's ratio to it
-    (moving-block bootstrap CI over its raw times), so 'no significant difference' is said where it
-    holds. An artifact flagged by the accuracy gate is compared, but never named fastest."""
-    from bakeoff.measure.stats import ratio_ci
+    (bootstrap over the rounds, paired since the cases ran side by side, then over calls), so 'no
+    significant difference' is said where it holds. An artifact flagged by the accuracy gate is
+    compared, but never named fastest."""
+    from bakeoff.measure import rounds
 
     done = [r for r in records if r["status"] == "ok" and "batches" in r["metrics"]]
     if not done:
@@ -169,14 +226,16 @@ def summary_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
         mine = [r for r in done if r["metrics"].get("device", "cpu") == device]
         for size in sorted({int(b) for r in mine for b in r["metrics"]["batches"]}):
             have = [r for r in mine if str(size) in r["metrics"]["batches"]]
-            times = {r["case"]: r["metrics"]["batches"][str(size)]["times"] for r in have}
-            eligible = [r["case"] for r in have if r["metrics"].get("gate") != "fail"] or list(times)
-            fastest = min(eligible, key=lambda c: float(np.median(times[c])))
+            batch = {r["case"]: r["metrics"]["batches"][str(size)] for r in have}
+            eligible = [r["case"] for r in have if r["metrics"].get("gate") != "fail"] or list(batch)
+            fastest = min(eligible, key=lambda c: float(np.median(batch[c]["times"])))
             by_device.setdefault(device, {})[str(size)] = {
                 "fastest": fastest,
                 "vs_fastest": {
-                    c: ratio_ci(t, times[fastest], block=None, n_boot=1000).to_dict()
-                    for c, t in times.items()
+                    c: rounds.ratio(
+                        rounds.of_batch(b), rounds.of_batch(batch[fastest]), paired=True
+                    ).to_dict()
+                    for c, b in batch.items()
                     if c != fastest
                 },
             }
@@ -198,8 +257,12 @@ def run_inference(
     settings: dict[str, Any],
     workdir: Path,
     on_record: Any,
+    progress: Any = lambda _message: None,
 ) -> None:
-    """Runs the cases worker by worker (torch, keras, native), never two workers at once."""
+    """Runs the cases in rounds (see the module docstring), worker by worker within a round, never two
+    workers at once; each case's record is made when its last round is done."""
+    from bakeoff.measure.isolation import POOL
+
     request = {
         **request,
         "job": "infer",
@@ -208,12 +271,26 @@ def run_inference(
         "max_time": options.max_time,
         "max_runs": options.max_runs,
     }
-    run_grouped(
-        request,
-        cases,
-        lambda case: RUNTIMES[case.split("/", 1)[0]].worker,
-        WORKERS,
-        workdir,
-        case_timeout=options.case_timeout,
-        on_case=lambda case, result: on_record(infer_record(case, result, settings)),
-    )
+    results: dict[str, list[WorkerResult]] = {case: [] for case in cases}
+
+    def keep(case: str, result: WorkerResult) -> None:
+        results[case].append(result)
+        if not result.ok or len(results[case]) == options.rounds:
+            on_record(infer_record(case, merge_rounds(results[case]), settings))
+
+    for index in range(options.rounds):
+        live = [c for c in cases if all(r.ok for r in results[c])]
+        forward = index % 2 == 0
+        if options.rounds > 1:
+            progress(f"infer: round {index + 1} of {options.rounds}, {len(live)} case(s)")
+        if options.restart_workers and index:
+            POOL.close()  # fresh processes: what differs between two of them is seen between rounds
+        run_grouped(
+            {**request, "round": index},
+            live if forward else live[::-1],
+            lambda case: RUNTIMES[case.split("/", 1)[0]].worker,
+            WORKERS if forward else WORKERS[::-1],
+            workdir / f"round-{index}",
+            case_timeout=options.case_timeout,
+            on_case=keep,
+        )

@@ -19,12 +19,16 @@ from bakeoff.stages.infer.inference import InferOptions, cases_for, run_inferenc
 
 def options_for(runtimes: list[str] | None, batch_sizes: list[int], quick: bool) -> dict[str, Any]:
     """The stage's entry in a run's options (run.json), read back by `options_of`. `runtimes` None: every
-    one. --quick times batch 1 and the largest batch, briefly."""
+    one. --quick times batch 1 and the largest batch, briefly, in 3 rounds of the same workers."""
     sizes = [min(batch_sizes), max(batch_sizes)] if quick and len(batch_sizes) > 2 else batch_sizes
     return {
         "runtimes": list(RUNTIMES) if runtimes is None else runtimes,
         "batch_sizes": sizes,
-        **({"min_time": 0.02, "max_time": 0.05, "max_runs": 300} if quick else {}),
+        **(
+            {"min_time": 0.02, "max_time": 0.05, "max_runs": 100, "rounds": 3, "restart_workers": False}
+            if quick
+            else {}
+        ),
     }
 
 
@@ -40,6 +44,8 @@ def check(graph: Graph, options: dict[str, Any]) -> None:
     check_runtimes(list(opts.runtimes))
     if not opts.batch_sizes or min(opts.batch_sizes) < 1:
         raise UsageError(f"--batch-sizes {opts.batch_sizes}: give positive integers, e.g. 1,8,64,256")
+    if opts.rounds < 1:
+        raise UsageError(f"infer rounds {opts.rounds}: at least 1")
 
 
 def run(ctx: RunContext) -> None:
@@ -77,7 +83,13 @@ def run(ctx: RunContext) -> None:
 
     with tempfile.TemporaryDirectory(prefix="bakeoff-infer-") as jobs:
         run_inference(
-            job_request(ctx.graph, root, ctx.options["threads"]), cases, opts, settings, Path(jobs), on_record
+            job_request(ctx.graph, root, ctx.options["threads"]),
+            cases,
+            opts,
+            settings,
+            Path(jobs),
+            on_record,
+            ctx.progress,
         )
     summary = summary_record(ctx.latest("infer"))
     if summary:

@@ -98,8 +98,9 @@ class TrainOptions:
             "host-to-device copy per batch)",
             "time_to_accuracy": "sum of training step times up to the first epoch whose validation "
             "accuracy reaches the target (compile included, evaluation excluded; epoch granularity)",
-            "ratio_ci": "moving-block bootstrap (blocks of n^(1/3) consecutive steps) over one run of "
-            "each mode: the modes ran one after another, not interleaved",
+            "ratio_ci": "bootstrap over up to 5 contiguous segments of each mode's steady steps, then "
+            "the steps inside them: one run of each mode, the modes one after another, not "
+            "interleaved, so drift inside a run is seen and drift between runs is not",
         }
 
 

@@ -208,7 +208,7 @@ def summary_record(
 ) -> dict[str, Any] | None:
     """Time to accuracy against one target for every mode, and the convergence check between eager
     PyTorch and eager Keras (same weights, data, order and optimizer)."""
-    from bakeoff.measure.stats import ratio_ci
+    from bakeoff.measure import rounds
 
     done = {
         r["case"]: r for r in records if r["stage"] == "train" and r["case"] in MODES and r["status"] == "ok"
@@ -231,8 +231,10 @@ def summary_record(
     fastest = min(done, key=lambda m: done[m]["metrics"]["step_s"]["median"])
     metrics["fastest"] = fastest
     metrics["vs_fastest"] = {
-        mode: ratio_ci(
-            r["metrics"]["step_times"][1:], done[fastest]["metrics"]["step_times"][1:], block=None
+        mode: rounds.ratio(
+            rounds.segments(r["metrics"]["step_times"]),
+            rounds.segments(done[fastest]["metrics"]["step_times"]),
+            paired=False,
         ).to_dict()
         for mode, r in done.items()
         if mode != fastest

@@ -1,0 +1,106 @@
+"""The machine guard: other processes' CPU use is seen, bakeoff's own is not, and a busy stage leaves the
+verdict's dimensions it measures undecided."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+
+from bakeoff.measure.guard import FOREIGN_SHARE, Watch, advice, judge_probes, noisy_stages, probe
+
+
+@contextmanager
+def busy_elsewhere(seconds: float = 120.0) -> Iterator[None]:
+    """Busy loops on about a third of the cores, started by a shell that exits at once, so they are
+    reparented away from this process: to the guard they are another program. Killed by their group."""
+    n = max(1, math.ceil(0.3 * (os.cpu_count() or 1)))
+    loop = f"{sys.executable} -c 'import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass'"
+    shell = subprocess.Popen(["sh", "-c", " ".join([f"{loop} &"] * n)], start_new_session=True)
+    shell.wait(timeout=10)
+    try:
+        time.sleep(0.5)  # the interpreters start
+        yield
+    finally:
+        os.killpg(shell.pid, signal.SIGKILL)
+
+
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_own_work_is_not_foreign_but_another_programs_is() -> None:
+    watch = Watch()
+    time.sleep(1.0)
+    before = watch.stop()  # what other tenants of this machine use anyway
+    watch = Watch()
+    # Work of this process and of a child, as a stage's and its worker's is.
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.time() + 1\nwhile time.time() < end: pass"]
+    )
+    _spin(1.0)
+    child.wait(timeout=30)
+    own = watch.stop()
+    assert own.foreign_cores < before.foreign_cores + 0.5, (before, own)
+    with busy_elsewhere(30):
+        watch = Watch()
+        time.sleep(2.0)
+        busy = watch.stop()
+    assert busy.foreign_cores > FOREIGN_SHARE * busy.cores, busy
+    assert busy.noisy and "other processes used" in busy.why
+
+
+def test_a_slow_probe_marks_the_stages_around_it() -> None:
+    assert probe() > 0
+    guard = {
+        "train": {"probe_gflops": 100.0, "noisy": False, "why": ""},
+        "infer": {"probe_gflops": 60.0, "noisy": False, "why": ""},
+        "export": {"probe_gflops": 100.0, "noisy": False, "why": ""},
+    }
+    judged = judge_probes(guard, 100.0)
+    assert judged["train"]["noisy"] and judged["infer"]["noisy"]  # the slow probe ends train, starts infer
+    assert not judged["export"]["noisy"]
+    assert "40% slower than at its best" in judged["infer"]["why"]
+    assert set(noisy_stages(judged)) == {"train", "infer"}
+    assert "Rerun on a quiet machine" in advice(noisy_stages(judged))
+
+
+@pytest.mark.slow
+def test_a_busy_process_started_during_a_run_leaves_its_dimensions_undecided(tmp_path: Path) -> None:
+    from bakeoff.report.verdict import Constraints, recommend
+    from bakeoff.results.run import load_run
+    from bakeoff.runner import run_stages
+    from bakeoff.stages.export.stage import options_for as export_options
+    from bakeoff.stages.infer.stage import options_for as infer_options
+
+    options = {
+        "seed": 0,
+        "export": export_options(["torch-onnx", "keras-onnx"], 3, 64, 1e-3, None, 18, True),
+        "infer": infer_options(["onnxruntime"], [1, 256], True),
+        "quick": True,
+    }
+    with ExitStack() as stack:
+
+        def on_stage(stage: str) -> None:
+            if stage == "infer":  # the load starts during the run, after export
+                stack.enter_context(busy_elsewhere())
+
+        outcome = run_stages("simplenet", tmp_path, ["export", "infer"], options, lambda _m: None, on_stage)
+    run = load_run(outcome.path)
+    guard = run.info["guard"]
+    assert guard["infer"]["noisy"], guard
+    verdict = recommend(run, Constraints(deploy="browser"))  # ONNX Runtime: both sides ran
+    inference = next(d for d in verdict.dimensions if d.name == "inference")
+    assert inference.winner is None
+    assert inference.finding.startswith("not decided: the machine was busy during the infer stage")
+    assert any("Rerun on a quiet machine" in c for c in verdict.caveats)
