@@ -124,6 +124,7 @@ def _train(run: Run) -> dict[str, Any] | None:
                 val_acc=m.get("val_acc"),
                 gflops=m.get("gflops"),
                 peak_gflops=m.get("peak_gflops"),
+                framework_peak_gflops=m.get("framework_peak_gflops"),
                 utilization=m.get("utilization"),
             )
         modes.append(row)

@@ -172,7 +172,7 @@ def train_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         style="bold",
     )
     speed = Table(title="speed (step times exclude the first step: compile/trace)", title_justify="left")
-    for column in ("mode", "first step s", "step ms", "IQR ms", "samples /s", "GFLOP /s", "of peak"):
+    for column in ("mode", "first step s", "step ms", "IQR ms", "samples /s", "GFLOP /s", "of ceiling"):
         speed.add_column(column, justify="left" if column == "mode" else "right", no_wrap=column == "mode")
     gpu = s["device"] == "cuda"
     results = Table(title="results and resources", title_justify="left")

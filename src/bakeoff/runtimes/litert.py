@@ -38,6 +38,6 @@ def load(path: Path, options: LoadOptions) -> Predict:
         for d, a in zip(inputs, arrays, strict=True):
             interpreter.set_tensor(d["index"], a.astype(d["dtype"], copy=False))
         interpreter.invoke()
-        return interpreter.get_tensor(output).copy()
+        return interpreter.get_tensor(output)  # a copy already: the interpreter may reuse its buffer
 
     return predict

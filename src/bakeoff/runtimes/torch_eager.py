@@ -30,7 +30,9 @@ def wrap(model: torch.nn.Module | object, device: str = "cpu") -> Predict:
     target = torch.device(device)
 
     def predict(inputs: list[np.ndarray]) -> np.ndarray:
-        with torch.inference_mode():
+        if torch.is_inference_mode_enabled():  # the infer job holds it, as a plain loop would
+            return model(*[torch.from_numpy(x).to(target) for x in inputs]).cpu().numpy()  # type: ignore[operator]
+        with torch.inference_mode():  # entering it costs ~4 us: a tenth of a small model's call
             out = model(*[torch.from_numpy(x).to(target) for x in inputs])  # type: ignore[operator]
             return out.cpu().numpy()
 

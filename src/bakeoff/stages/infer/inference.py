@@ -11,6 +11,7 @@ of `measure.rounds` sees it, instead of between runs, where only a second run wo
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -133,7 +134,18 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
         runtime, artifact = case.split("/", 1)
         return {}, run_case(job, runtime, ARTIFACTS[artifact], request)
 
-    return case_loop(request, run_one)
+    with _scope(request["framework"]):
+        return case_loop(request, run_one)
+
+
+def _scope(worker: str) -> contextlib.AbstractContextManager[Any]:
+    """The torch worker times its cases inside inference mode, held for the whole job as a plain loop
+    holds it, instead of entering it in every call (see runtimes.torch_eager.wrap)."""
+    if worker == "torch":
+        import torch
+
+        return torch.inference_mode()
+    return contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------- parent side

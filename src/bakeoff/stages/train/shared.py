@@ -98,6 +98,8 @@ class TrainOptions:
             "host-to-device copy per batch)",
             "time_to_accuracy": "sum of training step times up to the first epoch whose validation "
             "accuracy reaches the target (compile included, evaluation excluded; epoch granularity)",
+            "utilization": "achieved GFLOP/s (3x the forward FLOPs x samples/s) over the machine's "
+            "ceiling: the best fp32 matmul probe of any framework here, measured before any mode",
             "ratio_ci": "bootstrap over up to 5 contiguous segments of each mode's steady steps, then "
             "the steps inside them: one run of each mode, the modes one after another, not "
             "interleaved, so drift inside a run is seen and drift between runs is not",
