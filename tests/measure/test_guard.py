@@ -63,9 +63,9 @@ def test_own_work_is_not_foreign_but_another_programs_is() -> None:
 def test_a_slow_probe_marks_the_stages_around_it() -> None:
     assert probe() > 0
     guard = {
-        "train": {"probe_gflops": 100.0, "noisy": False, "why": ""},
-        "infer": {"probe_gflops": 60.0, "noisy": False, "why": ""},
-        "export": {"probe_gflops": 100.0, "noisy": False, "why": ""},
+        "train": {"probe_mops": 100.0, "noisy": False, "why": ""},
+        "infer": {"probe_mops": 60.0, "noisy": False, "why": ""},
+        "export": {"probe_mops": 100.0, "noisy": False, "why": ""},
     }
     judged = judge_probes(guard, 100.0)
     assert judged["train"]["noisy"] and judged["infer"]["noisy"]  # the slow probe ends train, starts infer

@@ -7,10 +7,11 @@ shows inside one stage's own spread:
   system's busy CPU time less what bakeoff and its workers used, per second of the stage, in cores;
 - a hypervisor taking the cores away (steal time, on shared cloud machines).
 
-A short fixed probe (a matmul in this process) before every stage and after the last one shows the
-machine's speed moving over the run. A stage whose foreign load, steal or probe drift crosses its limit
-is marked noisy: the verdict does not decide the dimensions it measures, and the run says so with
-advice. psutil reads the counters; nothing here imports a framework.
+A short fixed probe (a single-threaded loop in this process) before every stage and after the last
+one shows the machine's speed moving over the run (clock throttling, a slower share of a shared host).
+A stage whose foreign load, steal or probe drift crosses its limit is marked noisy: the verdict does
+not decide the dimensions it measures, and the run says so with advice. psutil reads the counters;
+nothing here imports a framework.
 """
 
 from __future__ import annotations
@@ -29,22 +30,20 @@ FOREIGN_SHARE = 0.10
 STEAL_SHARE = 0.05
 # A probe this much slower than the run's fastest probe: the machine itself slowed down.
 PROBE_DRIFT = 0.20
-_PROBE_N = 192
+_PROBE_ITEMS = 100_000
 _PROBE_REPEATS = 7
 
 
 def probe() -> float:
-    """GFLOP/s of a small fp32 matmul in this process, best of a few: ~20 ms on a 2-core CPU."""
-    import numpy as np
-
-    a = np.random.default_rng(0).standard_normal((_PROBE_N, _PROBE_N)).astype(np.float32)
+    """Millions of loop items per second of a fixed single-threaded loop, best of a few (~20 ms).
+    Single-threaded on purpose: a multi-threaded probe (a BLAS matmul) on cores others are using
+    measures oversubscription, not the machine's speed."""
     best = float("inf")
     for _ in range(_PROBE_REPEATS):
         t0 = time.perf_counter()
-        for _ in range(4):
-            a @ a
-        best = min(best, (time.perf_counter() - t0) / 4)
-    return 2 * _PROBE_N**3 / best / 1e9
+        sum(i * i for i in range(_PROBE_ITEMS))
+        best = min(best, time.perf_counter() - t0)
+    return _PROBE_ITEMS / best / 1e6
 
 
 def _tree_cpu() -> float:
@@ -78,7 +77,7 @@ class Quiet:
     foreign_cores: float  # other processes' CPU use, in cores, on average
     steal_share: float  # steal time as a share of the machine's CPU time
     load_avg: float  # the 1-minute load average at the end (all processes, bakeoff's included)
-    probe_gflops: float | None  # the probe just before the stage
+    probe_mops: float | None  # the probe just before the stage, million loop items per second
     noisy: bool
     why: str
 
@@ -89,8 +88,8 @@ class Quiet:
 class Watch:
     """Counts CPU time from `start` to `stop`; `stop` judges the span."""
 
-    def __init__(self, probe_gflops: float | None = None) -> None:
-        self.probe_gflops = probe_gflops
+    def __init__(self, probe_mops: float | None = None) -> None:
+        self.probe_mops = probe_mops
         self.started = time.perf_counter()
         self.busy, self.steal = _system()
         self.tree = _tree_cpu()
@@ -112,7 +111,7 @@ class Watch:
             foreign_cores=foreign,
             steal_share=steal_share,
             load_avg=os.getloadavg()[0],
-            probe_gflops=self.probe_gflops,
+            probe_mops=self.probe_mops,
             noisy=bool(why),
             why="; ".join(why),
         )
@@ -122,7 +121,7 @@ def judge_probes(guard: dict[str, dict[str, Any]], final_probe: float | None) ->
     """Marks the stages measured while the probe ran more than PROBE_DRIFT under the run's best, judged
     on the probes before and after each stage (the next stage's, or the final one)."""
     stages = list(guard)
-    probes = [guard[s].get("probe_gflops") for s in stages] + [final_probe]
+    probes = [guard[s].get("probe_mops") for s in stages] + [final_probe]
     known = [p for p in probes if p]
     if not known:
         return guard
@@ -133,7 +132,7 @@ def judge_probes(guard: dict[str, dict[str, Any]], final_probe: float | None) ->
         around = [p for p in probes[index : index + 2] if p]
         slow = min(around) if around else best
         if slow < (1.0 - PROBE_DRIFT) * best:
-            note = f"the machine ran {1 - slow / best:.0%} slower than at its best (matmul probe)"
+            note = f"the machine ran {1 - slow / best:.0%} slower than at its best (loop probe)"
             entry["why"] = "; ".join(w for w in (entry.get("why"), note) if w)
             entry["noisy"] = True
         out[stage] = entry
@@ -161,7 +160,7 @@ def guard_lines(guard: dict[str, dict[str, Any]] | None) -> dict[str, str]:
     for stage, q in (guard or {}).items():
         seen = (
             f"other processes {q.get('foreign_cores', 0):.2f} of {q.get('cores')} cores, steal "
-            f"{q.get('steal_share', 0):.1%}, probe {q.get('probe_gflops') or 0:.0f} GFLOP/s"
+            f"{q.get('steal_share', 0):.1%}, probe {q.get('probe_mops') or 0:.1f} M items/s"
         )
         out[stage] = f"busy: {q.get('why')} ({seen})" if q.get("noisy") else f"quiet ({seen})"
     return out

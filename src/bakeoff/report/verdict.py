@@ -60,6 +60,7 @@ class Constraints:
 
 # The stage whose timings decide each dimension: a busy machine during it leaves the dimension undecided.
 DIMENSION_STAGES = {"training": "train", "inference": "infer", "developer": "train"}
+BUSY = "not decided: the machine was busy"
 
 
 @dataclass
@@ -115,7 +116,7 @@ def recommend(run: Run, constraints: Constraints, margin: float | None = None) -
             # A win measured on a busy machine may be the other processes': it is shown, not counted.
             dim.reasons.append(f"measured: {dim.finding}")
             dim.winner = None
-            dim.finding = f"not decided: the machine was busy during the {stage} stage ({busy[stage]})"
+            dim.finding = f"{BUSY} during the {stage} stage ({busy[stage]})"
     unbuilt = _twins_not_built(run)
     if unbuilt:
         # Without twins nothing measured compares one model in two frameworks: no dimension is decided.
@@ -149,6 +150,12 @@ def _headline(
     target = f"{c.goal}, deploying to {c.deploy} on {c.hardware}"
     if all(d.finding.startswith("not measured") for d in dims):
         return f"No winner for {target}: this run measured no dimension the verdict weighs."
+    busy = [d.title for d in dims if d.finding.startswith(BUSY)]
+    if not decided and busy:
+        return (
+            f"No winner for {target}: the machine was busy while {', '.join(busy)} were measured, so "
+            "they are not decided; rerun on a quiet machine."
+        )
     if not decided:
         return f"No winner for {target}: no dimension showed a difference outside the ±{margin:.0%} margin."
     if overall is None:
