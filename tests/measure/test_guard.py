@@ -18,6 +18,11 @@ import pytest
 from bakeoff.measure.guard import FOREIGN_SHARE, Watch, advice, judge_probes, noisy_stages, probe
 
 
+@pytest.fixture(autouse=True)
+def guard_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BAKEOFF_GUARD", "on")
+
+
 @contextmanager
 def busy_elsewhere(seconds: float = 120.0) -> Iterator[None]:
     """Busy loops on about a third of the cores, started by a shell that exits at once, so they are
@@ -58,6 +63,16 @@ def test_own_work_is_not_foreign_but_another_programs_is() -> None:
         busy = watch.stop()
     assert busy.foreign_cores > FOREIGN_SHARE * busy.cores, busy
     assert busy.noisy and "other processes used" in busy.why
+
+
+def test_the_guard_can_be_told_not_to_judge(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BAKEOFF_GUARD", "off")
+    with busy_elsewhere(30):
+        watch = Watch()
+        time.sleep(1.0)
+        seen = watch.stop()
+    assert seen.foreign_cores > 0 and not seen.noisy and seen.why == "not judged (BAKEOFF_GUARD=off)"
+    assert judge_probes({"train": {"probe_mops": 10.0, "noisy": False}}, 100.0)["train"]["noisy"] is False
 
 
 def test_a_slow_probe_marks_the_stages_around_it() -> None:
