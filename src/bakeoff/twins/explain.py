@@ -284,9 +284,14 @@ def causes(
 
 
 def setting_notes(torch_meta: dict[str, Any], keras_meta: dict[str, Any]) -> list[str]:
-    """Settings that differ but that parity cannot see (BatchNorm momentum: training only)."""
+    """What differs but parity cannot see: BatchNorm momentum (training only), LSTM's extra bias."""
     notes = []
     for t, k in zip(torch_meta["layers"], keras_meta["layers"], strict=True):
+        if t["kind"] == "lstm":
+            notes.append(
+                f"{t['name']} ↔ {k['name']}: torch's LSTM has two bias vectors (b_ih, b_hh) per direction, "
+                "Keras' one; bakeoff maps their sum, and torch counts 4 × units more parameters"
+            )
         for s in setting_differences(t, k):
             if not s.affects_parity:
                 notes.append(

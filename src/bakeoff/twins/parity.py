@@ -100,12 +100,12 @@ class ParityResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def summary(self) -> str:
+    def summary(self, with_cause: bool = True) -> str:
         if self.passed:
             worst = self.worst_gradient
             grad = f", max gradient diff {worst.max_abs:.2e}" if worst else ""
             return f"parity ok: max output diff {self.output_max_abs:.2e}{grad}"
-        cause = f": {self.causes[0].text}" if self.causes else ""
+        cause = f": {self.causes[0].text}" if self.causes and with_cause else ""
         if self.first_divergent:
             return f"parity FAILED: first divergent layer '{self.first_divergent}'{cause}"
         bad = [f"{d.layer}.{d.key}" for d in self.gradients if not d.ok]
@@ -190,11 +190,13 @@ def collect(
 
 @dataclass(frozen=True)
 class Pair:
-    """A user's own pair: `input_shapes` per sample, channels-last (see `twins.layout`)."""
+    """A user's own pair: `input_shapes` per sample, channels-last (see `twins.layout`);
+    `match_defaults` gives the Keras side torch's settings where the defaults differ, for the check."""
 
     torch: str
     keras: str
     input_shapes: list[tuple[int, ...]]
+    match_defaults: bool = False
 
 
 def check_pair(
@@ -207,7 +209,7 @@ def check_pair(
 ) -> ParityResult:
     """Parity of a user's own pair: the torch model's weights are mapped into the Keras model by layer
     order and shape, then both are run on one batch (images channels-last here, NCHW for torch)."""
-    (result,) = check_pairs([Pair(torch_ref, keras_ref, input_shapes)], options, match_defaults, errors_dir)
+    (result,) = check_pairs([Pair(torch_ref, keras_ref, input_shapes, match_defaults)], options, errors_dir)
     if isinstance(result, BakeoffError):
         raise result
     return result
@@ -216,7 +218,6 @@ def check_pair(
 def check_pairs(
     pairs: list[Pair],
     options: ParityOptions | None = None,
-    match_defaults: bool = False,
     errors_dir: Path | None = None,
 ) -> list[ParityResult | PairError]:
     """Parity of several pairs with one worker process per framework (each starts in seconds; the
@@ -226,7 +227,7 @@ def check_pairs(
         parse_ref(pair.torch, "--torch")
         parse_ref(pair.keras, "--keras")
     opts = options or ParityOptions()
-    common = {"job": "byo", "threads": opts.thread_count, "seed": opts.seed, "match_defaults": match_defaults}
+    common = {"job": "byo", "threads": opts.thread_count, "seed": opts.seed}
     outcomes: list[ParityResult | PairError] = []
     with tempfile.TemporaryDirectory(prefix="bakeoff-pair-") as tmp:
         workdir = Path(tmp)
@@ -256,6 +257,7 @@ def check_pairs(
                 {
                     "index": index,
                     "ref": pairs[index].keras,
+                    "match_defaults": pairs[index].match_defaults,
                     "batch": str(workdir / f"used-{index}.npz"),
                     "torch_weights": str(workdir / f"torch-{index}.npz"),
                     "torch_layers": json.dumps(meta["layers"]),
@@ -281,7 +283,6 @@ def check_pairs(
                 (_own(torch.arrays, index), torch.meta["pairs"][index] | _versions(torch.meta)),
                 (_own(keras.arrays, sent[index]), keras_meta | _versions(keras.meta)),
                 opts,
-                match_defaults,
             )
         )
     return outcomes
@@ -300,7 +301,12 @@ def _pair_error(framework: str, meta: dict[str, Any], errors_dir: Path | None) -
     message = f"{framework}: {meta['error']}"
     if meta.get("detail") and errors_dir is not None:
         errors_dir.mkdir(parents=True, exist_ok=True)
-        path = errors_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{framework}.txt"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = next(
+            p
+            for n in range(1000)
+            if not (p := errors_dir / f"{stamp}-{framework}{f'-{n}' if n else ''}.txt").exists()
+        )
         path.write_text(meta["detail"])
         message += f" (full text: {path})"
     error = PairError(message)
@@ -313,7 +319,6 @@ def _compare_pair(
     torch_side: tuple[dict[str, np.ndarray], dict[str, Any]],
     keras_side: tuple[dict[str, np.ndarray], dict[str, Any]],
     opts: ParityOptions,
-    match_defaults: bool,
 ) -> ParityResult:
     (t, torch_meta), (k, keras_meta) = torch_side, keras_side
     described = list(zip(torch_meta["layers"], keras_meta["layers"], strict=True))
@@ -335,7 +340,7 @@ def _compare_pair(
             # The layer's input already differs while the layer before agreed: what runs between them.
             before = torch_meta["before_first"] if i == 0 else layer_after(described[i - 1][0])
             keras_before = keras_meta["before_first"] if i == 0 else layer_after(described[i - 1][1])
-            label = "before " + name if i == 0 else f"between {layers[-1][1]} and {name}"
+            label = f"before {name}" if i == 0 else f"after {layers[-1][1]}"
             t[f"act/in{i}"], k[f"act/in{i}"] = t[f"in/{i}"], k[f"in/{i}"]
             kinds = f"{explain.ops_text(before)} ↔ {explain.ops_text(keras_before)}"
             layers.append((f"in{i}", label, kinds))
@@ -343,7 +348,7 @@ def _compare_pair(
         layers.append((str(i), name, layer["kind"]))
         rows.append((name, "at", i))
         previous_ok = not _diff(t.get(f"act/{i}"), k.get(f"act/{i}")) > atol
-    settings = {**opts.settings("mse to a seeded random target"), "match_defaults": match_defaults}
+    settings = {**opts.settings("mse to a seeded random target"), "match_defaults": pair.match_defaults}
     result = compare(
         f"{pair.torch} ↔ {pair.keras}",
         layers,

@@ -269,7 +269,7 @@ def _collect_one(
     for layer, m, index in zip(layers, maps, range(len(layers)), strict=True):
         layer.set_weights([np.asarray(a, dtype=np.float32) for a in mapped(m, weights[index])])
     described, before = describe(model, layers)
-    matched = _match_settings(model, layers, torch_layers, described) if request.get("match_defaults") else []
+    matched = _match_settings(model, layers, torch_layers, described) if pair.get("match_defaults") else []
     if matched:
         described, before = describe(model, layers)
 
