@@ -89,7 +89,7 @@ def parity(
             "--match-defaults",
             help="For --torch/--keras: before comparing, give the Keras layers the torch layers' "
             "settings where the frameworks' defaults differ (BatchNorm/LayerNorm epsilon and momentum, "
-            "GELU's tanh approximation), and list what was changed. Your files are not changed.",
+            "GELU's approximation), and list what was changed. Your files are not changed.",
         ),
     ] = False,
     out: Annotated[

@@ -102,8 +102,8 @@ def _norm_cause(row: str, t: Layer, settings: list[Setting]) -> Cause | None:
     keras_class = "BatchNormalization" if t["kind"] == "batch_norm" else "LayerNormalization"
     text = (
         f"{'BatchNorm' if t['kind'] == 'batch_norm' else 'LayerNorm'} epsilon differs: torch "
-        f"{eps.torch_value:g} ({torch_class}'s default is 1e-05), Keras {eps.keras_value:g} "
-        f"({keras_class}'s default is 0.001)"
+        f"{eps.torch_value:g} ({_default(torch_class, eps.torch_value, 1e-5)}), Keras "
+        f"{eps.keras_value:g} ({_default(keras_class, eps.keras_value, 1e-3)})"
     )
     args = f"epsilon={eps.torch_value:g}"
     momentum = next((s for s in settings if s.name == "momentum"), None)
@@ -118,6 +118,10 @@ def _norm_cause(row: str, t: Layer, settings: list[Setting]) -> Cause | None:
         f"for good, write {keras_class}({args})"
     )
     return Cause(row, text, fix, MATCH_FLAG)
+
+
+def _default(owner: str, value: float, default: float) -> str:
+    return f"{owner}'s default" if math.isclose(value, default) else f"{owner}'s default is {default:g}"
 
 
 def _tf_same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:

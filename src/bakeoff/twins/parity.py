@@ -361,7 +361,10 @@ def _compare_pair(
     result.causes = explain.causes(rows, result.first_divergent, torch_meta, keras_meta)
     notes = [torch_meta["note"]] if torch_meta.get("note") else []
     notes += [f"{MATCHED}: {change}" for change in keras_meta.get("matched", [])]
-    result.notes = notes + explain.setting_notes(torch_meta, keras_meta)
+    # A momentum the cause already names needs no note of its own.
+    named = [f"{c.layer}: BatchNorm momentum" for c in result.causes if "momentum differs" in c.text]
+    unseen = [n for n in explain.setting_notes(torch_meta, keras_meta) if not n.startswith(tuple(named))]
+    result.notes = notes + unseen
     return result
 
 
