@@ -79,6 +79,7 @@ class Entry:
     reverse direction belongs to the same Keras `Bidirectional` layer as its forward one."""
 
     name: str
+    module_name: str
     module: nn.Module
     kind: str
     rnn_layer: int | None = None  # which of a torch RNN's stacked layers
@@ -111,7 +112,7 @@ def entries(model: nn.Module) -> list[Entry]:
     for name, module in weight_layers(model):
         kind = KINDS[type(module)]
         if not isinstance(module, nn.RNNBase):
-            found.append(Entry(name, module, kind))
+            found.append(Entry(name, name, module, kind))
             continue
         if module.proj_size or not module.bias:
             raise PairError(
@@ -121,7 +122,7 @@ def entries(model: nn.Module) -> list[Entry]:
         layers = module.num_layers
         for k in range(layers):
             label = f"{name}[{k}]" if layers > 1 else name
-            found.append(Entry(label, module, kind, k, k == layers - 1))
+            found.append(Entry(label, name, module, kind, k, k == layers - 1))
     return found
 
 
@@ -265,13 +266,16 @@ def _collect_one(pair: dict[str, Any], seed: int) -> tuple[dict[str, np.ndarray]
     arrays.update({f"input/{i:02d}": x for i, x in enumerate(batch)})
     described = []
     layers = entries(model)
-    maps = [LayerMap(e.kind, trace.flat_from.get(e.name), getattr(e.module, "num_heads", 1)) for e in layers]
+    maps = [
+        LayerMap(e.kind, trace.flat_from.get(e.module_name), getattr(e.module, "num_heads", 1))
+        for e in layers
+    ]
     for index, (entry, m) in enumerate(zip(layers, maps, strict=True)):
         # Copies: .numpy() shares memory, and the training step below updates running statistics in place.
         state = {k: v.detach().cpu().numpy().copy() for k, v in entry.module.state_dict().items()}
         for key, array in entry.arrays(state, m).items():
             arrays[f"weight/{index}/{key}"] = array
-        module_name = next(n for n, mod in weight_layers(model) if mod is entry.module)
+        module_name = entry.module_name
         if entry.last_of_module and module_name in trace.outputs:
             arrays[f"act/{index}"] = to_canonical(trace.outputs[module_name])
         if entry.rnn_layer in (None, 0) and module_name in trace.inputs:
