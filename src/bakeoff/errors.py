@@ -47,7 +47,10 @@ class SpecError(UsageError):
 
 
 class PairError(UsageError):
-    """A bring-your-own torch/Keras pair cannot be loaded or its layers cannot be matched."""
+    """A bring-your-own torch/Keras pair cannot be loaded or its layers cannot be matched; `detail` is
+    the full traceback when the user's own code raised."""
+
+    detail = ""
 
 
 class WorkerError(BakeoffError):

@@ -256,3 +256,26 @@ def test_labels_outside_the_classes_are_refused(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", x=np.zeros((50, 784), np.float32), y=np.arange(50))
     result = bakeoff("train", "simplenet", "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "runs"))
     assert_one_line_error(result, 2, "labels must lie in [0, 10), found 0..49")
+
+
+@pytest.mark.slow
+def test_parity_reads_a_channels_first_image_shape_and_says_so(fixtures: Path) -> None:
+    pairs = fixtures / "pairs"
+    result = bakeoff(
+        "parity",
+        "--torch",
+        f"{pairs}/torch_models.py:LeNet",
+        "--keras",
+        f"{pairs}/keras_models.py:lenet",
+        "--input-shape",
+        "1,28,28",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--input-shape 1,28,28: read as channels-first (C,H,W)" in result.stderr
+    assert "parity ok" in result.stdout
+
+
+def test_match_defaults_is_for_a_pair() -> None:
+    assert_one_line_error(
+        bakeoff("parity", "lenet", "--match-defaults"), 2, "--match-defaults is for your own pair"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -76,10 +77,29 @@ def parity(
         list[str] | None,
         typer.Option(
             "--input-shape",
-            help="Per-sample input shape for --torch/--keras, e.g. 784 or 28,28,1 "
-            "(images channels-last; torch gets NCHW). Repeat for several inputs.",
+            help="Per-sample input shape for --torch/--keras, as you would give it to PyTorch: 784, 10,8 "
+            "(a sequence), 1,28,28 (an image, channels-first). An image channels-last (28,28,1) is "
+            "read as such; a 3-D shape with 1 or 3 leading channels is read as channels-first, and "
+            "bakeoff says which reading it took. Repeat for several inputs.",
         ),
     ] = None,
+    match_defaults: Annotated[
+        bool,
+        typer.Option(
+            "--match-defaults",
+            help="For --torch/--keras: before comparing, give the Keras layers the torch layers' "
+            "settings where the frameworks' defaults differ (BatchNorm/LayerNorm epsilon and momentum, "
+            "GELU's approximation), and list what was changed. Your files are not changed.",
+        ),
+    ] = False,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="For --torch/--keras: where the full traceback of an error raised in your model's "
+            "code is saved (OUT/byo-errors/); the error itself is one line.",
+        ),
+    ] = Path("bakeoff-runs"),
     atol: Atol = 1e-5,
     grad_atol: GradAtol = 1e-4,
     batch: Batch = 8,
@@ -100,8 +120,20 @@ def parity(
         if not (torch_ref and keras_ref):
             raise UsageError("--torch and --keras go together: give both FILE.py:NAME")
         if not input_shape:
-            raise UsageError("--torch/--keras need --input-shape, e.g. --input-shape 784")
-        result = p.check_pair(torch_ref, keras_ref, [parse_shape(s) for s in input_shape], options)
+            raise UsageError("--torch/--keras need --input-shape, e.g. --input-shape 784 or 1,28,28")
+        from bakeoff.twins.layout import read_input_shape
+
+        shapes, readings = [], []
+        for text in input_shape:
+            shape, reading = read_input_shape(parse_shape(text))
+            shapes.append(shape)
+            readings += [reading] if reading else []
+        for reading in readings:
+            typer.echo(reading, err=True)  # before the check: a wrong reading explains the error it causes
+        result = p.check_pair(torch_ref, keras_ref, shapes, options, match_defaults, out / "byo-errors")
+        result.notes[:0] = readings
+    elif match_defaults:
+        raise UsageError("--match-defaults is for your own pair (--torch/--keras); the zoo's twins match")
     else:
         from bakeoff.spec.load import resolve
 
@@ -116,9 +148,9 @@ def parity(
     else:
         from bakeoff.report.terminal import parity_tables
 
-        out = console()
+        screen = console()
         for part in parity_tables(result):
-            out.print(part)
+            screen.print(part)
     if not result.passed:
         raise typer.Exit(1)
 

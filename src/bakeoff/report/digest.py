@@ -94,6 +94,7 @@ def _parity(run: Run) -> dict[str, Any] | None:
     if layers:
         out["layers"] = layers["metrics"].get("layers", [])
         out["first_divergent"] = layers["metrics"].get("first_divergent")
+        out["causes"] = layers["metrics"].get("causes", [])
     if grads:
         out["max_abs_gradient"] = grads["metrics"].get("max_abs")
     return out

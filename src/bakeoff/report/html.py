@@ -146,6 +146,10 @@ def _parity(digest: dict[str, Any]) -> str:
         f"diff {sci(p.get('max_abs_gradient'))} (tolerances {p.get('atol')} / {p.get('grad_atol')}); "
         f"first divergent layer: {escape(str(p.get('first_divergent') or 'none'))}.</p>"
     )
+    for cause in p.get("causes", []):
+        fix = f" Fix: {escape(cause['fix'])}." if cause.get("fix") else ""
+        head += f'<p class="note">Likely cause ({escape(cause["layer"])}): {escape(cause["text"])}.{fix}</p>'
+
     rows = [
         [
             layer["layer"],

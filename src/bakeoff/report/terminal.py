@@ -99,7 +99,12 @@ def parity_tables(result: ParityResult) -> list[Table | Text]:
     ]
     if result.first_divergent:
         lines.append(f"first divergent layer: {result.first_divergent}")
-    verdict = Text.from_markup(("[green bold]" if result.passed else "[red bold]") + result.summary() + "[/]")
+    for cause in result.causes:
+        lines.append(f"likely cause ({cause.layer}): {cause.text}")
+        if cause.fix:
+            lines.append(f"  fix: {cause.fix}")
+    lines += [f"note: {note}" for note in result.notes]
+    verdict = Text(result.summary(with_cause=False), style="green bold" if result.passed else "red bold")
     return [header, layers, grads, Text("\n".join(lines)), verdict]
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
-from bakeoff.errors import PairError, one_line
+from bakeoff.errors import ANSI, PairError, one_line
 
 
 def parse_ref(ref: str, flag: str) -> tuple[Path, str]:
@@ -37,7 +38,10 @@ def user_failure(flag: str, ref: str, what: str, exc: BaseException) -> PairErro
             line = tb.tb_lineno
         tb = tb.tb_next
     where = f" (at {Path(path).name}:{line})" if line else ""
-    return PairError(f"{what} {type(exc).__name__}: {one_line(str(exc))}{where}")
+    error = PairError(f"{what} {type(exc).__name__}: {one_line(str(exc))}{where}")
+    # The whole traceback, for the file the one line points to.
+    error.detail = ANSI.sub("", "".join(traceback.format_exception(exc)))
+    return error
 
 
 def load_object(ref: str, flag: str) -> Any:

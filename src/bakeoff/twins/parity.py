@@ -9,18 +9,20 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bakeoff.errors import PairError, UsageError, WorkerError
+from bakeoff.errors import BakeoffError, PairError, UsageError, WorkerError
 from bakeoff.measure.env import physical_cores
 from bakeoff.measure.isolation import WorkerResult, run_workers
 from bakeoff.npz import save_arrays
 from bakeoff.spec.flops import count_params
 from bakeoff.spec.graph import Graph
+from bakeoff.twins import explain
 from bakeoff.twins.byo import parse_ref
 from bakeoff.twins.canonical import canonical_weights, save_weights
 
@@ -87,7 +89,9 @@ class ParityResult:
     params: dict[str, int]
     settings: dict[str, Any]
     frameworks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    note: str = ""
+    # Likely causes of the first divergence, in words with the fix; the first explains that layer.
+    causes: list[explain.Cause] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def worst_gradient(self) -> Diff | None:
@@ -96,15 +100,16 @@ class ParityResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def summary(self) -> str:
+    def summary(self, with_cause: bool = True) -> str:
         if self.passed:
             worst = self.worst_gradient
             grad = f", max gradient diff {worst.max_abs:.2e}" if worst else ""
             return f"parity ok: max output diff {self.output_max_abs:.2e}{grad}"
+        cause = f": {self.causes[0].text}" if self.causes and with_cause else ""
         if self.first_divergent:
-            return f"parity FAILED: first divergent layer '{self.first_divergent}'"
+            return f"parity FAILED: first divergent layer '{self.first_divergent}'{cause}"
         bad = [f"{d.layer}.{d.key}" for d in self.gradients if not d.ok]
-        return f"parity FAILED: gradients differ for {', '.join(bad[:3]) or 'the loss'}"
+        return f"parity FAILED: gradients differ for {', '.join(bad[:3]) or 'the loss'}{cause}"
 
 
 def make_batch(graph: Graph, batch: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -183,51 +188,199 @@ def collect(
     return _run(requests, workdir)
 
 
+@dataclass(frozen=True)
+class Pair:
+    """A user's own pair: `input_shapes` per sample, channels-last (see `twins.layout`);
+    `match_defaults` gives the Keras side torch's settings where the defaults differ, for the check."""
+
+    torch: str
+    keras: str
+    input_shapes: list[tuple[int, ...]]
+    match_defaults: bool = False
+
+
 def check_pair(
     torch_ref: str,
     keras_ref: str,
     input_shapes: list[tuple[int, ...]],
     options: ParityOptions | None = None,
+    match_defaults: bool = False,
+    errors_dir: Path | None = None,
 ) -> ParityResult:
     """Parity of a user's own pair: the torch model's weights are mapped into the Keras model by layer
     order and shape, then both are run on one batch (images channels-last here, NCHW for torch)."""
-    parse_ref(torch_ref, "--torch")
-    parse_ref(keras_ref, "--keras")
+    (result,) = check_pairs([Pair(torch_ref, keras_ref, input_shapes, match_defaults)], options, errors_dir)
+    if isinstance(result, BakeoffError):
+        raise result
+    return result
+
+
+def check_pairs(
+    pairs: list[Pair],
+    options: ParityOptions | None = None,
+    errors_dir: Path | None = None,
+) -> list[ParityResult | PairError]:
+    """Parity of several pairs with one worker process per framework (each starts in seconds; the
+    pairs' files then share it). A pair that cannot be loaded or matched gives its PairError; with
+    `errors_dir`, the full traceback of a user's code that raised is saved there and named."""
+    for pair in pairs:
+        parse_ref(pair.torch, "--torch")
+        parse_ref(pair.keras, "--keras")
     opts = options or ParityOptions()
-    rng = np.random.default_rng(opts.seed + 1)
-    inputs = {
-        f"input/{i:02d}": rng.normal(size=(opts.batch, *shape)).astype(np.float32)
-        for i, shape in enumerate(input_shapes)
-    }
+    common = {"job": "byo", "threads": opts.thread_count, "seed": opts.seed}
+    outcomes: list[ParityResult | PairError] = []
     with tempfile.TemporaryDirectory(prefix="bakeoff-pair-") as tmp:
         workdir = Path(tmp)
-        save_arrays(workdir / "batch.npz", inputs)
-        common = {
-            "job": "byo",
-            "batch": str(workdir / "batch.npz"),
-            "threads": opts.thread_count,
-            "seed": opts.seed,
-        }
-        torch = _run([{**common, "framework": "torch", "ref": torch_ref}], workdir / "torch")["torch"]
-        weights = {k: v for k, v in torch.arrays.items() if k.startswith("weight/")}
-        save_arrays(workdir / "torch-weights.npz", weights)
-        keras = _run(
-            [
+        torch_pairs = []
+        for index, pair in enumerate(pairs):
+            rng = np.random.default_rng(opts.seed + 1)
+            inputs = {
+                f"input/{i:02d}": rng.normal(size=(opts.batch, *shape)).astype(np.float32)
+                for i, shape in enumerate(pair.input_shapes)
+            }
+            save_arrays(workdir / f"batch-{index}.npz", inputs)
+            torch_pairs.append({"ref": pair.torch, "batch": str(workdir / f"batch-{index}.npz")})
+        torch = _run([{**common, "framework": "torch", "pairs": torch_pairs}], workdir / "torch")["torch"]
+        keras_pairs, failed = [], {}
+        for index, meta in enumerate(torch.meta["pairs"]):
+            if "error" in meta:
+                failed[index] = _pair_error("torch", meta, errors_dir)
+                continue
+            mine = _own(torch.arrays, index)
+            save_arrays(
+                workdir / f"torch-{index}.npz", {k: v for k, v in mine.items() if k.startswith("weight/")}
+            )
+            save_arrays(
+                workdir / f"used-{index}.npz", {k: v for k, v in mine.items() if k.startswith("input/")}
+            )
+            keras_pairs.append(
                 {
-                    **common,
-                    "framework": "keras",
-                    "ref": keras_ref,
-                    "torch_weights": str(workdir / "torch-weights.npz"),
-                    "torch_layers": json.dumps(torch.meta["layers"]),
+                    "index": index,
+                    "ref": pairs[index].keras,
+                    "match_defaults": pairs[index].match_defaults,
+                    "batch": str(workdir / f"used-{index}.npz"),
+                    "torch_weights": str(workdir / f"torch-{index}.npz"),
+                    "torch_layers": json.dumps(meta["layers"]),
                 }
-            ],
-            workdir / "keras",
-        )["keras"]
-    described = zip(torch.meta["layers"], keras.meta["layers"], strict=True)
-    layers = [(str(i), f"{t['name']} ↔ {k['name']}", t["kind"]) for i, (t, k) in enumerate(described)]
-    settings = opts.settings("mse to a seeded random target")
-    name = f"{torch_ref} ↔ {keras_ref}"
-    return compare(name, layers, "output", torch, keras, settings, {})
+            )
+        keras = None
+        if keras_pairs:
+            request = {**common, "framework": "keras", "pairs": keras_pairs}
+            keras = _run([request], workdir / "keras")["keras"]
+    sent = {p["index"]: n for n, p in enumerate(keras_pairs)}
+    for index, pair in enumerate(pairs):
+        if index in failed:
+            outcomes.append(failed[index])
+            continue
+        assert keras is not None
+        keras_meta = keras.meta["pairs"][sent[index]]
+        if "error" in keras_meta:
+            outcomes.append(_pair_error("keras", keras_meta, errors_dir))
+            continue
+        outcomes.append(
+            _compare_pair(
+                pair,
+                (_own(torch.arrays, index), torch.meta["pairs"][index] | _versions(torch.meta)),
+                (_own(keras.arrays, sent[index]), keras_meta | _versions(keras.meta)),
+                opts,
+            )
+        )
+    return outcomes
+
+
+def _own(arrays: dict[str, np.ndarray], index: int) -> dict[str, np.ndarray]:
+    prefix = f"{index}/"
+    return {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def _versions(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k != "pairs"}
+
+
+def _pair_error(framework: str, meta: dict[str, Any], errors_dir: Path | None) -> PairError:
+    message = f"{framework}: {meta['error']}"
+    if meta.get("detail") and errors_dir is not None:
+        errors_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = next(
+            p
+            for n in range(1000)
+            if not (p := errors_dir / f"{stamp}-{framework}{f'-{n}' if n else ''}.txt").exists()
+        )
+        path.write_text(meta["detail"])
+        message += f" (full text: {path})"
+    error = PairError(message)
+    error.detail = meta.get("detail", "")
+    return error
+
+
+def _compare_pair(
+    pair: Pair,
+    torch_side: tuple[dict[str, np.ndarray], dict[str, Any]],
+    keras_side: tuple[dict[str, np.ndarray], dict[str, Any]],
+    opts: ParityOptions,
+) -> ParityResult:
+    (t, torch_meta), (k, keras_meta) = torch_side, keras_side
+    described = list(zip(torch_meta["layers"], keras_meta["layers"], strict=True))
+    atol = opts.atol
+    for i, (layer, _) in enumerate(described):
+        a, b = t.get(f"act/{i}"), k.get(f"act/{i}")
+        # torch's RNN returns every step; a Keras RNN without return_sequences, the last one only (a
+        # bidirectional one's backward half is its first step, so it stays not comparable).
+        recurrent = layer["kind"] in ("lstm", "gru") and not layer["bidirectional"]
+        if recurrent and a is not None and b is not None and a.ndim == b.ndim + 1:
+            t[f"act/{i}"] = a[:, -1]
+    layers: list[tuple[str, str, str]] = []
+    rows: list[tuple[str, str, int]] = []
+    previous_ok = True
+    for i, (layer, keras_layer) in enumerate(described):
+        name = f"{layer['name']} ↔ {keras_layer['name']}"
+        into = _diff(t.get(f"in/{i}"), k.get(f"in/{i}"))
+        if previous_ok and into > atol:
+            # The layer's input already differs while the layer before agreed: what runs between them.
+            before = torch_meta["before_first"] if i == 0 else layer_after(described[i - 1][0])
+            keras_before = keras_meta["before_first"] if i == 0 else layer_after(described[i - 1][1])
+            label = f"before {name}" if i == 0 else f"after {layers[-1][1]}"
+            t[f"act/in{i}"], k[f"act/in{i}"] = t[f"in/{i}"], k[f"in/{i}"]
+            kinds = f"{explain.ops_text(before)} ↔ {explain.ops_text(keras_before)}"
+            layers.append((f"in{i}", label, kinds))
+            rows.append((label, "between", i))
+        layers.append((str(i), name, layer["kind"]))
+        rows.append((name, "at", i))
+        previous_ok = not _diff(t.get(f"act/{i}"), k.get(f"act/{i}")) > atol
+    settings = {**opts.settings("mse to a seeded random target"), "match_defaults": pair.match_defaults}
+    result = compare(
+        f"{pair.torch} ↔ {pair.keras}",
+        layers,
+        "output",
+        _Side(t, torch_meta),
+        _Side(k, keras_meta),
+        settings,
+        {},
+    )
+    result.causes = explain.causes(rows, result.first_divergent, torch_meta, keras_meta)
+    notes = [torch_meta["note"]] if torch_meta.get("note") else []
+    notes += [f"{MATCHED}: {change}" for change in keras_meta.get("matched", [])]
+    # A momentum the cause already names needs no note of its own.
+    named = [f"{c.layer}: BatchNorm momentum" for c in result.causes if "momentum differs" in c.text]
+    unseen = [n for n in explain.setting_notes(torch_meta, keras_meta) if not n.startswith(tuple(named))]
+    result.notes = notes + unseen
+    return result
+
+
+MATCHED = "--match-defaults set, for this check only"
+
+
+def layer_after(layer: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(layer.get("after", []))
+
+
+@dataclass
+class _Side:
+    """One framework's arrays and meta, shaped as `compare` reads a worker's result."""
+
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any]
 
 
 def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
@@ -244,8 +397,8 @@ def compare(
     model: str,
     layers: list[tuple[str, str, str]],
     output_key: str,
-    torch: WorkerResult,
-    keras: WorkerResult,
+    torch: WorkerResult | _Side,
+    keras: WorkerResult | _Side,
     settings: dict[str, Any],
     params: dict[str, int],
 ) -> ParityResult:

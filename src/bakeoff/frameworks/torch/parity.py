@@ -44,10 +44,13 @@ def _load_optimizers() -> None:
 
 
 def to_torch_input(array: np.ndarray) -> torch.Tensor:
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
     if array.dtype.kind in "iu":
-        return tensor.long()
-    return tensor.permute(0, 3, 1, 2).contiguous() if array.ndim == 4 else tensor
+        return torch.from_numpy(np.ascontiguousarray(array)).long()
+    if array.ndim != 4:
+        return torch.from_numpy(np.ascontiguousarray(array))
+    # A fresh NCHW copy: a permuted view of a one-channel batch counts as contiguous in both layouts,
+    # and torch then runs the convs channels-last, where a user's x.view(n, -1) fails.
+    return torch.from_numpy(array.transpose(0, 3, 1, 2).copy())
 
 
 def to_canonical(tensor: torch.Tensor, flat_image: tuple[int, ...] | None = None) -> np.ndarray:

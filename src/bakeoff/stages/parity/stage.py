@@ -64,7 +64,12 @@ def run(ctx: RunContext) -> None:
             "ok" if result.first_divergent is None else "failed",
             message=f"first divergent layer: {result.first_divergent}" if result.first_divergent else "",
             settings=result.settings,
-            metrics={"first_divergent": result.first_divergent, "layers": [vars(d) for d in result.layers]},
+            metrics={
+                "first_divergent": result.first_divergent,
+                "layers": [vars(d) for d in result.layers],
+                "causes": [vars(c) for c in result.causes],
+                "notes": result.notes,
+            },
         )
     )
     worst = result.worst_gradient

@@ -1,0 +1,30 @@
+"""`--input-shape` as a user types it: PyTorch users give images channels-first (1,28,28), Keras users
+channels-last (28,28,1). Pairs compare channels-last, so an obvious channels-first image is turned
+around, and the user is told which reading was taken."""
+
+from __future__ import annotations
+
+CHANNELS = (1, 3)
+
+
+def read_input_shape(shape: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
+    """The per-sample shape channels-last, and a sentence saying how a 3-D shape was read ('' else)."""
+    if len(shape) != 3:
+        return shape, ""
+    typed = ",".join(map(str, shape))
+    first, last = shape[0] in CHANNELS, shape[-1] in CHANNELS
+    if first and not last:
+        c, h, w = shape
+        return (h, w, c), (
+            f"--input-shape {typed}: read as channels-first (C,H,W) as PyTorch takes it; "
+            f"torch gets {c},{h},{w} and Keras {h},{w},{c}"
+        )
+    c = shape[-1]
+    how = (
+        "channels-last (H,W,C)"
+        if last and not first
+        else f"channels-last (H,W,C), its last axis {c} channels"
+    )
+    return shape, (
+        f"--input-shape {typed}: read as {how}; torch gets {c},{shape[0]},{shape[1]} and Keras {typed}"
+    )
