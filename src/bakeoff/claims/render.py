@@ -81,8 +81,8 @@ def terminal_table(checked: list[Checked], margin: float, title: str = TITLE) ->
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"{title} (margin ±{margin:.0%})", title_justify="left", show_lines=True)
-    table.add_column("claim", ratio=3)
+    table = Table(title=f"{title} (margin ±{margin:.0%})", title_justify="left", show_lines=True, expand=True)
+    table.add_column("claim", ratio=3, overflow="fold")
     table.add_column("here", no_wrap=True)
     table.add_column("measured", ratio=5)
     for c in checked:

@@ -152,8 +152,10 @@ def _undecided(comparisons: Sequence[Comparison]) -> str:
             f"mixed: {count['a']} of {len(comparisons)} comparisons side with the claim and "
             f"{count['b']} against it"
         )
+    if len(comparisons) == 1:
+        return "the interval straddles the margin: a longer run would decide"
     return (
-        f"{count['undecided']} of {len(comparisons)} intervals straddle the margin: more rounds would decide"
+        f"{count['undecided']} of {len(comparisons)} intervals straddle the margin: a longer run would decide"
     )
 
 
