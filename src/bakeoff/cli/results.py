@@ -1,5 +1,5 @@
-"""Commands that read finished (or stopped) runs back, measuring nothing: `report`, `recommend`, `runs`,
-`compare`."""
+"""Commands that read finished (or stopped) runs back, measuring nothing: `report`, `recommend`, `claims`,
+`runs`, `compare`."""
 
 from __future__ import annotations
 
@@ -95,6 +95,29 @@ def recommend(
         out.print(part)
 
 
+def claims(run_dir: RunDir, margin: RunMargin = None, as_json: JsonFlag = False) -> None:
+    """Check the seed article's claims against a run: holds, does not hold, no practical difference, not
+    decided, or not measured (and what would measure it).
+
+    A claim holds or fails only when the whole 95% CI of the comparison lies outside the practical margin;
+    every row quotes the numbers and intervals it was decided on.
+    """
+    from bakeoff.claims.check import check_claims, claims_json, run_margin
+    from bakeoff.claims.render import terminal_table
+    from bakeoff.results.run import load_run
+
+    run = load_run(run_dir)
+    margin = run_margin(run, margin)
+    checked = check_claims(run, margin)
+    if as_json:
+        print_json({"run": str(run.path), **claims_json(checked, margin)})
+        return
+    out = console()
+    if run.skipped_note:
+        out.print(f"[yellow]warning:[/] {run.skipped_note}", highlight=False)
+    out.print(terminal_table(checked, margin))
+
+
 def _prompt(key: str, choices: list[str], default: str) -> str:
     from rich.prompt import Prompt
 
@@ -133,14 +156,17 @@ def compare(
     runs of different models or options are shown but nothing is called a regression. Exits 1 on a
     regression, so it can gate CI.
     """
+    from bakeoff.claims.check import status_changes
+    from bakeoff.claims.render import changes_table
     from bakeoff.report.compare import compare_tables
     from bakeoff.results.compare import compare as diff
     from bakeoff.results.run import load_run
 
     a, b = load_run(run_a), load_run(run_b)
     result = diff(a, b, threshold=margin)
+    changed = status_changes(a, b)
     if as_json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "claims_changed": [c.to_dict() for c in changed]})
     elif as_csv:
         print_csv([row.to_dict() for row in result.speed])
     else:
@@ -150,8 +176,10 @@ def compare(
                 out.print(f"[yellow]warning:[/] {note}", highlight=False)
         for part in compare_tables(result):
             out.print(part)
+        if changed:
+            out.print(changes_table(changed))
     if result.regressions:
         raise typer.Exit(1)
 
 
-COMMANDS = (report, recommend, runs, compare)
+COMMANDS = (report, recommend, claims, runs, compare)

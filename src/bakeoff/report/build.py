@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff import __version__
+from bakeoff.claims import render as claims_render
+from bakeoff.claims.check import check_claims, claims_json, run_margin
 from bakeoff.errors import BakeoffError
 from bakeoff.measure.guard import advice, noisy_stages
 from bakeoff.report import html, markdown
@@ -31,15 +33,18 @@ def write_report(run: Run, constraints: Constraints | None = None, margin: float
     constraints = constraints or stored_constraints(run)
     digest = make_digest(run)
     verdict = recommend(run, constraints, margin)
+    claim_margin = run_margin(run, margin)
+    claims = check_claims(run, claim_margin)
     results = {
         "schema": SCHEMA_VERSION,
         "bakeoff": __version__,
         "verdict": verdict.to_dict(),
+        "claims": claims_json(claims, claim_margin),
         **digest,
     }
     files = {
-        "report.html": html.render(run, digest, verdict),
-        "summary.md": markdown.render(digest, verdict),
+        "report.html": html.render(run, digest, verdict, claims_render.html_section(claims, claim_margin)),
+        "summary.md": markdown.render(digest, verdict, claims_render.markdown_lines(claims, claim_margin)),
         "results.json": json.dumps(clean(results), indent=2, default=str, allow_nan=False) + "\n",
     }
     paths = []

@@ -38,7 +38,8 @@ th{background:#f3f4f6}.ok{color:#2e7d32}.bad{color:#c62828;font-weight:600}.mute
 """
 
 
-def render(run: Run, digest: dict[str, Any], verdict: Verdict) -> str:
+def render(run: Run, digest: dict[str, Any], verdict: Verdict, claims: str = "") -> str:
+    """`claims`: the claims section, already rendered (bakeoff.claims.render), placed under the verdict."""
     title = f"bakeoff: {digest['model']} ({digest['run']})"
     env = digest["environment"]
     sub = (
@@ -51,6 +52,7 @@ def render(run: Run, digest: dict[str, Any], verdict: Verdict) -> str:
     )
     body = [
         _verdict(digest, verdict, run.path),
+        claims,
         _environment(digest),
         _parity(digest),
         _training(run, digest),

@@ -8,7 +8,8 @@ from bakeoff.report import wording
 from bakeoff.report.verdict import Verdict
 
 
-def render(digest: dict[str, Any], verdict: Verdict) -> str:
+def render(digest: dict[str, Any], verdict: Verdict, claims: list[str] | None = None) -> str:
+    """`claims`: the claims table's lines (bakeoff.claims.render), placed under the verdict's table."""
     env = digest["environment"]
     c = verdict.constraints
     lines = [
@@ -31,6 +32,8 @@ def render(digest: dict[str, Any], verdict: Verdict) -> str:
     lines += [
         f"| {d.title} | {d.weight} | {d.winner or '-'} | {_md(d.finding)} |" for d in verdict.dimensions
     ]
+    if claims:
+        lines += ["", *claims]
     train = digest.get("train")
     task = digest.get("task")
     if train and train["modes"]:

@@ -12,6 +12,7 @@ from bakeoff.report.digest import STAGE_TITLES
 
 SECTIONS = {
     "verdict": "Verdict",
+    "claims": "The article's claims, checked",
     "environment": "Environment and fairness settings",
     "parity": "Parity",
     "training": "Training",
