@@ -16,7 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bakeoff.measure.stats import Ratio, ratio_ci
+import numpy as np
+
+from bakeoff.measure import rounds
+from bakeoff.measure.stats import Ratio
 from bakeoff.report.digest import family
 from bakeoff.report.targets import NATIVE_RUNTIMES
 from bakeoff.results.run import Run
@@ -89,15 +92,33 @@ Rule = Callable[[Run, float], Finding]
 def compare(
     what: str,
     a: str,
-    a_samples: Sequence[float],
+    a_samples: Samples,
     b: str,
-    b_samples: Sequence[float],
+    b_samples: Samples,
     margin: float,
     unit: str = "s",
+    paired: bool = False,
 ) -> Comparison:
-    # block=None: consecutive steps and calls are not independent (warm caches, clock drift).
-    r = ratio_ci(a_samples, b_samples, block=None, n_boot=1000)
-    return _judged(what, a, b, _median(a_samples), _median(b_samples), unit, r, margin)
+    """Ratio of medians with a 95% CI, bootstrapped over rounds then calls where the samples come in
+    rounds (inference; `paired`: two cases of one run, measured side by side), over blocks of
+    consecutive values otherwise (they are not independent: warm caches, clock drift)."""
+    a_rounds, b_rounds = _as_rounds(a_samples), _as_rounds(b_samples)
+    r = rounds.ratio(a_rounds, b_rounds, paired=paired)
+    return _judged(what, a, b, _median(_flat(a_rounds)), _median(_flat(b_rounds)), unit, r, margin)
+
+
+# Samples come as one flat sequence, or as rounds (a list of arrays, as `measure.rounds` splits them).
+Samples = Sequence[float] | Sequence[np.ndarray]
+
+
+def _as_rounds(samples: Samples) -> list[np.ndarray]:
+    if len(samples) and isinstance(samples[0], np.ndarray):
+        return [np.asarray(r, dtype=float) for r in samples]
+    return [np.asarray(samples, dtype=float)]
+
+
+def _flat(parts: list[np.ndarray]) -> list[float]:
+    return [float(v) for part in parts for v in part]
 
 
 def compare_points(
@@ -189,8 +210,9 @@ def _trained(run: Run) -> dict[str, dict[str, Any]]:
     }
 
 
-def _steps(metrics: dict[str, Any]) -> list[float]:
-    return list(metrics["step_times"][1:])
+def _steps(metrics: dict[str, Any]) -> list[np.ndarray]:
+    """Steady steps (the first, compile/trace, left out) in contiguous segments: a run's rounds."""
+    return rounds.segments(metrics["step_times"])
 
 
 def _fastest(cases: dict[str, dict[str, Any]], names: Sequence[str]) -> str | None:
@@ -214,9 +236,10 @@ def _inferred(run: Run, device: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def _batch_times(metrics: dict[str, Any], batch: int) -> list[float] | None:
+def _batch_times(metrics: dict[str, Any], batch: int) -> list[np.ndarray] | None:
+    """One batch size's call times, by round."""
     entry = metrics.get("batches", {}).get(str(batch))
-    return list(entry["times"]) if entry and entry.get("times") else None
+    return rounds.of_batch(entry) if entry and entry.get("times") else None
 
 
 def _batches(*cases: dict[str, Any]) -> list[int]:
@@ -237,7 +260,7 @@ def _origin(case: str) -> str:
 
 def _best_at(cases: dict[str, dict[str, Any]], names: Sequence[str], batch: int) -> str | None:
     found = [n for n in names if _batch_times(cases[n], batch)]
-    return min(found, key=lambda n: _median(_batch_times(cases[n], batch) or [])) if found else None
+    return min(found, key=lambda n: _median(_flat(_batch_times(cases[n], batch) or []))) if found else None
 
 
 def _setting(record: dict[str, Any], key: str) -> Any:
@@ -516,6 +539,7 @@ def tflite_edge(run: Run, margin: float) -> Finding:
         b,
         _batch_times(cases[b], batch) or [],
         margin,
+        paired=True,
     )
     notes = ["measured on this machine's CPU, not on a phone or an edge board"]
     sizes_kb = {
@@ -557,6 +581,7 @@ def onnxruntime_extra(run: Run, margin: float) -> Finding:
                     native,
                     _batch_times(cases[native], batch) or [],
                     margin,
+                    paired=True,
                 )
             )
     if not comparisons:
@@ -592,6 +617,7 @@ def tensorrt(run: Run, margin: float) -> Finding:
                     base,
                     _batch_times(cuda[base], sizes[-1]) or [],
                     margin,
+                    paired=True,
                 )
             )
     if not comparisons:
@@ -851,6 +877,7 @@ def tiny_differences(run: Run, margin: float) -> Finding:
                         b,
                         _batch_times(cases[b], batch) or [],
                         margin,
+                        paired=True,
                     )
                 )
     if not comparisons:
