@@ -72,6 +72,17 @@ def test_a_claim_holds_fails_or_shows_no_practical_difference_with_its_interval(
     assert c.better == "equivalent" and c.low >= 1 / 1.05 and c.high <= 1.05
 
 
+def test_a_claim_measured_on_a_busy_machine_is_not_decided(tmp_path: Path) -> None:
+    run = _run(tmp_path, "busy", _training(0.002, 0.004))
+    info = json.loads((run.path / "run.json").read_text())
+    info["guard"] = {"train": {"noisy": True, "why": "other processes used 1.00 of 2 cores on average"}}
+    (run.path / "run.json").write_text(json.dumps(info))
+    busy = _status(load_run(run.path), "compile-vs-xla")
+    assert busy.status == UNDECIDED
+    assert busy.finding.summary.startswith("the machine was busy during the train stage (other processes")
+    assert busy.finding.comparisons  # what was measured is still shown
+
+
 def _steps(mode: str, step: float, spread: float, n: int, seed: int) -> dict[str, Any]:
     times = list(step * np.random.default_rng(seed).lognormal(0, spread, n))
     metrics = {"step_times": times, "step_s": {"median": float(np.median(times))}}

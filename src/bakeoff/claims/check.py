@@ -7,9 +7,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bakeoff.claims.catalogue import CLAIMS, Claim
-from bakeoff.claims.rules import NOT_MEASURED, RULES, Finding
+from bakeoff.claims.rules import NOT_MEASURED, RULES, UNDECIDED, Finding
 from bakeoff.errors import UsageError
 from bakeoff.measure import DEFAULT_MARGIN
+from bakeoff.measure.guard import noisy_stages
 from bakeoff.results.run import Run
 
 
@@ -58,6 +59,11 @@ def _decide(claim: Claim, run: Run, margin: float) -> Finding:
         return Finding(NOT_MEASURED, why)
     if finding.status == NOT_MEASURED:
         return replace(finding, summary=f"{finding.summary}; needs {claim.needs}")
+    busy = noisy_stages(run.info.get("guard")).get(claim.stage)
+    if busy and finding.status != UNDECIDED:
+        # Numbers taken while other programs ran may be theirs: shown, but they decide nothing.
+        why = f"the machine was busy during the {claim.stage} stage ({busy}); measured: {finding.summary}"
+        return replace(finding, status=UNDECIDED, summary=why)
     return finding
 
 
