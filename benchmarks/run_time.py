@@ -1,4 +1,4 @@
-"""Wall time of the main job, all five stages: `bakeoff run` (target <= 180 s) and `--quick` (<= 30 s).
+"""Wall time of the main job, all five stages: `bakeoff run` (target <= 180 s) and `--quick` (<= 45 s).
 
 Each is run `--repeat` times into a throw-away directory; the first run after an install also pays
 for torch.compile's cold cache, so it is reported apart from the rest.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 BAKEOFF = Path(sys.executable).parent / "bakeoff"
 # The time-to-verdict targets of the report issue, for every stage including export and inference.
-TARGETS = {"default": 180.0, "--quick": 30.0}
+TARGETS = {"default": 180.0, "--quick": 45.0}
 
 
 def main() -> None:
