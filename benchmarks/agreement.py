@@ -90,7 +90,8 @@ def plain_torchscript():
 
 PLAIN = {"onnxruntime": plain_onnxruntime, "litert": plain_litert, "torchscript": plain_torchscript}
 prepare = PLAIN[runtime]()
-_scope(request["worker"]).__enter__()  # as the infer job holds it (torch: inference mode)
+scope = _scope(request["worker"])  # as the infer job holds it (torch: inference mode); kept referenced:
+scope.__enter__()  # a dropped torch.inference_mode object leaves the mode
 defaults = InferOptions()
 xs = job.inputs("val", artifact)
 out = {}

@@ -12,7 +12,7 @@ from typing import Any
 from bakeoff import __version__
 from bakeoff.errors import UsageError, check_choices
 from bakeoff.measure.env import capture, physical_cores
-from bakeoff.measure.guard import Watch, judge_probes, probe
+from bakeoff.measure.guard import Watch, probe, with_probes_after
 from bakeoff.results.store import RunStore, make_record, newest
 from bakeoff.spec.flops import count_flops, count_params
 from bakeoff.spec.graph import Graph, build_graph
@@ -160,7 +160,7 @@ def _execute(ctx: RunContext, stages: list[str], on_stage: Callable[[str], None]
         guard[stage] = watch.stop().to_dict()
         if guard[stage]["noisy"]:
             ctx.progress(f"machine: {stage} ran on a busy machine: {guard[stage]['why']}")
-    guard = judge_probes(guard, probe())
+    guard = with_probes_after(guard, probe())
     seconds = time.perf_counter() - started
     # A report tells a finished run from one that stopped halfway by the stamp; the stage times let the
     # next run of this model estimate how long it has left.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bakeoff.measure.guard import FOREIGN_SHARE, Watch, advice, judge_probes, noisy_stages, probe
+from bakeoff.measure.guard import FOREIGN_SHARE, Watch, advice, noisy_stages, probe, with_probes_after
 
 
 @pytest.fixture(autouse=True)
@@ -72,22 +72,19 @@ def test_the_guard_can_be_told_not_to_judge(monkeypatch: pytest.MonkeyPatch) -> 
         time.sleep(1.0)
         seen = watch.stop()
     assert seen.foreign_cores > 0 and not seen.noisy and seen.why == "not judged (BAKEOFF_GUARD=off)"
-    assert judge_probes({"train": {"probe_mops": 10.0, "noisy": False}}, 100.0)["train"]["noisy"] is False
 
 
-def test_a_slow_probe_marks_the_stages_around_it() -> None:
+def test_probes_are_recorded_around_each_stage_and_advice_names_the_busy_ones() -> None:
     assert probe() > 0
     guard = {
-        "train": {"probe_mops": 100.0, "noisy": False, "why": ""},
-        "infer": {"probe_mops": 60.0, "noisy": False, "why": ""},
-        "export": {"probe_mops": 100.0, "noisy": False, "why": ""},
+        "train": {"probe_mops": 10.0, "noisy": True, "why": "other processes used 1.00 of 2 cores"},
+        "infer": {"probe_mops": 17.0, "noisy": False, "why": ""},
     }
-    judged = judge_probes(guard, 100.0)
-    assert judged["train"]["noisy"] and judged["infer"]["noisy"]  # the slow probe ends train, starts infer
-    assert not judged["export"]["noisy"]
-    assert "40% slower than at its best" in judged["infer"]["why"]
-    assert set(noisy_stages(judged)) == {"train", "infer"}
-    assert "Rerun on a quiet machine" in advice(noisy_stages(judged))
+    seen = with_probes_after(guard, 12.0)
+    assert [seen[s]["probe_after_mops"] for s in ("train", "infer")] == [17.0, 12.0]
+    assert not seen["infer"]["noisy"]  # a slower probe alone judges nothing: rounds absorb drift
+    assert noisy_stages(seen) == {"train": "other processes used 1.00 of 2 cores"}
+    assert "Rerun on a quiet machine" in advice(noisy_stages(seen))
 
 
 @pytest.mark.slow

@@ -8,10 +8,13 @@ shows inside one stage's own spread:
 - a hypervisor taking the cores away (steal time, on shared cloud machines).
 
 A short fixed probe (a single-threaded loop in this process) before every stage and after the last
-one shows the machine's speed moving over the run (clock throttling, a slower share of a shared host).
-A stage whose foreign load, steal or probe drift crosses its limit is marked noisy: the verdict does
-not decide the dimensions it measures, and the run says so with advice. psutil reads the counters;
-nothing here imports a framework.
+one shows how fast the machine ran around each stage. It is recorded, not judged: on the 2-core cloud
+VM bakeoff is developed on, the same loop runs at ~9.5 or ~17.5 M items/s, switching within seconds
+with nothing else running and no steal (a neighbour on the host's shared physical cores); drift like
+that is what measuring in rounds and bootstrapping over them absorbs, and a veto on it would leave
+every run undecided. A stage whose foreign load or steal crosses its limit is marked noisy: the
+verdict does not decide the dimensions it measures, and the run says so with advice. psutil reads the
+counters; nothing here imports a framework.
 """
 
 from __future__ import annotations
@@ -28,8 +31,6 @@ import psutil
 FOREIGN_SHARE = 0.10
 # Steal above this share of the stage's CPU time: the hypervisor gave the cores to someone else.
 STEAL_SHARE = 0.05
-# A probe this much slower than the run's fastest probe: the machine itself slowed down.
-PROBE_DRIFT = 0.20
 # BAKEOFF_GUARD=off: still measured and recorded, never judged busy (a test suite that is not about
 # the guard, or a user who accepts a shared machine's numbers knowingly).
 GUARD_ENV = "BAKEOFF_GUARD"
@@ -126,26 +127,16 @@ class Watch:
         )
 
 
-def judge_probes(guard: dict[str, dict[str, Any]], final_probe: float | None) -> dict[str, dict[str, Any]]:
-    """Marks the stages measured while the probe ran more than PROBE_DRIFT under the run's best, judged
-    on the probes before and after each stage (the next stage's, or the final one)."""
+Guard = dict[str, dict[str, Any]]  # stage -> what the guard saw (Quiet.to_dict and probe_after_mops)
+
+
+def with_probes_after(guard: Guard, final_probe: float | None) -> Guard:
+    """Each stage's probe after it (the next stage's, or the final one) beside its probe before, so
+    the report shows how fast the machine ran around every stage."""
     stages = list(guard)
-    probes = [guard[s].get("probe_mops") for s in stages] + [final_probe]
-    known = [p for p in probes if p]
-    if not known or not enabled():
-        return guard
-    best = max(known)
-    out = {}
-    for index, stage in enumerate(stages):
-        entry = dict(guard[stage])
-        around = [p for p in probes[index : index + 2] if p]
-        slow = min(around) if around else best
-        if slow < (1.0 - PROBE_DRIFT) * best:
-            note = f"the machine ran {1 - slow / best:.0%} slower than at its best (loop probe)"
-            entry["why"] = "; ".join(w for w in (entry.get("why"), note) if w)
-            entry["noisy"] = True
-        out[stage] = entry
-    return out
+    after = [guard[s].get("probe_mops") for s in stages[1:]] + [final_probe]
+    pairs = zip(stages, after, strict=True)
+    return {stage: {**guard[stage], "probe_after_mops": later} for stage, later in pairs}
 
 
 def noisy_stages(guard: dict[str, dict[str, Any]] | None) -> dict[str, str]:
@@ -169,7 +160,8 @@ def guard_lines(guard: dict[str, dict[str, Any]] | None) -> dict[str, str]:
     for stage, q in (guard or {}).items():
         seen = (
             f"other processes {q.get('foreign_cores', 0):.2f} of {q.get('cores')} cores, steal "
-            f"{q.get('steal_share', 0):.1%}, probe {q.get('probe_mops') or 0:.1f} M items/s"
+            f"{q.get('steal_share', 0):.1%}, loop probe {q.get('probe_mops') or 0:.1f} M items/s before, "
+            f"{q.get('probe_after_mops') or 0:.1f} after"
         )
         out[stage] = f"busy: {q.get('why')} ({seen})" if q.get("noisy") else f"quiet ({seen})"
     return out
