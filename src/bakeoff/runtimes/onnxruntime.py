@@ -31,8 +31,10 @@ def load(path: Path, options: LoadOptions) -> Predict:
     sess = session(path, options.threads, options.settings.get("provider", "CPUExecutionProvider"))
     names = [i.name for i in sess.get_inputs()]
 
+    run = sess.run
+
     def predict(inputs: list[np.ndarray]) -> np.ndarray:
         # run() takes and returns host arrays, so a GPU provider's copies are inside the call.
-        return sess.run(None, dict(zip(names, inputs, strict=True)))[0]
+        return run(None, dict(zip(names, inputs, strict=True)))[0]
 
     return predict
