@@ -110,9 +110,42 @@ def test_a_change_is_a_regression_only_beyond_the_margin(
     records[4] = _tight(1.0)
     a = _write_run(tmp_path, "a", records)
     b = _write_run(tmp_path, "b", [*records[:4], _tight(factor), records[5]])
-    row = _speed(compare(load_run(a), load_run(b), threshold=margin), "infer", "onnxruntime/torch-onnx", 1)
+    c = compare(load_run(a), load_run(b), threshold=margin, absolute=True)  # the margin alone, no shift
+    row = _speed(c, "infer", "onnxruntime/torch-onnx", 1)
     assert row.ratio is not None and row.ratio.low > 1.0 and row.ratio.ratio == pytest.approx(factor)
     assert row.verdict == verdict
+
+
+def _many(factors: dict[str, float], seed: int) -> list[dict[str, Any]]:
+    """Twelve ONNX Runtime and LiteRT cases at batch 1, each case's calls scaled by its factor."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(12):
+        case = f"{'onnxruntime' if i % 2 else 'litert'}/case{i}"
+        record = _infer(case, {1: 2e-5})
+        scale = factors.get(case, factors.get("*", 1.0)) * (1 + 0.02 * i)
+        record["metrics"]["batches"]["1"]["times"] = list(
+            2e-5 * scale * (1 + 0.01 * rng.standard_normal(200))
+        )
+        out.append(record)
+    return out
+
+
+def test_a_shift_every_case_shares_is_the_machine_and_one_slowed_case_is_a_regression(tmp_path: Path) -> None:
+    a = load_run(_write_run(tmp_path, "a", _many({}, 1)))
+    # The whole stage 1.6x slower: the machine (or something every case shares), not a regression...
+    moved = load_run(_write_run(tmp_path, "moved", _many({"*": 1.6}, 2)))
+    c = compare(a, moved)
+    assert c.regressions == [] and c.shifts["infer (native)"] == pytest.approx(1.6, rel=0.02)
+    text = _render(compare_tables(c))
+    assert "every infer (native) case moved together, B 1.60x slower" in text
+    # ...unless the machine is known to be steady: --absolute judges raw ratios.
+    assert len(compare(a, moved, absolute=True).regressions) == 12
+    # One case 1.5x slower among unchanged ones stands out of its stage's shift and spread.
+    one = load_run(_write_run(tmp_path, "one", _many({"litert/case4": 1.5}, 3)))
+    c = compare(a, one)
+    assert [(r.case, r.verdict) for r in c.regressions] == [("litert/case4", REGRESSION)]
+    assert "REGRESSION: B 1.50x slower than the stage" in _render(compare_tables(c))
 
 
 def _rounds(record: dict[str, Any], drift: list[float], factor: float = 1.0) -> dict[str, Any]:
@@ -131,14 +164,14 @@ def test_drift_between_rounds_is_no_regression_but_a_real_slowdown_is(tmp_path: 
     # Another run of the same code: its rounds drift differently, and its median is 3% slower.
     again = _rounds(_infer("onnxruntime/torch-onnx", {1: 2e-5}), [1.05, 1.02, 1.01, 1.08, 1.03])
     b = _write_run(tmp_path, "b", [*records[:4], again, records[5]])
-    row = _speed(compare(load_run(a), load_run(b)), "infer", "onnxruntime/torch-onnx", 1)
+    row = _speed(compare(load_run(a), load_run(b), absolute=True), "infer", "onnxruntime/torch-onnx", 1)
     # A bootstrap over the calls alone would call this significant at 1.03-1.04; over rounds it is not.
     flat = ratio_ci(again["metrics"]["batches"]["1"]["times"], records[4]["metrics"]["batches"]["1"]["times"])
     assert flat.low > 1.0
     assert row.ratio is not None and row.ratio.high > 1.05 and row.verdict != REGRESSION
     slowed = _rounds(_infer("onnxruntime/torch-onnx", {1: 2e-5}), [1.05, 1.02, 1.01, 1.08, 1.03], 1.5)
     c = _write_run(tmp_path, "c", [*records[:4], slowed, records[5]])
-    row = _speed(compare(load_run(a), load_run(c)), "infer", "onnxruntime/torch-onnx", 1)
+    row = _speed(compare(load_run(a), load_run(c), absolute=True), "infer", "onnxruntime/torch-onnx", 1)
     assert row.verdict == REGRESSION and row.ratio is not None and row.ratio.low > 1.05
 
 

@@ -146,6 +146,15 @@ def compare(
     run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
     run_b: Annotated[Path, typer.Argument(help="The run compared with it.")],
     margin: Margin = DEFAULT_MARGIN,
+    absolute: Annotated[
+        bool,
+        typer.Option(
+            "--absolute",
+            help="Judge raw ratios. By default each case is judged against its stage's common shift (the "
+            "median of all its cases), since on a shared machine the speed itself moves between runs; on a "
+            "dedicated machine --absolute also flags a slowdown every case shares.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
     as_csv: CsvFlag = False,
 ) -> None:
@@ -163,7 +172,7 @@ def compare(
     from bakeoff.results.run import load_run
 
     a, b = load_run(run_a), load_run(run_b)
-    result = diff(a, b, threshold=margin)
+    result = diff(a, b, threshold=margin, absolute=absolute)
     changed = status_changes(a, b)
     if as_json:
         print_json({**result.to_dict(), "claims_changed": [c.to_dict() for c in changed]})

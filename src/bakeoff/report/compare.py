@@ -34,8 +34,30 @@ def compare_tables(c: Comparison) -> list[FittedTable | Text]:
     """Header and warnings, one speed table per stage, quality, failures, cases in one run only, verdict."""
     parts: list[FittedTable | Text] = [
         Text(f"A: {c.a.path.name} ({c.a.model})\nB: {c.b.path.name} ({c.b.model})", style="bold"),
-        Text(rule_text(c.threshold), style="dim"),
+        Text(rule_text(c.threshold, c.absolute), style="dim"),
     ]
+    wide = {stage: s for stage, s in c.spreads.items() if s > c.threshold}
+    if wide:
+        parts.append(
+            Text(
+                "the cases moved apart between the runs by up to "
+                + ", ".join(f"±{s:.0%} ({stage})" for stage, s in wide.items())
+                + " around their stage's shift (3 robust standard deviations): a regression must exceed "
+                "that, not only the margin",
+                style="dim",
+            )
+        )
+    moved = {stage: s for stage, s in c.shifts.items() if not 1 / (1 + c.threshold) <= s <= 1 + c.threshold}
+    for stage, shift in moved.items():
+        how = f"{shift:.2f}x slower" if shift > 1 else f"{1 / shift:.2f}x faster"
+        parts.append(
+            Text(
+                f"warning: every {stage} case moved together, B {how} at the median: the machine's speed "
+                "(or a change every case shares); each case is judged against that shift "
+                "(--absolute judges the raw ratios)",
+                style="yellow",
+            )
+        )
     if c.unlike:
         parts.append(
             Text(
@@ -89,12 +111,13 @@ def _value(x: float, metric: str) -> str:
 
 
 def _speed_verdict(r: SpeedRow, margin: float) -> Text:
-    slow = r.slowdown
+    slow = r.judged_slowdown
     noisy = " (noisy)" if r.noisy else ""
+    than = " than the stage" if r.relative else ""
     if r.verdict == REGRESSION and slow:
-        return Text(f"REGRESSION: B {slow:.2f}x slower{noisy}", style="red bold")
+        return Text(f"REGRESSION: B {slow:.2f}x slower{than}{noisy}", style="red bold")
     if r.verdict == IMPROVEMENT and slow:
-        return Text(f"improvement: B {1 / slow:.2f}x faster{noisy}", style="green")
+        return Text(f"improvement: B {1 / slow:.2f}x faster{than}{noisy}", style="green")
     if r.verdict in (MINOR_SLOWDOWN, MINOR_SPEEDUP) and slow:
         word = "slower" if r.verdict == MINOR_SLOWDOWN else "faster"
         change = abs(slow - 1) if word == "slower" else abs(1 / slow - 1)
@@ -169,5 +192,12 @@ def _verdict(c: Comparison) -> Text:
         return Text(f"{bad} regression(s) in B; {good} improvement(s)", style="red bold")
     if c.unlike:
         return Text(f"not like for like ({c.unlike}): no regression is called", style="yellow bold")
+    moved = [s for s, v in c.shifts.items() if not 1 / (1 + c.threshold) <= v <= 1 + c.threshold]
+    if moved and not bad:
+        return Text(
+            f"no regressions in B against each stage's shift; {good} improvement(s) (but {', '.join(moved)} "
+            "moved as a whole: see the warnings)",
+            style="green bold",
+        )
     caveat = " (but see the warnings above)" if c.warnings else ""
     return Text(f"no regressions in B; {good} improvement(s){caveat}", style="green bold")

@@ -60,16 +60,29 @@ from bakeoff.results.comparison import (
 )
 from bakeoff.results.run import Run
 from bakeoff.results.runs import parity_diff, timed_cases
+from bakeoff.runtimes import RUNTIMES
 
 
 def compare(
-    a: Run, b: Run, *, threshold: float = SPEED_THRESHOLD, n_boot: int = 2000, seed: int = 0
+    a: Run,
+    b: Run,
+    *,
+    threshold: float = SPEED_THRESHOLD,
+    n_boot: int = 2000,
+    seed: int = 0,
+    absolute: bool = False,
 ) -> Comparison:
     """Every case of A against the same case of B (B/A); see the module docstring for the rule."""
     if threshold < 0:
         raise ValueError(f"threshold must be 0 or more, got {threshold}")
     judge = _Judge(threshold, n_boot, seed)
     speed = [*_train_rows(a, b, judge), *_pipeline_rows(a, b, judge), *_infer_rows(a, b, judge)]
+    shifts = {} if absolute else stage_shifts(speed)
+    spreads = {} if absolute else stage_spreads(speed, shifts)
+    groups = _groups(speed)
+    speed = [
+        _against_shift(r, shifts.get(groups[id(r)]), max(threshold, spreads.get(r.stage, 0.0))) for r in speed
+    ]
     quality, status = _quality_rows(a, b), _status_rows(a, b)
     busy = {**noisy_stages(a.info.get("guard")), **noisy_stages(b.info.get("guard"))}
     # A slowdown measured on a busy machine may be the other processes': shown, not called.
@@ -91,6 +104,92 @@ def compare(
         only_a=only_a,
         only_b=only_b,
         unlike=unlike,
+        shifts=shifts,
+        spreads=spreads,
+        absolute=absolute,
+    )
+
+
+# A stage's common shift is taken from at least this many cases: fewer cannot tell one case's change
+# from the machine's.
+MIN_SHIFT_CASES = 3
+
+
+def shift_group(row: SpeedRow) -> str:
+    """The group a case's common shift is taken over: its stage, and for inference the worker process
+    that ran it (torch, keras or native), since the cases of one process move together."""
+    if row.stage == "infer":
+        runtime = RUNTIMES.get(row.case.split("/", 1)[0])
+        if runtime is not None:
+            return f"infer ({runtime.worker})"
+    return row.stage
+
+
+def stage_shifts(rows: list[SpeedRow]) -> dict[str, float]:
+    """Per group (`shift_group`), the median slowdown of all its cases (B against A): what they share.
+
+    On a shared machine the speed itself moves between runs (on the 2-core VM bakeoff is built on, a
+    fixed loop runs ~1.8x faster or slower from one few seconds to the next, with nothing else
+    running), and every case measured in the same few seconds, or in the same worker process, moves
+    with it. A code change moves some cases; the machine moves all of them. Each case is judged
+    against its group's shift; a group of fewer than MIN_SHIFT_CASES falls back to its stage."""
+    groups = _groups(rows)
+    out = {}
+    for group in dict.fromkeys(groups.values()):
+        slowdowns = [r.slowdown for r in rows if groups[id(r)] == group and r.slowdown]
+        if len(slowdowns) >= MIN_SHIFT_CASES:
+            out[group] = float(np.median(slowdowns))
+    return out
+
+
+def _groups(rows: list[SpeedRow]) -> dict[int, str]:
+    by_group = Counter(shift_group(r) for r in rows if r.ratio)
+    return {id(r): g if by_group[g := shift_group(r)] >= MIN_SHIFT_CASES else r.stage for r in rows}
+
+
+# A stage's spread is read from at least this many cases, and a case must stand this many spreads
+# away from its stage's shift before it is called a regression.
+MIN_SPREAD_CASES = 5
+SPREAD_Z = 3.0
+
+
+def stage_spreads(rows: list[SpeedRow], shifts: dict[str, float]) -> dict[str, float]:
+    """Per stage, how far a case may move from run to run around its group's shift with no change in
+    the code: SPREAD_Z robust standard deviations (1.4826 x the median absolute deviation) of the
+    cases' log slowdowns against their shifts, as a relative change (0.3 = 30%).
+
+    Within one run, rounds see the drift of a few seconds; two runs minutes apart on a shared machine
+    differ by more, and differently for each kind of work (an int8 ONNX Runtime case moves more than an
+    fp32 one when the host's shared cores are busy). The cases of a stage show that spread between the
+    two runs themselves (an empirical null, after Efron): a case is a regression only beyond it and
+    beyond the margin. One slowed case among many barely moves the median or the MAD."""
+    groups = _groups(rows)
+    out = {}
+    for stage in dict.fromkeys(r.stage for r in rows):
+        logs = np.log(
+            [
+                r.slowdown / shifts[groups[id(r)]]
+                for r in rows
+                if r.stage == stage and r.slowdown and groups[id(r)] in shifts
+            ]
+        )
+        if logs.size >= MIN_SPREAD_CASES:
+            mad = float(np.median(np.abs(logs - np.median(logs))))
+            out[stage] = float(np.exp(SPREAD_Z * 1.4826 * mad) - 1.0)
+    return out
+
+
+def _against_shift(row: SpeedRow, shift: float | None, threshold: float) -> SpeedRow:
+    """`row` judged on its ratio divided by its stage's shift (the ratio shown stays the raw one)."""
+    if row.ratio is None or not shift:
+        return row
+    factor = 1.0 / shift if row.higher_is_better else shift
+    r = row.ratio
+    relative = Ratio(r.ratio / factor, r.low / factor, r.high / factor, r.level, r.n_boot)
+    return replace(
+        row,
+        relative=relative,
+        verdict=speed_verdict(relative, higher_is_better=row.higher_is_better, threshold=threshold),
     )
 
 

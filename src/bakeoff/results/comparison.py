@@ -49,6 +49,9 @@ class SpeedRow:
     ratio: Ratio | None  # None: a run kept no raw samples, so no interval
     verdict: str
     noisy: bool  # either side's IQR/median above 10%: the report warns
+    # The ratio divided by its stage's common shift (compare.stage_shifts), which the verdict judges;
+    # None when judged on the raw ratio (--absolute, or too few cases in the stage).
+    relative: Ratio | None = None
 
     @property
     def slowdown(self) -> float | None:
@@ -56,6 +59,14 @@ class SpeedRow:
         if self.ratio is None:
             return None
         return 1.0 / self.ratio.ratio if self.higher_is_better else self.ratio.ratio
+
+    @property
+    def judged_slowdown(self) -> float | None:
+        """The slowdown the verdict judged: against the stage's shift where there is one."""
+        r = self.relative or self.ratio
+        if r is None:
+            return None
+        return 1.0 / r.ratio if self.higher_is_better else r.ratio
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +80,7 @@ class SpeedRow:
             "n_a": self.n_a,
             "n_b": self.n_b,
             "ratio": self.ratio.to_dict() if self.ratio else None,
+            "relative_ratio": self.relative.to_dict() if self.relative else None,
             "slowdown": self.slowdown,
             "verdict": self.verdict,
             "noisy": self.noisy,
@@ -133,6 +145,9 @@ class Comparison:
     only_a: list[str] = field(default_factory=list)  # "stage case" measured in A only
     only_b: list[str] = field(default_factory=list)
     unlike: str = ""  # why A and B are not like for like (then nothing is a regression), or ""
+    shifts: dict[str, float] = field(default_factory=dict)  # stage -> median slowdown of its cases
+    spreads: dict[str, float] = field(default_factory=dict)  # stage -> run-to-run spread of its cases
+    absolute: bool = False  # judged on raw ratios, without the stages' shifts
 
     @property
     def regressions(self) -> list[SpeedRow | QualityRow | StatusRow]:
@@ -150,10 +165,12 @@ class Comparison:
             {
                 "a": _run_ref(self.a),
                 "b": _run_ref(self.b),
-                "rule": rule_text(self.threshold),
+                "rule": rule_text(self.threshold, self.absolute),
                 "threshold": self.threshold,
                 "warnings": self.warnings,
                 "not_like_for_like": self.unlike or None,
+                "stage_shifts": self.shifts,
+                "stage_spreads": self.spreads,
                 "speed": [r.to_dict() for r in self.speed],
                 "quality": [r.to_dict() for r in self.quality],
                 "status": [r.to_dict() for r in self.status],
@@ -176,10 +193,11 @@ def _run_ref(run: Run) -> dict[str, Any]:
     }
 
 
-def rule_text(threshold: float = SPEED_THRESHOLD) -> str:
+def rule_text(threshold: float = SPEED_THRESHOLD, absolute: bool = False) -> str:
+    against = "" if absolute else ", against its stage's common shift,"
     return (
         f"ratio = B's median / A's median, 95% CI bootstrapped over rounds, then calls; regression: B "
-        f"slower by more than the ±{threshold:.0%} margin over the whole CI, an accuracy drop over "
+        f"slower{against} by more than the ±{threshold:.0%} margin over the whole CI, an accuracy drop over "
         f"{ACCURACY_POINTS} points (MSE {MSE_RELATIVE:.0%} worse), a gate pass -> fail, or a case ok in A "
         "and failed in B"
     )
