@@ -60,7 +60,7 @@ def peak(device: torch.device, n: int, seconds: float) -> tuple[dict[str, np.nda
 
 
 def _on_device(arrays: list[np.ndarray], device: torch.device) -> list[torch.Tensor]:
-    return [to_torch_input(x).to(device) for x in arrays]
+    return [to_torch_input(x, fresh_nchw=False).to(device) for x in arrays]
 
 
 def evaluate(model: torch.nn.Module, xs: list[torch.Tensor], y: np.ndarray, task: str) -> float:
