@@ -10,10 +10,11 @@ import importlib.util
 import inspect
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bakeoff.errors import ANSI, PairError, one_line
+from bakeoff.errors import ANSI, BakeoffError, PairError, one_line
 
 
 def parse_ref(ref: str, flag: str) -> tuple[Path, str]:
@@ -72,3 +73,25 @@ def load_object(ref: str, flag: str) -> Any:
         except Exception as exc:
             raise user_failure(flag, ref, f"{flag} {ref!r}: {name}() raised", exc) from exc
     return obj
+
+
+if TYPE_CHECKING:  # the parent parses refs here without numpy's import
+    import numpy as np
+
+Collected = tuple["dict[str, np.ndarray]", dict[str, Any]]
+
+
+def collect_pairs(pairs: list[dict[str, Any]], one: Callable[[dict[str, Any]], Collected]) -> Collected:
+    """Worker side, either framework: `one(pair)` for every pair in turn, arrays prefixed with the
+    pair's index; a pair that fails says so in its own meta entry and the next one still runs."""
+    arrays: dict[str, np.ndarray] = {}
+    metas = []
+    for index, pair in enumerate(pairs):
+        try:
+            pair_arrays, pair_meta = one(pair)
+        except BakeoffError as exc:
+            pair_meta = {"error": str(exc), "kind": type(exc).__name__, "detail": getattr(exc, "detail", "")}
+            pair_arrays = {}
+        arrays.update({f"{index}/{k}": v for k, v in pair_arrays.items()})
+        metas.append(pair_meta)
+    return arrays, {"pairs": metas}

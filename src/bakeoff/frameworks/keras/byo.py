@@ -12,13 +12,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bakeoff.errors import BakeoffError, PairError
+from bakeoff.errors import PairError
 from bakeoff.frameworks import LayerMap
 from bakeoff.frameworks.keras.parity import configure, gradients_by_layer
 from bakeoff.frameworks.keras.weights import from_keras, to_keras
 from bakeoff.npz import load_arrays, numbered_inputs
 from bakeoff.twins import explain
-from bakeoff.twins.byo import load_object, user_failure
+from bakeoff.twins.byo import collect_pairs, load_object, user_failure
 
 KINDS: dict[type, str] = {
     keras.layers.Dense: "dense",
@@ -230,18 +230,8 @@ def _probe(model: keras.Model, layers: list[Any], feed: Any) -> dict[str, np.nda
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Every pair of the request in turn; a pair that fails says so in its own meta entry."""
     meta = configure(request["threads"])
-    arrays: dict[str, np.ndarray] = {}
-    pairs = []
-    for index, pair in enumerate(request["pairs"]):
-        try:
-            pair_arrays, pair_meta = _collect_one(pair, request)
-        except BakeoffError as exc:
-            pair_meta = {"error": str(exc), "kind": type(exc).__name__, "detail": getattr(exc, "detail", "")}
-            pair_arrays = {}
-        arrays.update({f"{index}/{k}": v for k, v in pair_arrays.items()})
-        pairs.append(pair_meta)
-    meta["pairs"] = pairs
-    return arrays, meta
+    arrays, pairs = collect_pairs(request["pairs"], lambda pair: _collect_one(pair, request))
+    return arrays, {**meta, **pairs}
 
 
 def _collect_one(

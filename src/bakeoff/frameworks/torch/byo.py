@@ -13,12 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from bakeoff.errors import BakeoffError, PairError
+from bakeoff.errors import PairError
 from bakeoff.frameworks import LayerMap
 from bakeoff.frameworks.torch.parity import configure, to_canonical, to_torch_input, without_dropout
 from bakeoff.frameworks.torch.weights import from_torch
 from bakeoff.npz import load_arrays, numbered_inputs
-from bakeoff.twins.byo import load_object, user_failure
+from bakeoff.twins.byo import collect_pairs, load_object, user_failure
 
 KINDS: dict[type[nn.Module], str] = {
     nn.Linear: "dense",
@@ -233,18 +233,8 @@ def _token_inputs(model: nn.Module, inputs: list[np.ndarray], seed: int) -> tupl
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Every pair of the request in turn; a pair that fails says so in its own meta entry."""
     meta = configure(request["threads"])
-    arrays: dict[str, np.ndarray] = {}
-    pairs = []
-    for index, pair in enumerate(request["pairs"]):
-        try:
-            pair_arrays, pair_meta = _collect_one(pair, request["seed"])
-        except BakeoffError as exc:
-            pair_meta = {"error": str(exc), "kind": type(exc).__name__, "detail": getattr(exc, "detail", "")}
-            pair_arrays = {}
-        arrays.update({f"{index}/{k}": v for k, v in pair_arrays.items()})
-        pairs.append(pair_meta)
-    meta["pairs"] = pairs
-    return arrays, meta
+    arrays, pairs = collect_pairs(request["pairs"], lambda pair: _collect_one(pair, request["seed"]))
+    return arrays, {**meta, **pairs}
 
 
 def _collect_one(pair: dict[str, Any], seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
