@@ -21,4 +21,4 @@ def launcher(name: str) -> Launcher:
     if name not in SERVERS:
         raise UsageError(f"--server: '{name}' is not one of {', '.join(SERVERS)}")
     module = importlib.import_module(SERVERS[name])
-    return module.launcher  # type: ignore[no-any-return]
+    return module.launcher
