@@ -52,7 +52,7 @@ SHARED = {
 }
 JOBS = {
     "parity": _parity,
-    **dict.fromkeys(("byo", "train", "pipeline", "fit", "export"), _framework_job),
+    **dict.fromkeys(("byo", "train", "pipeline", "fit", "export", "debug"), _framework_job),
     **dict.fromkeys(SHARED, _shared_job),
 }
 

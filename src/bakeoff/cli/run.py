@@ -91,7 +91,9 @@ def run(
     stages: Annotated[
         str,
         typer.Option(
-            "--stages", help="Comma-separated stages, in order: parity, train, pipeline, export, infer."
+            "--stages",
+            help="Comma-separated stages, in order: parity, train, pipeline, export, infer; and debug "
+            "(opt-in: planted faults and a pdb session, see `bakeoff debug`).",
         ),
     ] = "parity,train,pipeline,export,infer",
     quick: Annotated[bool, typer.Option("--quick", help="Every stage at reduced depth (1 epoch).")] = False,
@@ -444,4 +446,53 @@ def _execute(start: Callable[[Any, Any], Any], as_json: bool, plan: Plan | None,
         raise typer.Exit(1)
 
 
-COMMANDS = (run, train, pipeline, infer, export, convert)
+def debug(
+    model: Model = "simplenet",
+    modes: Modes = ALL_MODES,
+    faults: Annotated[
+        str,
+        typer.Option(
+            "--faults",
+            help="Comma-separated faults to plant: nan (0/0 in one layer), grad (an exploding gradient), "
+            "shape (a hard-coded batch size meets the last, partial batch), dtype (a float64 constant).",
+        ),
+    ] = "nan,grad,shape,dtype",
+    no_pdb: Annotated[
+        bool, typer.Option("--no-pdb", help="Leave out the pdb/print() probe (one subprocess per framework).")
+    ] = False,
+    out: Out = Path("bakeoff-runs"),
+    seed: Seed = 0,
+    threads: Threads = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Plant known faults in copies of the twins and see which debugging tools find them, in every mode.
+
+    Per (fault, tool, mode): found or not, steps after the fault, whether the message names the layer or
+    op, whether it points at the source line, and the tool's overhead on step time with no fault acting.
+    Tools: detect_anomaly, isfinite hooks and torch.compile's own errors; check_numerics, assert_all_finite,
+    TerminateOnNaN and run_functions_eagerly; and bakeoff's own first-non-finite-layer finder. Then a real
+    pdb session: do print() and breakpoint() inside forward/call run every step, at trace time, or never?
+    Same as `bakeoff run --stages debug`.
+    """
+    from bakeoff.stages.debug.stage import options_for as debug_options
+
+    options = {
+        "threads": threads,
+        "seed": seed,
+        "debug": debug_options(split(modes), split(faults), not no_pdb),
+    }
+    if as_json:
+        from bakeoff import runner
+        from bakeoff.report.build import write_after_run
+        from bakeoff.report.debug import digest
+
+        outcome = runner.run_stages(model, out, ["debug"], options, quiet)
+        report = write_after_run(outcome.path, None, [])
+        print_json({"run_dir": str(outcome.path), "report": report, **(digest(outcome.latest) or {})})
+        if outcome.failed:
+            raise typer.Exit(1)
+        return
+    _run_stages(model, out, ["debug"], options, False, False)
+
+
+COMMANDS = (run, train, pipeline, infer, export, convert, debug)

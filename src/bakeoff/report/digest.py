@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from bakeoff.measure.stats import P99_MIN_SAMPLES
+from bakeoff.report.debug import digest as debug_digest
 from bakeoff.results.run import Run
 from bakeoff.stages.export.artifacts import ARTIFACTS
 from bakeoff.stages.train.shared import MODES
@@ -19,6 +20,7 @@ STAGE_TITLES = {
     "pipeline": "input pipelines",
     "export": "export",
     "infer": "inference",
+    "debug": "debugging",
 }
 
 
@@ -53,6 +55,7 @@ def digest(run: Run) -> dict[str, Any]:
         "pipeline": _pipeline(run),
         "export": _export(run),
         "infer": _infer(run),
+        "debug": debug_digest(run.latest),
         "failed": [
             {"stage": r["stage"], "case": r["case"], "framework": r["framework"], "message": r["message"]}
             for r in run.failed

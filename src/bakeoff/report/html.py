@@ -11,6 +11,7 @@ from typing import Any
 
 from bakeoff.measure.guard import guard_lines
 from bakeoff.report import markup, plots, wording
+from bakeoff.report.debug import html_section as debug_section
 from bakeoff.report.digest import STAGE_TITLES
 from bakeoff.report.html_sections import artifacts, failures, inference, pipelines
 from bakeoff.report.markup import SECTIONS
@@ -58,6 +59,7 @@ def render(run: Run, digest: dict[str, Any], verdict: Verdict, claims: str = "")
         _training(run, digest),
         pipelines(digest),
         inference(digest),
+        debug_section(digest["debug"], markup.absent(digest, "debug")),
         artifacts(digest),
         failures(digest),
     ]

@@ -24,8 +24,8 @@ from rich.text import Text
 
 # Seconds per stage on a 2-core machine for simplenet, for a first run with no history to go by.
 DEFAULT_SECONDS = {
-    False: {"parity": 8, "train": 25, "pipeline": 15, "export": 20, "infer": 20},
-    True: {"parity": 5, "train": 7, "pipeline": 5, "export": 6, "infer": 5},
+    False: {"parity": 8, "train": 25, "pipeline": 15, "export": 20, "infer": 20, "debug": 120},
+    True: {"parity": 5, "train": 7, "pipeline": 5, "export": 6, "infer": 5, "debug": 120},
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bakeoff.report import wording
+from bakeoff.report.debug import markdown_lines as debug_lines
 from bakeoff.report.verdict import Verdict
 
 
@@ -63,6 +64,7 @@ def render(digest: dict[str, Any], verdict: Verdict, claims: list[str] | None = 
                 for case in infer["cases"]
                 if case["status"] == "ok"
             ]
+    lines += debug_lines(digest.get("debug"))
     if digest["failed"]:
         lines += ["", "Failed cases:", ""]
         lines += [f"- {f['stage']} / {f['case']}: {_md(f['message'])}" for f in digest["failed"]]

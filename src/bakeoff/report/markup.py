@@ -18,6 +18,7 @@ SECTIONS = {
     "training": "Training",
     "pipelines": "Input pipelines",
     "inference": "Inference",
+    "debugging": "Debugging",
     "artifacts": "Artifacts",
     "failures": "Failed cases",
 }

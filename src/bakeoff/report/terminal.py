@@ -10,6 +10,7 @@ from rich.text import Text
 
 from bakeoff.measure.stats import P99_MIN_SAMPLES, Ratio
 from bakeoff.report import wording
+from bakeoff.report.debug import tables as debug_tables
 from bakeoff.report.numbers import human, sci
 from bakeoff.spec.flops import count_flops, count_params, node_flops, node_params
 from bakeoff.spec.graph import Graph
@@ -115,6 +116,8 @@ def run_summary(outcome: Any) -> list[Table | Text]:
     for r in outcome.latest:
         if r["stage"] in ("export", "infer") and r["status"] == "ok" and r["case"] not in ("fit", "summary"):
             continue  # one row per artifact and runtime is in their own tables above
+        if r["stage"] == "debug" and r["status"] == "ok":
+            continue  # the debug tables above hold one row per case
         status = "[green]ok[/]" if r["status"] == "ok" else "[red bold]failed[/]"
         table.add_row(r["stage"], r["case"], status, Text(_headline(r)))
     parts: list[Table | Text] = []
@@ -127,6 +130,7 @@ def run_summary(outcome: Any) -> list[Table | Text]:
     if piped:
         parts += pipeline_tables(piped)
     parts += export_tables(outcome.latest) + infer_tables(outcome.latest)
+    parts += debug_tables(outcome.latest)
     parts.append(table)
     failed = len(outcome.failed)
     verdict = f"{failed} check(s) failed" if failed else "all checks passed"

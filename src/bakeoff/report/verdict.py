@@ -59,13 +59,14 @@ class Constraints:
 
 
 # The stage whose timings decide each dimension: a busy machine during it leaves the dimension undecided.
-DIMENSION_STAGES = {"training": "train", "inference": "infer", "developer": "train"}
+# (debuggability is not decided by timings: a busy machine leaves it as it is.)
+DIMENSION_STAGES = {"training": "train", "inference": "infer"}
 BUSY = "not decided: the machine was busy"
 
 
 @dataclass
 class Dimension:
-    name: str  # 'training', 'inference', 'deployment', 'developer'
+    name: str  # 'training', 'inference', 'deployment', 'debuggability'
     title: str
     winner: str | None  # 'PyTorch', 'TensorFlow', or None
     finding: str  # one line: who wins and by how much, "no practical difference", or "not measured"
@@ -105,7 +106,7 @@ def recommend(run: Run, constraints: Constraints, margin: float | None = None) -
         _training(run, margin),
         _inference(run, constraints, margin),
         _deployment(run, constraints),
-        _developer(run, constraints, margin),
+        _debuggability(run, constraints, margin),
     ]
     for dim in dims:
         dim.weight = weights[dim.name]
@@ -350,25 +351,66 @@ def _deployment(run: Run, c: Constraints) -> Dimension:
     return Dimension("deployment", title, winner, finding, reasons)
 
 
-def _developer(run: Run, c: Constraints, margin: float) -> Dimension:
-    """Signals, not taste: lines of the generated idiomatic code, and how fast each side's eager mode
-    (the one people debug in) runs. A pythonic team weighs eager speed more, a structured team code size."""
-    title = "developer experience signals"
+def _debuggability(run: Run, c: Constraints, margin: float) -> Dimension:
+    """What the debug stage found, in each framework's default mode (eager PyTorch, Keras fit as a
+    tf.function): the pdb/print probes that pass there, and how many planted faults the framework's own
+    tools find and locate (name the layer or point at the source line). A pythonic team weighs the probes
+    more, a structured team the tools. The eager step time (where code is debugged) is shown beside it."""
+    title = "debuggability"
     reasons, votes = [], {side: 0.0 for side in SIDES}
     signals = []
-    lines = _code_lines(run)
-    if lines:
+    debug = [r for r in run.stage("debug") if r["status"] == "ok"]
+    probes = {
+        side: [
+            r
+            for r in debug
+            if r["case"].startswith("probe/")
+            and r["settings"].get("default")
+            and FAMILY_OF[r["settings"]["framework"]] == side
+        ]
+        for side in SIDES
+    }
+    if all(probes.values()):
+        passed = {side: _probes_passed(probes[side]) for side in SIDES}
+        for side in SIDES:
+            ok, total, failing = passed[side]
+            mode = probes[side][0]["settings"]["mode"]
+            reasons.append(
+                f"{side} default mode ({mode}): {ok} of {total} debugger probes pass"
+                + (f" (fails {', '.join(failing)})" if failing else "")
+            )
+        if passed["PyTorch"][0] != passed["TensorFlow"][0]:
+            best = max(SIDES, key=lambda side: passed[side][0])
+            votes[best] += 1.0 if c.team == "pythonic" else 0.5
+            signals.append(
+                f"{best}'s default mode passes {passed[best][0]} debugger probes against "
+                f"{passed[_other(best)][0]}"
+            )
+    located = {side: _faults_located(debug, side) for side in SIDES}
+    if all(total for _, _, total in located.values()):
+        for side in SIDES:
+            found, pinned, total = located[side]
+            reasons.append(
+                f"{side} own tools, default mode: found {found} of {total} planted-fault cases, located "
+                f"{pinned} (named the layer or pointed at the source line)"
+            )
+        share = {side: located[side][1] / located[side][2] for side in SIDES}
+        if abs(share["PyTorch"] - share["TensorFlow"]) > 0.1:
+            best = max(SIDES, key=lambda side: share[side])
+            votes[best] += 1.0 if c.team == "structured" else 0.5
+            signals.append(
+                f"{best}'s tools locate {share[best]:.0%} of planted faults against {share[_other(best)]:.0%}"
+            )
+    measured = bool(reasons)
+    if not measured:
         reasons.append(
-            f"generated twin code: PyTorch {lines['PyTorch']} lines, Keras {lines['TensorFlow']} lines"
+            "the debug stage did not run: `bakeoff debug MODEL` or `bakeoff run --stages ...,debug` "
+            "measures pdb, print() and each framework's tools on planted faults"
         )
-        lo, hi = sorted(SIDES, key=lambda s: lines[s])
-        if lines[hi] > 1.1 * lines[lo]:
-            votes[lo] += 1.0 if c.team == "structured" else 0.5
-            signals.append(f"{lo} code {lines[lo]} lines against {lines[hi]}")
     done = {r["case"]: r["metrics"] for r in run.stage("train") if r["status"] == "ok"}
     if "torch-eager" in done and "keras-eager" in done:
         t, k = done["torch-eager"], done["keras-eager"]
-        winner, sentence = _side_ratio(
+        _, sentence = _side_ratio(
             "torch-eager",
             rounds.segments(t["step_times"]),
             "keras-eager",
@@ -376,15 +418,9 @@ def _developer(run: Run, c: Constraints, margin: float) -> Dimension:
             margin,
             paired=False,
         )
-        reasons.append(f"eager step time (where code is debugged): {sentence}")
-        if winner:
-            votes[winner] += 1.0 if c.team == "pythonic" else 0.5
-            signals.append(sentence)
-    for mode in ("torch-compile", "keras-xla"):
-        if mode in done and done[mode].get("first_step_s") is not None:
-            reasons.append(f"{mode} first step (compile) {done[mode]['first_step_s']:.2f} s")
-    if not reasons:
-        return Dimension("developer", title, None, "not measured")
+        reasons.append(f"eager step time (where code is debugged; shown, not counted): {sentence}")
+    if not measured:
+        return Dimension("debuggability", title, None, "not measured: the debug stage did not run", reasons)
     winner = None if votes["PyTorch"] == votes["TensorFlow"] else max(votes, key=lambda s: votes[s])
     weighting = f"weighted for a {c.team} team"
     finding = (
@@ -392,27 +428,34 @@ def _developer(run: Run, c: Constraints, margin: float) -> Dimension:
         if winner
         else f"no significant difference ({'; '.join(signals) or 'no signal differs'}, {weighting})"
     )
-    return Dimension("developer", title, winner, finding, reasons)
+    return Dimension("debuggability", title, winner, finding, reasons)
 
 
-def _code_lines(run: Run) -> dict[str, int] | None:
-    """Lines of code (no blanks, no comments) of the idiomatic programs `bakeoff show --code` prints."""
-    spec = run.info.get("spec")
-    if not spec:
-        return None
-    from bakeoff.spec.codegen import keras_code, torch_code
-    from bakeoff.spec.graph import build_graph
-    from bakeoff.spec.load import from_dict
-
-    try:
-        graph = build_graph(from_dict(spec, source="run.json"))
-    except Exception:  # a spec the current version no longer builds: the signal is just left out
-        return None
-    return {"PyTorch": _count_lines(torch_code(graph)), "TensorFlow": _count_lines(keras_code(graph))}
+FAMILY_OF = {"torch": "PyTorch", "keras": "TensorFlow"}
 
 
-def _count_lines(code: str) -> int:
-    return sum(1 for line in code.splitlines() if line.strip() and not line.strip().startswith("#"))
+def _probes_passed(records: list[dict[str, Any]]) -> tuple[int, int, list[str]]:
+    checks = {k: bool(v) for r in records for k, v in r["metrics"]["checks"].items()}
+    failing = sorted(k for k, v in checks.items() if not v)
+    return len(checks) - len(failing), len(checks), failing
+
+
+def _faults_located(records: list[dict[str, Any]], side: str) -> tuple[int, int, int]:
+    """(found, located, cases) of the planted-fault cases in the side's default mode, its own tools only
+    (bakeoff's finder left out)."""
+    from bakeoff.stages.debug.shared import DEFAULT_MODES
+
+    mine = [
+        r["metrics"]
+        for r in records
+        if "fault" in r["settings"]
+        and FAMILY_OF.get(r["settings"].get("framework", "")) == side
+        and r["settings"].get("mode") == DEFAULT_MODES[r["settings"]["framework"]]
+        and r["settings"].get("tool") != "bakeoff"
+    ]
+    found = sum(1 for m in mine if m["found"])
+    pinned = sum(1 for m in mine if m["found"] and (m["names_layer"] or m["points_at_line"]))
+    return found, pinned, len(mine)
 
 
 def _best(cases: dict[str, dict[str, Any]], side: str, key: Any) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from bakeoff.spec.graph import Graph
 from bakeoff.stages.context import RunContext
+from bakeoff.stages.debug import stage as debug
 from bakeoff.stages.export import stage as export
 from bakeoff.stages.infer import stage as infer
 from bakeoff.stages.parity import stage as parity
@@ -33,4 +34,6 @@ STAGES: dict[str, Stage] = {
     "pipeline": Stage(pipeline.run, pipeline.check),
     "export": Stage(export.run, export.check),
     "infer": Stage(infer.run, infer.check, needs=("export",)),
+    # Opt-in (`bakeoff debug`, or --stages ...,debug): not in `bakeoff run`'s default stages.
+    "debug": Stage(debug.run, debug.check),
 }

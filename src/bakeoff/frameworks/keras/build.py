@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -12,7 +13,9 @@ from bakeoff.spec import schema as s
 from bakeoff.spec.graph import Graph, Node, pair
 
 
-def build(graph: Graph) -> keras.Model:
+def build(graph: Graph, after: Callable[[str, Any], Any] | None = None) -> keras.Model:
+    """`after(name, tensor)` may return another tensor to stand for a node's output (the debug stage plants
+    its faults and checks there, in a copy)."""
     tensors: dict[str, Any] = {
         i.name: keras.Input(shape=i.shape, dtype=i.dtype, name=i.name) for i in graph.inputs
     }
@@ -25,6 +28,8 @@ def build(graph: Graph) -> keras.Model:
             tensors[node.name] = layer(args[0], args[0])
         else:
             tensors[node.name] = layer(args[0])
+        if after is not None:
+            tensors[node.name] = after(node.name, tensors[node.name])
     inputs = [tensors[i.name] for i in graph.inputs]
     # A single input stays a bare tensor so that callers may pass one array without a structure warning.
     return keras.Model(inputs[0] if len(inputs) == 1 else inputs, tensors[graph.output], name=graph.spec.name)

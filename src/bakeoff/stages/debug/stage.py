@@ -1,0 +1,172 @@
+"""The debug stage: planted faults against each framework's own tools (one record per fault, tool and
+mode) and the pdb/print probe (one record per mode). Opt-in: `bakeoff debug MODEL` or
+`bakeoff run --stages ...,debug`; it is not in `bakeoff run`'s default stages.
+
+Record shapes (rules.debugging reads the probe records):
+- `<fault>/<tool>/<mode>`: settings {framework, mode, fault, tool, fault_step}; metrics {found, step,
+  delay_steps, at_build, names_layer, names_op, points_at_line, message, overhead, ...};
+- `probe/<mode>`: settings {framework, mode, default, steps}; metrics {checks: {probe: bool}, print_when,
+  breakpoint_when, shown, ...}.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bakeoff.errors import UsageError
+from bakeoff.results.store import make_record
+from bakeoff.spec.graph import Graph
+from bakeoff.stages.context import RunContext
+from bakeoff.stages.debug import debugging, probe, shared
+from bakeoff.stages.debug.shared import DEFAULT_MODES, FAULTS, DebugOptions
+from bakeoff.stages.train.shared import MODES
+
+
+def options_for(modes: list[str], faults: list[str], probe_on: bool = True) -> dict[str, Any]:
+    return {"modes": modes, "faults": faults, "probe": probe_on}
+
+
+def options_of(options: dict[str, Any]) -> DebugOptions:
+    mine = options.get("debug", {})
+    return DebugOptions(
+        modes=tuple(mine.get("modes", MODES)),
+        faults=tuple(mine.get("faults", FAULTS)),
+        probe=mine.get("probe", True),
+        seed=options.get("seed", 0),
+        threads=options.get("threads") or 1,
+    )
+
+
+def check(graph: Graph, options: dict[str, Any]) -> None:
+    opts = options_of(options)
+    for flag, given, allowed in (("--modes", opts.modes, MODES), ("--faults", opts.faults, FAULTS)):
+        unknown = [g for g in given if g not in allowed]
+        if unknown or not given:
+            raise UsageError(
+                f"{flag}: {', '.join(unknown) or 'nothing given'} is not one of {', '.join(allowed)}"
+            )
+
+
+def run(ctx: RunContext) -> None:
+    if ctx.done and ctx.finished("debug"):
+        return
+    opts = options_of(ctx.options)
+    started = time.perf_counter()
+    results = debugging.run_faults(ctx.graph, opts, ctx.progress)
+    rows = [row for framework_rows in results.values() for row in framework_rows]
+    overhead = debugging.overheads(rows)
+    shape_lines: dict[str, bool] = {}
+    for framework, framework_rows in results.items():
+        for fault, tool, mode, columns in framework_rows:
+            if not fault:
+                ctx.record(
+                    make_record(
+                        "debug",
+                        f"faults/{framework}",
+                        "failed",
+                        framework=framework,
+                        message=columns["error"],
+                    )
+                )
+                continue
+            if fault == "shape" and tool == "none":
+                shape_lines[mode] = bool(columns["points_at_line"])
+            ctx.record(fault_record(framework, fault, tool, mode, columns, overhead.get((tool, mode))))
+    if opts.probe:
+        for record in probe_records(ctx.graph, opts, shape_lines, ctx.progress):
+            ctx.record(record)
+    ctx.progress(f"debug: done in {time.perf_counter() - started:.0f} s")
+
+
+def fault_record(
+    framework: str, fault: str, tool: str, mode: str, columns: dict[str, Any], overhead: float | None
+) -> dict[str, Any]:
+    failed = columns.get("harness_error", False)
+    return make_record(
+        "debug",
+        shared.case_name(fault, tool, mode),
+        "failed" if failed else "ok",
+        framework=framework,
+        message=columns.get("message", ""),
+        settings={
+            "framework": framework,
+            "mode": mode,
+            "fault": fault,
+            "tool": tool,
+            "fault_step": shared.fault_step(fault),
+            "batch": shared.BATCH,
+            "planted": shared.FAULTS[fault],
+            "tool_is": shared.TOOLS[framework][tool],
+        },
+        metrics={**columns, "overhead": overhead},
+    )
+
+
+def probe_records(
+    graph: Graph, opts: DebugOptions, shape_lines: dict[str, bool], progress: Any
+) -> list[dict[str, Any]]:
+    records = []
+    with tempfile.TemporaryDirectory(prefix="bakeoff-probe-") as tmp:
+        workdir = Path(tmp)
+        files = debugging.prepare(graph, opts, workdir)
+        for framework in ("torch", "keras"):
+            modes = [m for m in opts.modes if MODES[m][0] == framework]
+            if not modes:
+                continue
+            progress(f"debug: pdb and print() inside {framework}'s forward, {', '.join(modes)}")
+            request = {
+                "spec": graph.spec.model_dump(mode="json"),
+                "threads": opts.threads,
+                "modes": modes,
+                **files,
+            }
+            started = time.perf_counter()
+            probes, raw = probe.run_probe(framework, request, workdir, opts.timeout)
+            seconds = time.perf_counter() - started
+            seen = {p.mode: p for p in probes}
+            for mode in modes:
+                if mode not in seen:
+                    records.append(
+                        make_record(
+                            "debug",
+                            f"probe/{mode}",
+                            "failed",
+                            framework=framework,
+                            message=f"the pdb session showed nothing for {mode}: {raw[-300:]}",
+                            seconds=seconds,
+                        )
+                    )
+                    continue
+                records.append(probe_record(framework, seen[mode], shape_lines.get(mode), seconds))
+    return records
+
+
+def probe_record(
+    framework: str, found: probe.ModeProbe, shape_line: bool | None, seconds: float
+) -> dict[str, Any]:
+    checks = {
+        "print_every_step": found.prints >= probe.STEPS,
+        "breakpoint_every_step": found.stops >= probe.STEPS,
+        "breakpoint_sees_values": found.sees_values,
+    }
+    if shape_line is not None:
+        checks["traceback_names_user_line"] = shape_line
+    return make_record(
+        "debug",
+        f"probe/{found.mode}",
+        "ok",
+        framework=framework,
+        message=f"print {found.print_when}, breakpoint {found.breakpoint_when}",
+        settings={
+            "framework": framework,
+            "mode": found.mode,
+            "default": DEFAULT_MODES[framework] == found.mode,
+            "steps": probe.STEPS,
+            "commands_at_each_stop": list(probe.STOP_COMMANDS),
+        },
+        metrics={"checks": checks, **found.to_dict()},
+        seconds=seconds,
+    )
