@@ -9,6 +9,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from bakeoff.stages.debug.shared import overheads
+
 FAULT_COLUMNS = ["fault", "tool", "mode", "found", "delay", "names", "source line", "overhead", "message"]
 PROBE_COLUMNS = ["mode", "default", "print()", "breakpoint()", "while building", "`p x` at the stop shows"]
 
@@ -50,6 +52,9 @@ def digest(records: list[dict[str, Any]]) -> dict[str, Any] | None:
                     **{k: m.get(k) for k in FAULT_METRICS},
                 }
             )
+    overhead = overheads([(f["tool"], f["mode"], f.pop("clean_times") or []) for f in faults])
+    for f in faults:
+        f["overhead"] = overhead.get((f["tool"], f["mode"]))
     finder = [
         {
             "fault": f["fault"],
@@ -73,7 +78,7 @@ FAULT_METRICS = (
     "names_layer",
     "names_op",
     "points_at_line",
-    "overhead",
+    "clean_times",
     "message",
     "loss_nonfinite_step",
     "source",
@@ -105,7 +110,7 @@ def fault_cells(f: dict[str, Any]) -> list[str]:
 
 
 def probe_cells(p: dict[str, Any]) -> list[str]:
-    shown = " ".join(p["shown"].split())[:70] or "-"
+    shown = " ".join(p["shown"].split())[:60] or "-"
     return [
         p["mode"],
         "yes" if p["default"] else "",

@@ -131,7 +131,8 @@ def run_summary(outcome: Any) -> list[Table | Text]:
         parts += pipeline_tables(piped)
     parts += export_tables(outcome.latest) + infer_tables(outcome.latest)
     parts += debug_tables(outcome.latest)
-    parts.append(table)
+    if table.row_count:
+        parts.append(table)
     failed = len(outcome.failed)
     verdict = f"{failed} check(s) failed" if failed else "all checks passed"
     parts.append(

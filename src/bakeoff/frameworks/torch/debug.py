@@ -25,6 +25,7 @@ from torch import nn
 from bakeoff.frameworks.torch.build import SpecModel, build
 from bakeoff.frameworks.torch.parity import configure, loss_fn, to_torch_input
 from bakeoff.frameworks.torch.weights import load_weights
+from bakeoff.measure.isolation import case_loop
 from bakeoff.npz import load_arrays
 from bakeoff.spec.graph import Graph, build_graph
 from bakeoff.spec.schema import ModelSpec
@@ -224,24 +225,21 @@ def find_nonfinite(
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The worker job: every requested (fault, tool, mode) case of this framework."""
+    """The worker job: the requested 'fault/tool/mode' cases of this framework, each published as it
+    finishes (a case that hangs costs only itself)."""
     meta = configure(request["threads"])
     graph = build_graph(ModelSpec.model_validate(request["spec"]))
     weights = load_canonical(Path(request["weights"]))
     data = load_arrays(request["data"])
-    results = []
-    for fault, tool, mode in request["cases"]:
-        try:
-            outcome = run_case(graph, weights, data, fault, tool, mode)
-        except Exception as exc:  # the harness itself failed: the case says so, the others still run
-            outcome = Outcome(
-                message=f"harness error: {type(exc).__name__}: {exc}", extra={"harness_error": True}
-            )
-        results.append(
-            [fault, tool, mode, shared.read_outcome(outcome, fault, SOURCE, shared.fault_step(fault))]
-        )
-    meta["cases"] = results
-    return {}, meta
+
+    def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        fault, tool, mode = case.split("/")
+        outcome = run_case(graph, weights, data, fault, tool, mode)
+        return {}, {**meta, **shared.read_outcome(outcome, fault, SOURCE, shared.fault_step(fault))}
+
+    # Untimed: the first case in a fresh process would carry its lazy initialisation in its step times.
+    run_case(graph, weights, data, "nan", "none", "torch-eager")
+    return case_loop(request, run_one)
 
 
 # ---------------------------------------------------------------- the pdb/print probe (a script)

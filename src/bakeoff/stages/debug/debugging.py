@@ -6,11 +6,8 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from bakeoff.measure.isolation import run_workers
+from bakeoff.measure.isolation import WorkerResult, run_cases
 from bakeoff.npz import save_arrays
 from bakeoff.spec.graph import Graph
 from bakeoff.stages.debug import shared
@@ -31,16 +28,19 @@ def prepare(graph: Graph, options: DebugOptions, workdir: Path) -> dict[str, str
 
 
 def run_faults(
-    graph: Graph, options: DebugOptions, progress: Callable[[str], None] = lambda _: None
-) -> dict[str, list[tuple[str, str, str, dict[str, Any]]]]:
-    """framework -> [(fault, tool, mode, columns)], or a single ('', '', '', {'error': ...}) when the
-    framework's worker failed as a whole."""
-    out: dict[str, list[tuple[str, str, str, dict[str, Any]]]] = {}
+    graph: Graph,
+    options: DebugOptions,
+    on_case: Callable[[str, str, WorkerResult], None],
+    progress: Callable[[str], None] = lambda _: None,
+) -> None:
+    """Runs every (fault, tool, mode) case in its framework's worker, one framework after the other (the
+    tools' overhead is timed); `on_case(framework, 'fault/tool/mode', result)` as each one finishes. A
+    case that hangs past the timeout is reported failed and a fresh worker goes on with the rest."""
     with tempfile.TemporaryDirectory(prefix="bakeoff-debug-") as tmp:
         workdir = Path(tmp)
         files = prepare(graph, options, workdir)
         for framework in ("torch", "keras"):
-            cases = shared.cases(framework, options)
+            cases = [shared.case_name(*c) for c in shared.cases(framework, options)]
             if not cases:
                 continue
             progress(f"debug: {len(cases)} planted-fault cases in a {framework} worker")
@@ -49,26 +49,14 @@ def run_faults(
                 "framework": framework,
                 "spec": graph.spec.model_dump(mode="json"),
                 "threads": options.threads,
-                "cases": cases,
                 **files,
             }
-            (result,) = run_workers([request], workdir / framework, timeout=options.timeout, fresh=True)
-            if result.ok:
-                out[framework] = [tuple(c) for c in result.meta["cases"]]
-            else:
-                out[framework] = [("", "", "", {"error": result.error})]
-    return out
+            run_cases(
+                request, cases, workdir, case_timeout=options.timeout, on_case=_tagged(on_case, framework)
+            )
 
 
-def overheads(rows: list[tuple[str, str, str, dict[str, Any]]]) -> dict[tuple[str, str], float | None]:
-    """(tool, mode) -> median clean step time with the tool over the same without one (the numeric
-    faults' steps before the fault step, where no fault acts yet)."""
-    clean: dict[tuple[str, str], list[float]] = {}
-    for fault, tool, mode, columns in rows:
-        if fault in shared.NUMERIC or tool == "run_functions_eagerly":
-            clean.setdefault((tool, mode), []).extend(columns.get("clean_times", []))
-    out: dict[tuple[str, str], float | None] = {}
-    for (tool, mode), times in clean.items():
-        base = clean.get(("none", mode), [])
-        out[(tool, mode)] = float(np.median(times) / np.median(base)) if times and base else None
-    return out
+def _tagged(
+    on_case: Callable[[str, str, WorkerResult], None], framework: str
+) -> Callable[[str, WorkerResult], None]:
+    return lambda case, result: on_case(framework, case, result)

@@ -64,7 +64,7 @@ class DebugOptions:
     seed: int = 0
     threads: int = 1
     probe: bool = True  # the pdb/print probe (one subprocess per framework)
-    timeout: float = 300.0  # per framework worker and per probe subprocess
+    timeout: float = 240.0  # per case, and per probe subprocess
 
 
 def applies(fault: str, tool: str, mode: str) -> bool:
@@ -208,4 +208,20 @@ def consumers_of(wiring: list[tuple[str, tuple[str, ...]]]) -> dict[str, list[st
     for name, sources in wiring:
         for source in sources:
             out.setdefault(source, []).append(name)
+    return out
+
+
+def overheads(rows: list[tuple[str, str, list[float]]]) -> dict[tuple[str, str], float | None]:
+    """(tool, mode) -> median clean step time with the tool over the same without one. `rows` holds
+    (tool, mode, clean step times) of the numeric faults' cases (the steps before the fault step, where
+    no fault acts yet, the first left out) and of run_functions_eagerly's."""
+    import numpy as np
+
+    clean: dict[tuple[str, str], list[float]] = {}
+    for tool, mode, times in rows:
+        clean.setdefault((tool, mode), []).extend(times)
+    out: dict[tuple[str, str], float | None] = {}
+    for (tool, mode), times in clean.items():
+        base = clean.get(("none", mode), [])
+        out[(tool, mode)] = float(np.median(times) / np.median(base)) if times and base else None
     return out

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff.errors import UsageError
+from bakeoff.measure.isolation import WorkerResult
 from bakeoff.results.store import make_record
 from bakeoff.spec.graph import Graph
 from bakeoff.stages.context import RunContext
@@ -55,53 +56,47 @@ def run(ctx: RunContext) -> None:
         return
     opts = options_of(ctx.options)
     started = time.perf_counter()
-    results = debugging.run_faults(ctx.graph, opts, ctx.progress)
-    rows = [row for framework_rows in results.values() for row in framework_rows]
-    overhead = debugging.overheads(rows)
     shape_lines: dict[str, bool] = {}
-    for framework, framework_rows in results.items():
-        for fault, tool, mode, columns in framework_rows:
-            if not fault:
-                ctx.record(
-                    make_record(
-                        "debug",
-                        f"faults/{framework}",
-                        "failed",
-                        framework=framework,
-                        message=columns["error"],
-                    )
-                )
-                continue
-            if fault == "shape" and tool == "none":
-                shape_lines[mode] = bool(columns["points_at_line"])
-            ctx.record(fault_record(framework, fault, tool, mode, columns, overhead.get((tool, mode))))
+
+    def on_case(framework: str, case: str, result: WorkerResult) -> None:
+        fault, tool, mode = case.split("/")
+        if fault == "shape" and tool == "none" and result.ok:
+            shape_lines[mode] = bool(result.meta["points_at_line"])
+        ctx.record(fault_record(framework, fault, tool, mode, result))
+        found = "found" if result.ok and result.meta["found"] else "not found"
+        ctx.progress(f"debug: {case} {found if result.ok else 'failed: ' + result.error[:80]}")
+
+    debugging.run_faults(ctx.graph, opts, on_case, ctx.progress)
     if opts.probe:
         for record in probe_records(ctx.graph, opts, shape_lines, ctx.progress):
             ctx.record(record)
     ctx.progress(f"debug: done in {time.perf_counter() - started:.0f} s")
 
 
-def fault_record(
-    framework: str, fault: str, tool: str, mode: str, columns: dict[str, Any], overhead: float | None
-) -> dict[str, Any]:
-    failed = columns.get("harness_error", False)
+def fault_record(framework: str, fault: str, tool: str, mode: str, result: WorkerResult) -> dict[str, Any]:
+    settings = {
+        "framework": framework,
+        "mode": mode,
+        "fault": fault,
+        "tool": tool,
+        "fault_step": shared.fault_step(fault),
+        "batch": shared.BATCH,
+        "planted": shared.FAULTS[fault],
+        "tool_is": shared.TOOLS[framework][tool],
+    }
+    case = shared.case_name(fault, tool, mode)
+    if not result.ok:
+        return make_record(
+            "debug", case, "failed", framework=framework, message=result.error, settings=settings
+        )
     return make_record(
         "debug",
-        shared.case_name(fault, tool, mode),
-        "failed" if failed else "ok",
+        case,
+        "ok",
         framework=framework,
-        message=columns.get("message", ""),
-        settings={
-            "framework": framework,
-            "mode": mode,
-            "fault": fault,
-            "tool": tool,
-            "fault_step": shared.fault_step(fault),
-            "batch": shared.BATCH,
-            "planted": shared.FAULTS[fault],
-            "tool_is": shared.TOOLS[framework][tool],
-        },
-        metrics={**columns, "overhead": overhead},
+        message=result.meta.get("message", ""),
+        settings=settings,
+        metrics=result.meta,
     )
 
 
