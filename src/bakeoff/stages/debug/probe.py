@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -57,31 +58,38 @@ def commands() -> str:
     return "\n".join(STOP_COMMANDS * MAX_STOPS) + "\n"
 
 
-def run_probe(
-    framework: str, request: dict[str, Any], workdir: Path, timeout: float
-) -> tuple[list[ModeProbe], str]:
-    """Runs the framework's probe script under pdb's default hook; the probes per mode and the raw
-    output (kept for the record when parsing finds less than it should)."""
-    path = workdir / f"probe-{framework}.json"
-    path.write_text(json.dumps({**request, "steps": STEPS}))
+def run_probes(
+    requests: dict[str, dict[str, Any]], workdir: Path, timeout: float
+) -> dict[str, tuple[list[ModeProbe], str]]:
+    """Runs each framework's probe script (framework -> request) under pdb's default hook, side by side
+    (nothing here is timed); per framework, the probes per mode and the raw output (kept for the record
+    when parsing finds less than it should)."""
     env = worker_env()
     env.pop("PYTHONBREAKPOINT", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", f"bakeoff.frameworks.{framework}.debug", "probe", str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(commands(), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        err += f"\nprobe timed out after {timeout:.0f} s"
-    return parse(out), out + ("\n--- stderr ---\n" + err[-3000:] if proc.returncode else "")
+    procs = {}
+    for framework, request in requests.items():
+        path = workdir / f"probe-{framework}.json"
+        path.write_text(json.dumps({**request, "steps": STEPS}))
+        procs[framework] = subprocess.Popen(
+            [sys.executable, "-m", f"bakeoff.frameworks.{framework}.debug", "probe", str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    out: dict[str, tuple[list[ModeProbe], str]] = {}
+    for framework, proc in procs.items():
+        try:
+            text, err = proc.communicate(commands(), timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            text, err = proc.communicate()
+            err += f"\nprobe timed out after {timeout:.0f} s"
+        out[framework] = (parse(text), text + ("\n--- stderr ---\n" + err[-3000:] if proc.returncode else ""))
+    return out
 
 
 def parse(output: str) -> list[ModeProbe]:

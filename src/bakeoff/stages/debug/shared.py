@@ -60,6 +60,7 @@ BATCH = 32
 @dataclass(frozen=True)
 class DebugOptions:
     modes: tuple[str, ...] = tuple(MODES)
+    probe_modes: tuple[str, ...] = tuple(MODES)
     faults: tuple[str, ...] = tuple(FAULTS)
     seed: int = 0
     threads: int = 1

@@ -26,14 +26,18 @@ from bakeoff.stages.debug.shared import DEFAULT_MODES, FAULTS, DebugOptions
 from bakeoff.stages.train.shared import MODES
 
 
-def options_for(modes: list[str], faults: list[str], probe_on: bool = True) -> dict[str, Any]:
-    return {"modes": modes, "faults": faults, "probe": probe_on}
+def options_for(
+    modes: list[str], faults: list[str], probe_on: bool = True, probe_modes: list[str] | None = None
+) -> dict[str, Any]:
+    """The stage's entry in a run's options; the pdb probe covers `probe_modes` (default: `modes`)."""
+    return {"modes": modes, "faults": faults, "probe": probe_on, "probe_modes": probe_modes or modes}
 
 
 def options_of(options: dict[str, Any]) -> DebugOptions:
     mine = options.get("debug", {})
     return DebugOptions(
         modes=tuple(mine.get("modes", MODES)),
+        probe_modes=tuple(mine.get("probe_modes", mine.get("modes", MODES))),
         faults=tuple(mine.get("faults", FAULTS)),
         probe=mine.get("probe", True),
         seed=options.get("seed", 0),
@@ -43,7 +47,11 @@ def options_of(options: dict[str, Any]) -> DebugOptions:
 
 def check(graph: Graph, options: dict[str, Any]) -> None:
     opts = options_of(options)
-    for flag, given, allowed in (("--modes", opts.modes, MODES), ("--faults", opts.faults, FAULTS)):
+    for flag, given, allowed in (
+        ("--modes", opts.modes, MODES),
+        ("--modes", opts.probe_modes, MODES),
+        ("--faults", opts.faults, FAULTS),
+    ):
         unknown = [g for g in given if g not in allowed]
         if unknown or not given:
             raise UsageError(
@@ -104,38 +112,35 @@ def probe_records(
     graph: Graph, opts: DebugOptions, shape_lines: dict[str, bool], progress: Any
 ) -> list[dict[str, Any]]:
     records = []
+    wanted = {
+        framework: [m for m in opts.probe_modes if MODES[m][0] == framework]
+        for framework in ("torch", "keras")
+    }
+    wanted = {framework: modes for framework, modes in wanted.items() if modes}
     with tempfile.TemporaryDirectory(prefix="bakeoff-probe-") as tmp:
         workdir = Path(tmp)
         files = debugging.prepare(graph, opts, workdir)
-        for framework in ("torch", "keras"):
-            modes = [m for m in opts.modes if MODES[m][0] == framework]
-            if not modes:
+        every = [mode for modes in wanted.values() for mode in modes]
+        progress(f"debug: a pdb session and print() inside forward/call, {', '.join(every)}")
+        common = {"spec": graph.spec.model_dump(mode="json"), "threads": opts.threads, **files}
+        started = time.perf_counter()
+        found = probe.run_probes(
+            {framework: {**common, "modes": modes} for framework, modes in wanted.items()},
+            workdir,
+            opts.timeout,
+        )
+        seconds = time.perf_counter() - started
+    for framework, modes in wanted.items():
+        probes, raw = found[framework]
+        seen = {p.mode: p for p in probes}
+        for mode in modes:
+            if mode not in seen:
+                message = f"the pdb session showed nothing for {mode}: {raw[-300:]}"
+                records.append(
+                    make_record("debug", f"probe/{mode}", "failed", framework=framework, message=message)
+                )
                 continue
-            progress(f"debug: pdb and print() inside {framework}'s forward, {', '.join(modes)}")
-            request = {
-                "spec": graph.spec.model_dump(mode="json"),
-                "threads": opts.threads,
-                "modes": modes,
-                **files,
-            }
-            started = time.perf_counter()
-            probes, raw = probe.run_probe(framework, request, workdir, opts.timeout)
-            seconds = time.perf_counter() - started
-            seen = {p.mode: p for p in probes}
-            for mode in modes:
-                if mode not in seen:
-                    records.append(
-                        make_record(
-                            "debug",
-                            f"probe/{mode}",
-                            "failed",
-                            framework=framework,
-                            message=f"the pdb session showed nothing for {mode}: {raw[-300:]}",
-                            seconds=seconds,
-                        )
-                    )
-                    continue
-                records.append(probe_record(framework, seen[mode], shape_lines.get(mode), seconds))
+            records.append(probe_record(framework, seen[mode], shape_lines.get(mode), seconds))
     return records
 
 
