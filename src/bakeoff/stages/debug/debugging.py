@@ -32,15 +32,18 @@ def run_faults(
     options: DebugOptions,
     on_case: Callable[[str, str, WorkerResult], None],
     progress: Callable[[str], None] = lambda _: None,
+    done: frozenset[str] = frozenset(),
 ) -> None:
     """Runs every (fault, tool, mode) case in its framework's worker, one framework after the other (the
-    tools' overhead is timed); `on_case(framework, 'fault/tool/mode', result)` as each one finishes. A
+    tools' overhead is timed); `on_case(framework, 'fault/tool/mode', result)` as each one finishes (those
+    in `done` are left out). A
     case that hangs past the timeout is reported failed and a fresh worker goes on with the rest."""
     with tempfile.TemporaryDirectory(prefix="bakeoff-debug-") as tmp:
         workdir = Path(tmp)
         files = prepare(graph, options, workdir)
         for framework in ("torch", "keras"):
             cases = [shared.case_name(*c) for c in shared.cases(framework, options)]
+            cases = [c for c in cases if c not in done]  # --resume keeps the finished ones
             if not cases:
                 continue
             progress(f"debug: {len(cases)} planted-fault cases in a {framework} worker")

@@ -74,8 +74,13 @@ def run(ctx: RunContext) -> None:
         found = "found" if result.ok and result.meta["found"] else "not found"
         ctx.progress(f"debug: {case} {found if result.ok else 'failed: ' + result.error[:80]}")
 
-    debugging.run_faults(ctx.graph, opts, on_case, ctx.progress)
-    if opts.probe:
+    done = frozenset(case for stage, case, _ in ctx.done if stage == "debug")
+    for r in ctx.latest("debug"):  # a resumed run: the shape cases already recorded feed the probe records
+        if r["status"] == "ok" and r["case"].startswith("shape/none/"):
+            shape_lines[r["settings"]["mode"]] = bool(r["metrics"]["points_at_line"])
+    debugging.run_faults(ctx.graph, opts, on_case, ctx.progress, done)
+    probed = {f"probe/{mode}" for mode in opts.probe_modes}
+    if opts.probe and not probed <= done:
         for record in probe_records(ctx.graph, opts, shape_lines, ctx.progress):
             ctx.record(record)
     ctx.progress(f"debug: done in {time.perf_counter() - started:.0f} s")
