@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from bakeoff.stages.debug.shared import overheads
+from bakeoff.stages.debug.shared import before_fault, overheads
 
 FAULT_COLUMNS = ["fault", "tool", "mode", "found", "delay", "names", "source line", "overhead", "message"]
 PROBE_COLUMNS = ["mode", "default", "print()", "breakpoint()", "while building", "`p x` at the stop shows"]
@@ -43,8 +43,10 @@ def digest(records: list[dict[str, Any]]) -> dict[str, Any] | None:
                 }
             )
         elif "fault" in s:
+            failed_tool = before_fault(m, s["fault_step"])
             faults.append(
                 {
+                    "tool_failed": failed_tool,
                     "fault": s["fault"],
                     "tool": s["tool"],
                     "mode": s["mode"],
@@ -52,6 +54,8 @@ def digest(records: list[dict[str, Any]]) -> dict[str, Any] | None:
                     **{k: m.get(k) for k in FAULT_METRICS},
                 }
             )
+            if failed_tool:
+                faults[-1]["found"] = False
     overhead = overheads([(f["tool"], f["mode"], f.pop("clean_times") or []) for f in faults])
     for f in faults:
         f["overhead"] = overhead.get((f["tool"], f["mode"]))
@@ -89,7 +93,9 @@ FAULT_METRICS = (
 
 def fault_cells(f: dict[str, Any]) -> list[str]:
     """One fault row as text: found, delay, names, source line, overhead, message."""
-    if not f["found"]:
+    if f.get("tool_failed"):
+        delay = f"tool failed at step {f['step']}, before the fault"
+    elif not f["found"]:
         delay = "-"
         if f.get("loss_nonfinite_step") is not None:
             delay = f"(loss non-finite at step {f['loss_nonfinite_step']}, nothing raised)"
@@ -98,12 +104,14 @@ def fault_cells(f: dict[str, Any]) -> list[str]:
     else:
         delay = f"+{f['delay_steps']} steps" if f["delay_steps"] is not None else "?"
     names = ", ".join(n for n, k in (("layer", "names_layer"), ("op", "names_op")) if f[k]) or "-"
+    if not f["found"]:
+        names = "-"
     overhead = "-" if f["tool"] == "none" or f["overhead"] is None else f"{f['overhead']:.2f}x"
     return [
-        "yes" if f["found"] else "no",
+        "no (tool error)" if f.get("tool_failed") else "yes" if f["found"] else "no",
         delay,
         names,
-        "yes" if f["points_at_line"] else "no",
+        "yes" if f["points_at_line"] and f["found"] else "no",
         overhead,
         (f["message"] or "")[:90],
     ]

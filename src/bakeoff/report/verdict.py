@@ -442,20 +442,24 @@ def _probes_passed(records: list[dict[str, Any]]) -> tuple[int, int, list[str]]:
 
 def _faults_located(records: list[dict[str, Any]], side: str) -> tuple[int, int, int]:
     """(found, located, cases) of the planted-fault cases in the side's default mode, its own tools only
-    (bakeoff's finder left out)."""
-    from bakeoff.stages.debug.shared import DEFAULT_MODES
+    (bakeoff's finder left out); a tool that failed before the fault acted found nothing."""
+    from bakeoff.stages.debug.shared import DEFAULT_MODES, before_fault
 
     mine = [
-        r["metrics"]
+        r
         for r in records
         if "fault" in r["settings"]
         and FAMILY_OF.get(r["settings"].get("framework", "")) == side
         and r["settings"].get("mode") == DEFAULT_MODES[r["settings"]["framework"]]
         and r["settings"].get("tool") != "bakeoff"
     ]
-    found = sum(1 for m in mine if m["found"])
-    pinned = sum(1 for m in mine if m["found"] and (m["names_layer"] or m["points_at_line"]))
-    return found, pinned, len(mine)
+    found = [
+        r["metrics"]
+        for r in mine
+        if r["metrics"]["found"] and not before_fault(r["metrics"], r["settings"]["fault_step"])
+    ]
+    pinned = [m for m in found if m["names_layer"] or m["points_at_line"]]
+    return len(found), len(pinned), len(mine)
 
 
 def _best(cases: dict[str, dict[str, Any]], side: str, key: Any) -> str | None:

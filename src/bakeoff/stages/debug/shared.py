@@ -133,6 +133,8 @@ def read_outcome(outcome: Outcome, fault: str, source: Path, fault_step: int) ->
     seen = outcome.text + "\n" + outcome.said
     points = bool(re.search(rf'{re.escape(source.name)}"?(?:, line |:){line}\b', seen))
     delay = None if outcome.step is None else (outcome.step - fault_step if outcome.step >= 0 else None)
+    if outcome.step is not None and 0 <= outcome.step < fault_step:
+        delay = None
     return {
         "found": outcome.found,
         "step": outcome.step,
@@ -142,6 +144,7 @@ def read_outcome(outcome: Outcome, fault: str, source: Path, fault_step: int) ->
         "names_op": names_op and outcome.found,
         "points_at_line": points and outcome.found,
         "message": outcome.message[:400],
+        "said": outcome.said[:3000],
         "loss_nonfinite_step": outcome.loss_nonfinite_step,
         "clean_times": list(outcome.clean_times),
         "source": f"{source.name}:{line}",
@@ -150,7 +153,23 @@ def read_outcome(outcome: Outcome, fault: str, source: Path, fault_step: int) ->
 
 
 def first_line(text: str) -> str:
-    return next((line.strip() for line in text.strip().splitlines() if line.strip()), "")
+    """The line that says what went wrong: the first, or when that only introduces (TensorFlow's "Graph
+    execution error:"), the first line after it that is not a node name, stack or file line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if lines[0].endswith(":"):
+        skip = ("Detected at node", "<stack", "File ", "The op is created", "Traceback", "Stack trace", "[[")
+        said = next((line for line in lines[1:] if not line.startswith(skip)), "")
+        return f"{lines[0]} {said}".strip()
+    return lines[0]
+
+
+def before_fault(metrics: dict[str, Any], fault_step: int) -> bool:
+    """The tool stopped training before the fault acted: the tool itself failed (check_numerics under
+    XLA has no kernel there, for one), it found nothing."""
+    step = metrics.get("step")
+    return bool(metrics.get("found")) and step is not None and 0 <= step < fault_step
 
 
 def fault_step(fault: str) -> int:

@@ -60,8 +60,6 @@ def check(graph: Graph, options: dict[str, Any]) -> None:
 
 
 def run(ctx: RunContext) -> None:
-    if ctx.done and ctx.finished("debug"):
-        return
     opts = options_of(ctx.options)
     started = time.perf_counter()
     shape_lines: dict[str, bool] = {}
