@@ -150,3 +150,18 @@ def test_first_nonfinite_walks_activations_forward_then_gradients_back() -> None
     assert shared.first_nonfinite(order, finite, dict.fromkeys(order, True), consumers) is None
     assert shared.gradient_scale(shared.FAULT_STEP - 1) == 1.0
     assert shared.gradient_scale(shared.FAULT_STEP + 3) == float("inf")
+
+
+def test_a_tool_that_stops_before_the_fault_failed_and_tensorflows_message_is_read_past_its_intro() -> None:
+    said = (
+        "Graph execution error:\n\nDetected at node DebugNumericSummaryV2 defined at (most recent call "
+        "last):\n<stack traces unavailable>\n"
+        "Detected unsupported operations when trying to compile graph on XLA_CPU_JIT"
+    )
+    assert shared.first_line(said) == (
+        "Graph execution error: Detected unsupported operations when trying to compile graph on XLA_CPU_JIT"
+    )
+    assert shared.first_line("RuntimeError: boom\nmore") == "RuntimeError: boom"
+    assert shared.before_fault({"found": True, "step": 0}, shared.FAULT_STEP)
+    assert not shared.before_fault({"found": True, "step": shared.FAULT_STEP}, shared.FAULT_STEP)
+    assert not shared.before_fault({"found": True, "step": -1}, shared.FAULT_STEP)  # at model build
