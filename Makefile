@@ -19,8 +19,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/bakeoff run
 
+# Two workers halve the suite's wall time (most tests wait on one framework process at a time); the few
+# tests that judge the machine's own load (marked `serial`, kept in tests/measure so collecting them is
+# quick) run alone afterwards.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not serial"
+	$(BIN)/python -m pytest -m serial tests/measure
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
