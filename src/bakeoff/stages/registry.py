@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bakeoff.spec.graph import Graph
-from bakeoff.stages.context import RunContext
 from bakeoff.stages.backends import stage as backends
+from bakeoff.stages.context import RunContext
 from bakeoff.stages.export import stage as export
 from bakeoff.stages.infer import stage as infer
 from bakeoff.stages.parity import stage as parity

@@ -19,7 +19,8 @@ from bakeoff.stages.infer.inference import InferOptions, cases_for, run_inferenc
 
 def options_for(runtimes: list[str] | None, batch_sizes: list[int], quick: bool) -> dict[str, Any]:
     """The stage's entry in a run's options (run.json), read back by `options_of`. `runtimes` None: every
-    one but Keras on other backends (--backends adds those). --quick times batch 1 and the largest batch, briefly, in 3 rounds of the same workers."""
+    one but Keras on other backends (--backends adds those). --quick times batch 1 and the largest batch,
+    briefly, in 3 rounds of the same workers."""
     sizes = [min(batch_sizes), max(batch_sizes)] if quick and len(batch_sizes) > 2 else batch_sizes
     return {
         "runtimes": list(DEFAULT_RUNTIMES) if runtimes is None else runtimes,
