@@ -50,7 +50,19 @@ Modes = Annotated[
     typer.Option(
         "--modes",
         help="Comma-separated training modes: torch-eager, torch-compile (torch.compile), "
-        "keras-eager (fit run_eagerly), keras-graph (fit as tf.function), keras-xla (jit_compile).",
+        "keras-eager (fit run_eagerly), keras-graph (fit as tf.function), keras-xla (jit_compile); "
+        "Keras 3 on other backends: keras-torch-eager, keras-torch-compile, keras-jax-eager, keras-jax-jit "
+        "(--backends adds them).",
+    ),
+]
+Backends = Annotated[
+    str,
+    typer.Option(
+        "--backends",
+        help="Also measure the Keras twin on other Keras 3 backends: torch, jax or torch,jax. Adds the "
+        "backends parity stage, their training modes (eager and jit_compile) and inference runtimes "
+        "(keras-tf, keras-torch, keras-jax on the keras-twin artifact). JAX needs "
+        "pip install 'bakeoff[backends]'.",
     ),
 ]
 Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Training epochs per mode.")]

@@ -6,15 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from bakeoff.frameworks import BACKEND_NAMES
 from bakeoff.measure.stats import P99_MIN_SAMPLES
 from bakeoff.results.run import Run
+from bakeoff.runtimes import RUNTIMES
 from bakeoff.stages.export.artifacts import ARTIFACTS
 from bakeoff.stages.train.shared import MODES
 
-# Each side of the question, by the framework an artifact or training mode starts from.
-FAMILY = {"torch": "PyTorch", "keras": "TensorFlow"}
+# Each side of the question, by the framework an artifact or training mode starts from; Keras 3 on
+# PyTorch and on JAX are contenders of their own, on neither side of the PyTorch/TensorFlow question.
+FAMILY = {
+    "torch": "PyTorch",
+    "keras": "TensorFlow",
+    **{w: BACKEND_NAMES[w] for w in ("keras-torch", "keras-jax")},
+}
 STAGE_TITLES = {
     "parity": "parity",
+    "backends": "Keras backends",
     "train": "training",
     "pipeline": "input pipelines",
     "export": "export",
@@ -24,8 +32,11 @@ STAGE_TITLES = {
 
 def family(name: str) -> str:
     """'PyTorch' or 'TensorFlow' for a training mode, artifact, or 'runtime/artifact' inference case: the
-    framework the catalogue says it starts from."""
-    item = name.split("/")[-1]
+    framework the catalogue says it starts from; 'Keras on PyTorch' or 'Keras on JAX' for those
+    contenders' modes and runtimes."""
+    runtime, _, item = name.rpartition("/")
+    if runtime in RUNTIMES and RUNTIMES[runtime].worker in FAMILY and RUNTIMES[runtime].backends:
+        return FAMILY[RUNTIMES[runtime].worker]  # the Keras twin: the backend that runs it decides
     origin = ARTIFACTS[item].origin if item in ARTIFACTS else MODES.get(item, ("?",))[0]
     return FAMILY.get(origin, "?")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from bakeoff.measure.guard import guard_lines
 from bakeoff.report import markup, plots, wording
-from bakeoff.report.digest import STAGE_TITLES
+from bakeoff.report.digest import FAMILY, STAGE_TITLES
 from bakeoff.report.html_sections import artifacts, failures, inference, pipelines
 from bakeoff.report.markup import SECTIONS
 from bakeoff.report.numbers import sci
@@ -281,7 +281,7 @@ def _ceiling_caption(t: dict[str, Any], env: dict[str, Any]) -> str:
     return text
 
 
-FRAMEWORK_NAMES = {"torch": "PyTorch", "keras": "TensorFlow"}
+FRAMEWORK_NAMES = FAMILY
 
 
 def _train_settings(s: dict[str, Any]) -> str:
