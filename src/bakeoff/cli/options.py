@@ -100,7 +100,8 @@ Artifacts = Annotated[
         help="Comma-separated artifacts to export, or 'all': torch-onnx, torch-pt2, torch-torchscript, "
         "keras-savedmodel, keras-onnx, keras-tflite-{fp32,fp16,drq,int8}, {torch,keras}-onnx-int8-{dynamic,"
         "static}; torch-twin always. Quantized ones bring their source along. The conversions "
-        "torch-onnx-tf and keras-onnx-torch are `bakeoff convert`'s, not in 'all'.",
+        "torch-onnx-tf and keras-onnx-torch are `bakeoff convert`'s, not in 'all'; keras-twin (the Keras "
+        "twin's weights, for Keras on each backend) comes with --backends.",
     ),
 ]
 Runtimes = Annotated[
@@ -109,7 +110,8 @@ Runtimes = Annotated[
         "--runtimes",
         help="Comma-separated runtimes, or 'all': torch-eager, torch-compile, exported-program, torchscript, "
         "tf-savedmodel, tf-xla, onnxruntime, litert, onnx2torch (runs keras-onnx-torch); on a GPU also "
-        "torch-eager-cuda, torch-compile-cuda, onnxruntime-cuda, onnxruntime-tensorrt.",
+        "torch-eager-cuda, torch-compile-cuda, onnxruntime-cuda, onnxruntime-tensorrt. Not in 'all': "
+        "keras-tf, keras-torch, keras-jax (the Keras twin on each Keras 3 backend; --backends adds them).",
     ),
 ]
 BatchSizes = Annotated[str, typer.Option("--batch-sizes", help="Comma-separated inference batch sizes.")]

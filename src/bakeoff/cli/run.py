@@ -88,7 +88,8 @@ FIXED_ON_RESUME = (
 
 def with_backends(options: dict[str, Any], stages: list[str], backends_text: str) -> list[str]:
     """--backends: Keras on those backends joins the run (its parity stage, training modes and inference
-    runtimes on the keras-twin artifact); returns the stages, with 'backends' added when asked for."""
+    runtimes on the keras-twin artifact); returns the stages, with 'backends' added. Every training
+    mode of those backends is added unless --modes already names some of them."""
     from bakeoff.runtimes import DEFAULT_RUNTIMES, backend_runtimes
     from bakeoff.stages.backends.stage import check_backends
     from bakeoff.stages.backends.stage import options_for as backends_options
@@ -100,8 +101,9 @@ def with_backends(options: dict[str, Any], stages: list[str], backends_text: str
         return stages
     options["backends"] = backends_options(backends)
     if "train" in options:
-        modes = options["train"]["modes"]
-        options["train"]["modes"] = [*modes, *(m for m in backend_modes(backends) if m not in modes)]
+        modes, wanted = options["train"]["modes"], backend_modes(backends)
+        if not set(modes) & set(wanted):  # --modes naming some of them keeps just those
+            options["train"]["modes"] = [*modes, *wanted]
     if "export" in options:
         options["export"]["artifacts"] = [
             *(options["export"]["artifacts"] or DEFAULT_ARTIFACTS),
@@ -123,7 +125,9 @@ def run(
     stages: Annotated[
         str,
         typer.Option(
-            "--stages", help="Comma-separated stages, in order: parity, train, pipeline, export, infer."
+            "--stages",
+            help="Comma-separated stages, in order: parity, train, pipeline, export, infer (and backends, "
+            "which --backends adds).",
         ),
     ] = "parity,train,pipeline,export,infer",
     backends: Backends = "",

@@ -60,6 +60,7 @@ def digest(run: Run) -> dict[str, Any]:
         "machine": info.get("guard") or {},
         "settings": _settings(run),
         "parity": _parity(run),
+        "backends": _backends(run),
         "train": _train(run),
         "pipeline": _pipeline(run),
         "export": _export(run),
@@ -109,6 +110,31 @@ def _parity(run: Run) -> dict[str, Any] | None:
     if grads:
         out["max_abs_gradient"] = grads["metrics"].get("max_abs")
     return out
+
+
+def _backends(run: Run) -> dict[str, Any] | None:
+    """The Keras twin on each Keras 3 backend: parity against the PyTorch twin, and the loss curves of the
+    backends' training modes against eager Keras on TensorFlow."""
+    records = run.stage("backends")
+    summary = run.case("train", "summary")
+    curves = (summary or {}).get("metrics", {}).get("mode_convergence", {})
+    modes = {m: c for m, c in curves.items() if MODES.get(m, ("",))[0] in ("keras-torch", "keras-jax")}
+    if not records and not modes:
+        return None
+    parity = [
+        {
+            "backend": r["case"],
+            "contender": BACKEND_NAMES.get(str(r["framework"]), r["case"]),
+            "status": r["status"],
+            "message": r["message"],
+            "max_abs_diff": r["metrics"].get("max_abs_diff"),
+            "max_abs_diff_vs_tensorflow": r["metrics"].get("max_abs_diff_vs_tensorflow"),
+            "grad_max_abs_diff": r["metrics"].get("grad_max_abs_diff"),
+            "atol": r["settings"].get("atol"),
+        }
+        for r in records
+    ]
+    return {"parity": parity, "curves": modes}
 
 
 def _train(run: Run) -> dict[str, Any] | None:
