@@ -75,7 +75,7 @@ def digest(run: Run) -> dict[str, Any]:
 def _settings(run: Run) -> dict[str, Any]:
     """The fairness settings each stage recorded, so the report shows what every number was measured under."""
     found: dict[str, Any] = {"threads": run.info.get("options", {}).get("threads")}
-    for stage in ("parity", "train", "pipeline", "export", "infer"):
+    for stage in ("parity", "backends", "train", "pipeline", "export", "infer"):
         # The matmul-peak probe and the summaries carry no (or other) settings than the cases themselves.
         settings = next(
             (
