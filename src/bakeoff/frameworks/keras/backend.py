@@ -157,7 +157,7 @@ def predictor(model: keras.Model) -> Predict:
 
         def run(inputs: list[np.ndarray]) -> np.ndarray:
             with torch.no_grad():
-                return model(feed(inputs), training=False).cpu().numpy()  # type: ignore[no-any-return]
+                return model(feed(inputs), training=False).cpu().numpy()
 
         return run
     import jax
