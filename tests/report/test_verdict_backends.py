@@ -4,6 +4,7 @@ diverging loss curve is a loss, and the row never votes. No frameworks are start
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,21 @@ def test_a_run_without_backends_has_no_such_row(tmp_path: Path) -> None:
         tmp_path, [_train("torch-eager", "torch", 0.01, rng), _train("keras-eager", "keras", 0.01, rng)]
     )
     assert not [d for d in recommend(load_run(path), Constraints()).dimensions if d.name == "keras-backends"]
+
+
+def test_a_busy_machine_decides_no_speed_loss(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    records = [
+        _train("keras-eager", "keras", 0.010, rng),
+        _train("keras-torch-eager", "keras-torch", 0.030, rng),  # three times as slow, but measured busy
+    ]
+    path = _run(tmp_path, records)
+    info = json.loads((path / "run.json").read_text())
+    info["guard"] = {"train": {"noisy": True, "why": "other processes used 1.9 of 2 cores"}}
+    (path / "run.json").write_text(json.dumps(info))
+    row = _backends_row(path)
+    assert row["finding"] == (
+        "Keras on PyTorch loses nothing measured (speed not decided: the machine was busy)"
+    )
+    assert "training speed (fastest mode: keras-eager is" in row["reasons"]
+    assert "not decided, the machine was busy" in row["reasons"]

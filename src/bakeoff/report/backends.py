@@ -40,8 +40,10 @@ class BackendFinding:
         return f"{self.name} {lost}{gained}"
 
 
-def findings(run: Run, margin: float) -> list[BackendFinding]:
-    """One finding per backend the run measured (any backends, train or infer record of it)."""
+def findings(run: Run, margin: float, busy: frozenset[str] = frozenset()) -> list[BackendFinding]:
+    """One finding per backend the run measured (any backends, train or infer record of it). A speed
+    measured while the machine was busy (`busy`: the stages the guard flagged) is quoted, never counted
+    as a loss or a gain."""
     present = {r["framework"] for stage in ("backends", "train", "infer") for r in run.stage(stage)}
     out = []
     for worker in ("keras-torch", "keras-jax"):
@@ -49,8 +51,8 @@ def findings(run: Run, margin: float) -> list[BackendFinding]:
             continue
         finding = BackendFinding(worker)
         _parity(run, finding)
-        _training(run, finding, margin)
-        _inference(run, finding, margin)
+        _training(run, finding, margin, "train" in busy)
+        _inference(run, finding, margin, "infer" in busy)
         out.append(finding)
     return out
 
@@ -75,7 +77,18 @@ def _steps(metrics: dict[str, Any]) -> list[Any]:
     return rounds.segments(metrics["step_times"])
 
 
-def _training(run: Run, f: BackendFinding, margin: float) -> None:
+def _judge(f: BackendFinding, ratio: Any, margin: float, what: str, busy: bool) -> None:
+    """A decided speed difference is a loss (Keras on TensorFlow faster) or a gain; on a busy machine
+    it is neither."""
+    if ratio.practical(margin) != "win":
+        return
+    if busy:
+        f.reasons.append(f"{what}: not decided, the machine was busy")
+        return
+    (f.losses if ratio.low > 1.0 else f.gains).append(what)
+
+
+def _training(run: Run, f: BackendFinding, margin: float, busy: bool = False) -> None:
     done = {
         r["case"]: r["metrics"]
         for r in run.stage("train")
@@ -115,8 +128,7 @@ def _training(run: Run, f: BackendFinding, margin: float) -> None:
             f"training step ({kind}): {mode} {done[mode]['step_s']['median'] * 1e3:.3g} ms, {tf} "
             f"{done[tf]['step_s']['median'] * 1e3:.3g} ms; {sentence}"
         )
-        if ratio.practical(margin) == "win":
-            (f.losses if ratio.low > 1.0 else f.gains).append(f"training speed ({kind} mode: {sentence})")
+        _judge(f, ratio, margin, f"training speed ({kind} mode: {sentence})", busy)
         if kind == "fastest" and done[mode].get("first_step_s") is not None:
             f.reasons.append(
                 f"first step (compile or trace) {mode} {done[mode]['first_step_s']:.2f} s, "
@@ -124,7 +136,7 @@ def _training(run: Run, f: BackendFinding, margin: float) -> None:
             )
 
 
-def _inference(run: Run, f: BackendFinding, margin: float) -> None:
+def _inference(run: Run, f: BackendFinding, margin: float, busy: bool = False) -> None:
     runtime = f.worker  # the runtime of Keras on a backend is named as its worker
     cases = {r["case"]: r for r in run.stage("infer") if r["case"].endswith(f"/{KERAS_TWIN}")}
     mine, tf = cases.get(f"{runtime}/{KERAS_TWIN}"), cases.get(f"keras-tf/{KERAS_TWIN}")

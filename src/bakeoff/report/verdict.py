@@ -138,14 +138,15 @@ def _keras_backends(run: Run, margin: float) -> list[Dimension]:
     (report/backends.py)? Weight 0 and no winner: a finding with its numbers, outside the score."""
     from bakeoff.report.backends import findings
 
-    found = findings(run, margin)
+    busy = noisy_stages(run.info.get("guard"))
+    found = findings(run, margin, frozenset(busy))
     if not found:
         return []
     finding = "; ".join(f.sentence() for f in found)
     reasons = [reason for f in found for reason in f.reasons]
-    busy = noisy_stages(run.info.get("guard"))
     if any(stage in busy for stage in ("train", "infer")):
-        reasons.append(f"speed measured on a busy machine: {advice(busy)}")
+        finding += " (speed not decided: the machine was busy)"
+        reasons.append(advice(busy))
     return [Dimension("keras-backends", "Keras off TensorFlow", None, finding, reasons, weight=0)]
 
 

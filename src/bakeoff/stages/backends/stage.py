@@ -129,7 +129,7 @@ def backend_record(
         graph.spec.name, layers, key, torch, keras, settings, {"spec": count_params(graph)}
     )
     vs_tf = None
-    if tf_keras is not None and not isinstance(tf_keras, Exception):
+    if worker != "keras" and tf_keras is not None and not isinstance(tf_keras, Exception):
         vs_tf = float(np.max(np.abs(keras.arrays[key].astype(np.float64) - tf_keras.arrays[key])))
     worst = result.worst_gradient
     metrics = {
@@ -144,7 +144,7 @@ def backend_record(
         "versions": {k: v for k, v in keras.meta.items() if k != "params"},
         "worker": worker,
     }
-    shown = f", {vs_tf:.1e} from Keras on TensorFlow" if vs_tf is not None and worker != "keras" else ""
+    shown = f", {vs_tf:.1e} from Keras on TensorFlow" if vs_tf is not None else ""
     message = f"{BACKEND_NAMES[worker]}: {result.summary()} (against the PyTorch twin{shown})"
     return make_record(
         STAGE,
