@@ -119,3 +119,18 @@ def test_a_busy_machine_decides_no_speed_loss(tmp_path: Path) -> None:
     )
     assert "training speed (fastest mode: keras-eager is" in row["reasons"]
     assert "not decided, the machine was busy" in row["reasons"]
+
+
+def test_a_busy_inference_stage_decides_no_latency_gain(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    records = [
+        _infer("keras-tf/keras-twin", "keras", 0.003, rng),
+        _infer("keras-jax/keras-twin", "keras-jax", 0.001, rng),  # three times as fast, but measured busy
+    ]
+    path = _run(tmp_path, records)
+    info = json.loads((path / "run.json").read_text())
+    info["guard"] = {"infer": {"noisy": True, "why": "other processes used 1.9 of 2 cores"}}
+    (path / "run.json").write_text(json.dumps(info))
+    row = _backends_row(path)
+    assert row["finding"] == "Keras on JAX loses nothing measured (speed not decided: the machine was busy)"
+    assert "inference latency at batch 1 (keras-jax is" in row["reasons"]

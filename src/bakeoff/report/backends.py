@@ -157,7 +157,4 @@ def _inference(run: Run, f: BackendFinding, margin: float, busy: bool = False) -
             f"inference at batch {size}: {name} p50 {a[str(size)]['stats']['median'] * 1e3:.3g} ms, "
             f"keras-tf p50 {b[str(size)]['stats']['median'] * 1e3:.3g} ms; {sentence}"
         )
-        if ratio.practical(margin) == "win":
-            (f.losses if ratio.low > 1.0 else f.gains).append(
-                f"inference latency at batch {size} ({sentence})"
-            )
+        _judge(f, ratio, margin, f"inference latency at batch {size} ({sentence})", busy)
