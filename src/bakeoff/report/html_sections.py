@@ -62,7 +62,7 @@ def keras_backends(digest: dict[str, Any]) -> str:
         "speed is in the training and inference sections, and the verdict's row "
         '"Keras off TensorFlow" compares it with Keras on TensorFlow.</p>'
     )
-    return markup.section("backends", parity, curves if b["curves"] else "", note)
+    return markup.section("backends", parity if rows else "", curves if b["curves"] else "", note)
 
 
 def pipelines(digest: dict[str, Any]) -> str:
