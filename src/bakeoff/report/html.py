@@ -11,8 +11,8 @@ from typing import Any
 
 from bakeoff.measure.guard import guard_lines
 from bakeoff.report import markup, plots, wording
-from bakeoff.report.digest import STAGE_TITLES
-from bakeoff.report.html_sections import artifacts, failures, inference, pipelines
+from bakeoff.report.digest import FAMILY, STAGE_TITLES
+from bakeoff.report.html_sections import artifacts, failures, inference, keras_backends, pipelines
 from bakeoff.report.markup import SECTIONS
 from bakeoff.report.numbers import sci
 from bakeoff.report.verdict import Verdict
@@ -55,6 +55,7 @@ def render(run: Run, digest: dict[str, Any], verdict: Verdict, claims: str = "")
         claims,
         _environment(digest),
         _parity(digest),
+        keras_backends(digest),
         _training(run, digest),
         pipelines(digest),
         inference(digest),
@@ -281,7 +282,7 @@ def _ceiling_caption(t: dict[str, Any], env: dict[str, Any]) -> str:
     return text
 
 
-FRAMEWORK_NAMES = {"torch": "PyTorch", "keras": "TensorFlow"}
+FRAMEWORK_NAMES = FAMILY
 
 
 def _train_settings(s: dict[str, Any]) -> str:

@@ -11,6 +11,60 @@ from bakeoff.report import markup, plots, wording
 from bakeoff.report.numbers import sci
 
 
+def keras_backends(digest: dict[str, Any]) -> str:
+    """The Keras twin on TensorFlow, PyTorch and JAX: parity against the PyTorch twin, and the loss curves
+    of Keras on PyTorch and on JAX against eager Keras on TensorFlow. Their speed is in the training and
+    inference tables (families "Keras on PyTorch", "Keras on JAX"); the verdict's "Keras off TensorFlow"
+    row compares it."""
+    b = digest.get("backends")
+    if not b:
+        return markup.section("backends", markup.absent(digest, "backends"))
+    rows = [
+        [
+            r["contender"],
+            sci(r["max_abs_diff"]),
+            sci(r["max_abs_diff_vs_tensorflow"]),
+            sci(r["grad_max_abs_diff"]),
+            r["atol"],
+            markup.status(r["status"], "" if r["status"] == "ok" else r["message"][:120]),
+        ]
+        for r in b["parity"]
+    ]
+    parity = markup.table(
+        [
+            "Keras on",
+            "max abs diff vs PyTorch twin",
+            "vs Keras on TensorFlow",
+            "max gradient diff",
+            "atol",
+            "",
+        ],
+        rows,
+        [1, 2, 3],
+    )
+    curves = markup.table(
+        ["mode", "against", "steps compared", "max relative loss diff", "allowed", ""],
+        [
+            [
+                mode,
+                c["against"],
+                c["steps"],
+                sci(c["max_rel_loss_diff"]),
+                c["loss_rtol"],
+                markup.status("ok" if c["ok"] else "failed", "" if c["ok"] else c["why"][:120]),
+            ]
+            for mode, c in b["curves"].items()
+        ],
+        [2, 3],
+    )
+    note = (
+        '<p class="note">Same Keras code, canonical weights, data order and Adam rule on every backend; '
+        "speed is in the training and inference sections, and the verdict's row "
+        '"Keras off TensorFlow" compares it with Keras on TensorFlow.</p>'
+    )
+    return markup.section("backends", parity if rows else "", curves if b["curves"] else "", note)
+
+
 def pipelines(digest: dict[str, Any]) -> str:
     p = digest["pipeline"]
     if not p or not p["pipelines"]:

@@ -15,6 +15,7 @@ SECTIONS = {
     "claims": "The article's claims, checked",
     "environment": "Environment and fairness settings",
     "parity": "Parity",
+    "backends": "Keras on other backends",
     "training": "Training",
     "pipelines": "Input pipelines",
     "inference": "Inference",

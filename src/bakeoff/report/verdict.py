@@ -109,6 +109,7 @@ def recommend(run: Run, constraints: Constraints, margin: float | None = None) -
     ]
     for dim in dims:
         dim.weight = weights[dim.name]
+    backends = _keras_backends(run, margin)
     busy = noisy_stages(run.info.get("guard"))
     for dim in dims:
         stage = DIMENSION_STAGES.get(dim.name)
@@ -128,7 +129,25 @@ def recommend(run: Run, constraints: Constraints, margin: float | None = None) -
     decided = [d for d in dims if d.winner]
     overall = None if score["PyTorch"] == score["TensorFlow"] else max(score, key=lambda s: score[s])
     headline = _headline(overall, dims, score, constraints, decided, margin)
-    return Verdict(constraints, overall, headline, dims, caveats, margin)
+    # Shown beside the dimensions, never scored: Keras on another backend is neither side of the question.
+    return Verdict(constraints, overall, headline, dims + backends, caveats, margin)
+
+
+def _keras_backends(run: Run, margin: float) -> list[Dimension]:
+    """'Keras off TensorFlow': does a Keras team lose anything by running on PyTorch or JAX underneath
+    (report/backends.py)? Weight 0 and no winner: a finding with its numbers, outside the score."""
+    from bakeoff.report.backends import findings
+
+    busy = noisy_stages(run.info.get("guard"))
+    found = findings(run, margin, frozenset(busy))
+    if not found:
+        return []
+    finding = "; ".join(f.sentence() for f in found)
+    reasons = [reason for f in found for reason in f.reasons]
+    if any(stage in busy for stage in ("train", "infer")):
+        finding += " (speed not decided: the machine was busy)"
+        reasons.append(advice(busy))
+    return [Dimension("keras-backends", "Keras off TensorFlow", None, finding, reasons, weight=0)]
 
 
 def _twins_not_built(run: Run) -> str:

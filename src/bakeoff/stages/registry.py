@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bakeoff.spec.graph import Graph
+from bakeoff.stages.backends import stage as backends
 from bakeoff.stages.context import RunContext
 from bakeoff.stages.export import stage as export
 from bakeoff.stages.infer import stage as infer
@@ -29,6 +30,7 @@ class Stage:
 
 STAGES: dict[str, Stage] = {
     "parity": Stage(parity.run, parity.check),
+    "backends": Stage(backends.run, backends.check),
     "train": Stage(train.run, train.check),
     "pipeline": Stage(pipeline.run, pipeline.check),
     "export": Stage(export.run, export.check),
