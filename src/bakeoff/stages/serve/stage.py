@@ -579,11 +579,12 @@ def version_counts(metrics_url: str) -> dict[str, float]:
         text = r.read().decode()
     counts: dict[str, float] = {}
     for line in text.splitlines():
-        m = re.match(
-            r'bakeoff_tfserving_requests_total\{.*version="(\d+)".*code="200".*\}\s+([0-9.e+]+)', line
-        )
-        if m:
-            counts[m.group(1)] = counts.get(m.group(1), 0.0) + float(m.group(2))
+        if not line.startswith("bakeoff_tfserving_requests_total{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+        if labels.get("code") == "200":
+            v = labels.get("version", "")
+            counts[v] = counts.get(v, 0.0) + float(line.rsplit(" ", 1)[1])
     return counts
 
 

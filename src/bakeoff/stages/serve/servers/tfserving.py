@@ -116,6 +116,8 @@ class TfServingLauncher:
             str(model.options.get("max_queue", 1024)),
             "--max-body",
             str(model.options.get("max_body", 16 << 20)),
+            "--overload-status",
+            str(model.options.get("overload_status", 429)),
         ]
         if model.batching:
             cmd.append("--batching")

@@ -6,10 +6,11 @@ PredictionService (Predict, GetModelMetadata) over the SavedModels of a TF Servi
 Run as its own process:
 `python -m bakeoff.stages.serve.servers.tfserving_app --base-path ... --model-name ...`.
 
-Promises: a client error is always a 4xx with a message (never a 5xx); when more than `--max-queue` requests
-wait, new ones get 503 with Retry-After at once (the server does not collapse); every accepted request is
-answered, also on SIGTERM (it drains before exiting). It is a stand-in, and says so in `/v1/models` answers'
-headers (Server: bakeoff-tfserving-api), never posing as TF Serving's own performance.
+Promises: a client error is always a 4xx with a message (never a 5xx); when more than `--max-queue`
+requests wait, new ones get 429 (or 503, --overload-status) with Retry-After at once (the server does not
+collapse); every accepted request is answered, also on SIGTERM (it drains before exiting). It is a
+stand-in, and says so in every answer's Server header (bakeoff-tfserving-api), never posing as TF Serving's
+own performance.
 """
 
 from __future__ import annotations
@@ -191,7 +192,9 @@ class Stats:
             "bakeoff_tfserving_queued", "Requests accepted and not yet answered", registry=self.registry
         )
         self.rejected = Counter(
-            "bakeoff_tfserving_rejected", "Requests refused with 503 (queue full)", registry=self.registry
+            "bakeoff_tfserving_rejected",
+            "Requests refused with 429 or 503 (queue full)",
+            registry=self.registry,
         )
         self.batches: dict[int, int] = {}
 
@@ -204,9 +207,15 @@ class Model:
     """Every version of one model, its labels and the admission control in front of them."""
 
     def __init__(
-        self, name: str, servables: dict[int, Servable], labels: dict[str, int], max_queue: int
+        self,
+        name: str,
+        servables: dict[int, Servable],
+        labels: dict[str, int],
+        max_queue: int,
+        overload_status: int = 429,
     ) -> None:
         self.name = name
+        self.overload_status = overload_status
         self.servables = servables
         self.labels = labels
         self.max_queue = max_queue
@@ -511,8 +520,8 @@ def make_app(model: Model, stats: Stats, max_body: int) -> Any:
             outputs = await model.predict(servable, arrays, rows)
         except Overloaded as exc:
             stats.rejected.inc()
-            code = "503"
-            return _error(503, str(exc))
+            code = str(model.overload_status)
+            return _error(model.overload_status, str(exc))
         finally:
             stats.requests.labels(model.name, str(servable.version), "rest", code).inc()
             stats.latency.labels("rest").observe(time.perf_counter() - started)
@@ -661,7 +670,7 @@ async def serve(args: argparse.Namespace) -> None:
             s.run, executor, args.workers, args.batching, args.max_batch, args.max_delay_ms / 1000, stats
         )
         _warm(s)
-    model = Model(args.model_name, servables, labels, args.max_queue)
+    model = Model(args.model_name, servables, labels, args.max_queue, args.overload_status)
     tasks = [
         asyncio.get_running_loop().create_task(s.batcher.loop()) for s in servables.values() if s.batcher
     ]
@@ -723,6 +732,13 @@ def main() -> None:
     parser.add_argument("--max-delay-ms", type=float, default=2.0)
     parser.add_argument("--max-queue", type=int, default=1024)
     parser.add_argument("--max-body", type=int, default=16 << 20)
+    parser.add_argument(
+        "--overload-status",
+        type=int,
+        choices=(429, 503),
+        default=429,
+        help="answer to a request refused because the queue is full (429: no 5xx ever for load)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--label", action="append", default=[], help="NAME=VERSION")
