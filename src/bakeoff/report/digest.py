@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from bakeoff.measure.stats import P99_MIN_SAMPLES
+from bakeoff.report import serving
 from bakeoff.results.run import Run
 from bakeoff.stages.export.artifacts import ARTIFACTS
 from bakeoff.stages.train.shared import MODES
@@ -53,6 +54,7 @@ def digest(run: Run) -> dict[str, Any]:
         "pipeline": _pipeline(run),
         "export": _export(run),
         "infer": _infer(run),
+        "serve": serving.digest(run),
         "failed": [
             {"stage": r["stage"], "case": r["case"], "framework": r["framework"], "message": r["message"]}
             for r in run.failed
