@@ -126,7 +126,8 @@ class TfServingLauncher:
         if model.options.get("noop"):
             spec = model.inputs[0]
             out = model.outputs[0]
-            cmd += ["--noop", "--noop-dtype", spec.dtype, "--noop-input", *map(str, spec.shape)]
+            cmd += ["--noop", "--noop-name", spec.name, "--noop-dtype", spec.dtype]
+            cmd += ["--noop-input", *map(str, spec.shape)]
             cmd += ["--noop-output", *map(str, out.shape)]
         return cmd
 

@@ -364,11 +364,11 @@ def load_savedmodel(
 
 
 def noop_model(
-    input_shape: list[int], output_shape: list[int], dtype: str
+    input_shape: list[int], output_shape: list[int], dtype: str, name: str = "x"
 ) -> tuple[Signature, Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]]:
     """A model that answers zeros at once: the server stack's own ceiling."""
     signature = Signature(
-        {"x": (dtype, (None, *input_shape))}, {"output_0": ("float32", (None, *output_shape))}
+        {name: (dtype, (None, *input_shape))}, {"output_0": ("float32", (None, *output_shape))}
     )
 
     def run(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -657,7 +657,7 @@ async def serve(args: argparse.Namespace) -> None:
     executor = ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="model")
     servables: dict[int, Servable] = {}
     if args.noop:
-        signature, run = noop_model(args.noop_input, args.noop_output, args.noop_dtype)
+        signature, run = noop_model(args.noop_input, args.noop_output, args.noop_dtype, args.noop_name)
         servables[1] = Servable(1, signature, run)
     else:
         _threads(args.threads)
@@ -746,6 +746,7 @@ def main() -> None:
     parser.add_argument("--noop-input", type=int, nargs="*", default=[784])
     parser.add_argument("--noop-output", type=int, nargs="*", default=[10])
     parser.add_argument("--noop-dtype", default="float32")
+    parser.add_argument("--noop-name", default="x")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     asyncio.run(serve(args))
