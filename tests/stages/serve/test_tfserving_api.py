@@ -227,7 +227,7 @@ def test_concurrent_stop_drains_and_leaves_nothing(exported: Path, tmp_path: Pat
         inputs=[TensorSpec("x", "float32", (4,))],
         outputs=[TensorSpec("output_0", "float32", (2,))],
         workdir=tmp_path,
-        options={"noop": True},
+        options={"noop": True, "grpc": False},
     )
     running = launcher.start(model)
     pgid = running.pid

@@ -57,11 +57,15 @@ class TfServingLauncher:
     def start(self, model: ServeModel) -> RunningServer:
         base = lay_out(model)
         rest = model.port or free_port()
-        grpc_port = int(model.options.get("grpc_port") or free_port())
+        # options['grpc'] False: REST only (a no-op stack then starts without importing TensorFlow).
+        grpc_port = (
+            int(model.options.get("grpc_port") or free_port()) if model.options.get("grpc", True) else 0
+        )
         log_path = model.workdir / "tfserving.log"
         real = binary(model)
         labels: dict[str, int] = dict(model.options.get("labels", {}))
         if real:
+            grpc_port = grpc_port or free_port()  # tensorflow_model_server always serves gRPC
             cmd = self._real_command(real, model, base, rest, grpc_port, labels)
             implementation = REAL
         else:
@@ -75,10 +79,9 @@ class TfServingLauncher:
         probe = _probe(model, address)
         wait_until(probe, proc, log_path, f"{implementation} on {model.name}", timeout=120)
         cold = time.monotonic() - started
-        endpoints = [
-            Endpoint("tfserving-rest", address, model.name),
-            Endpoint("tfserving-grpc", f"{HOST}:{grpc_port}", model.name),
-        ]
+        endpoints = [Endpoint("tfserving-rest", address, model.name)]
+        if grpc_port:
+            endpoints.append(Endpoint("tfserving-grpc", f"{HOST}:{grpc_port}", model.name))
         extra: dict[str, Any] = {
             "metrics_url": f"{address}/metrics" if not real else f"{address}/monitoring/prometheus/metrics",
             "versions": _versions(base),
