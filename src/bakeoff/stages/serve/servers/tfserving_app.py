@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -750,6 +751,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     asyncio.run(serve(args))
+    # Every accepted request is answered by now; TensorFlow's interpreter teardown can take seconds, past
+    # a launcher's grace period, so the process ends here.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
