@@ -3,6 +3,7 @@ Endpoint whose version is 'label:NAME' addresses a version label."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,9 @@ import numpy as np
 from bakeoff.stages.serve.protocols import CodecError
 from bakeoff.stages.serve.protocols.tensor_proto import from_proto, to_proto
 from bakeoff.stages.serve.servers.base import Endpoint
+
+# TF Serving's protos import TensorFlow's: keep its C++ start-up chatter out of bakeoff's own output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 
