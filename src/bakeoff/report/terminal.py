@@ -152,7 +152,10 @@ def serve_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         return []
     slo = rows[0]["settings"].get("slo_ms")
     table = Table(title=f"serving: throughput at p99 <= {slo} ms (open loop, Poisson)", title_justify="left")
-    _left_first(table, ["server", "what ran", "throughput at SLO", "cold start s", "bad input (status)"])
+    for column in ("server", "what ran", "throughput at SLO"):
+        table.add_column(column, overflow="fold")
+    table.add_column("cold start s", justify="right")
+    table.add_column("bad input (status)")
     ceiling = None
     for r in rows:
         m = r["metrics"]
@@ -169,7 +172,7 @@ def serve_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
         table.add_row(
             r["case"].removesuffix("/slo"),
             Text(r["settings"].get("implementation") or "-"),
-            Text(serving.throughput_text(row, ceiling) if r["status"] == "ok" else r["message"][:100]),
+            Text(serving.throughput_text(row, ceiling) if r["status"] == "ok" else r["message"][:70]),
             f"{m['cold_start_s']:.1f}" if m.get("cold_start_s") else "-",
             " ".join(str((bad.get(k) or {}).get("status", "-")) for k in serving.BAD_INPUTS) if bad else "-",
         )
