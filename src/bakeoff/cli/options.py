@@ -117,6 +117,29 @@ Runtimes = Annotated[
 BatchSizes = Annotated[str, typer.Option("--batch-sizes", help="Comma-separated inference batch sizes.")]
 Opset = Annotated[int, typer.Option("--opset", help="ONNX opset of both ONNX exporters.")]
 FitEpochs = Annotated[int, typer.Option("--epochs", min=1, help="Epochs of training before export.")]
+Servers = Annotated[
+    str,
+    typer.Option(
+        "--servers",
+        help="Comma-separated model servers for the serve stage, or 'all': tfserving "
+        "(tensorflow_model_server "
+        "when installed, else bakeoff's TF Serving API server), triton, torchserve, ray.",
+    ),
+]
+SloMs = Annotated[
+    float, typer.Option("--slo-ms", min=0.001, help="p99 latency bound (ms) for throughput at the SLO.")
+]
+Duration = Annotated[
+    float | None,
+    typer.Option("--duration", min=0.1, help="Seconds per serve load point [default: 5; 1 with --quick]."),
+]
+TfServingBin = Annotated[
+    str | None,
+    typer.Option(
+        "--tfserving-bin",
+        help="Path to the real tensorflow_model_server [default: on PATH, else bakeoff's own server].",
+    ),
+]
 
 # the verdict's constraints (run, report, recommend)
 Goal = Annotated[

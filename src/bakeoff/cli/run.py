@@ -31,6 +31,7 @@ from bakeoff.cli.options import (
     Data,
     Deploy,
     Device,
+    Duration,
     Epochs,
     FitEpochs,
     Goal,
@@ -45,7 +46,10 @@ from bakeoff.cli.options import (
     Out,
     Runtimes,
     Seed,
+    Servers,
+    SloMs,
     Team,
+    TfServingBin,
     Threads,
     all_or,
     constraint_flags,
@@ -83,6 +87,9 @@ FIXED_ON_RESUME = (
     "seed",
     "threads",
     "backends",
+    "servers",
+    "slo_ms",
+    "duration",
 )
 
 
@@ -126,8 +133,9 @@ def run(
         str,
         typer.Option(
             "--stages",
-            help="Comma-separated stages, in order: parity, train, pipeline, export, infer (and backends, "
-            "which --backends adds).",
+            help="Comma-separated stages, in order: parity, train, pipeline, export, infer, serve (backends "
+            "comes with --backends; serve is not in the default: it starts four model servers and loads "
+            "each for minutes).",
         ),
     ] = "parity,train,pipeline,export,infer",
     backends: Backends = "",
@@ -151,6 +159,10 @@ def run(
     artifacts: Artifacts = ALL_ARTIFACTS,
     runtimes: Runtimes = ALL_RUNTIMES,
     batch_sizes: BatchSizes = DEFAULT_BATCHES,
+    servers: Servers = "all",
+    slo_ms: SloMs = 50.0,
+    duration: Duration = None,
+    tfserving_bin: TfServingBin = None,
     seed: Seed = 0,
     threads: Threads = None,
     margin: Margin = DEFAULT_MARGIN,
@@ -186,6 +198,7 @@ def run(
     from bakeoff.report.live import resumed_plan
     from bakeoff.stages.export.stage import options_for as export_options
     from bakeoff.stages.infer.stage import options_for as infer_options
+    from bakeoff.stages.serve.stage import options_for as serve_options
     from bakeoff.stages.train.stage import options_for as train_options
 
     given = given_constraints(constraint_flags(goal, team, deploy, hardware), config)
@@ -213,6 +226,7 @@ def run(
         "train": train_options(split(modes), epochs, batch_size, lr, device, data, compile_mode, quick),
         "export": export_options(all_or(artifacts), epochs, batch_size, lr, data, 18, quick),
         "infer": infer_options(all_or(runtimes), parse_batch_sizes(batch_sizes), quick),
+        "serve": serve_options(all_or(servers), slo_ms, duration, quick, tfserving_bin),
         "quick": quick,
         "margin": margin,
     }

@@ -8,6 +8,7 @@ from typing import Any
 
 from bakeoff.frameworks import BACKEND_NAMES
 from bakeoff.measure.stats import P99_MIN_SAMPLES
+from bakeoff.report import serving
 from bakeoff.results.run import Run
 from bakeoff.runtimes import RUNTIMES
 from bakeoff.stages.export.artifacts import ARTIFACTS
@@ -65,6 +66,7 @@ def digest(run: Run) -> dict[str, Any]:
         "pipeline": _pipeline(run),
         "export": _export(run),
         "infer": _infer(run),
+        "serve": serving.digest(run),
         "failed": [
             {"stage": r["stage"], "case": r["case"], "framework": r["framework"], "message": r["message"]}
             for r in run.failed

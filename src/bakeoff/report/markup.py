@@ -20,6 +20,7 @@ SECTIONS = {
     "pipelines": "Input pipelines",
     "inference": "Inference",
     "artifacts": "Artifacts",
+    "serving": "Serving",
     "failures": "Failed cases",
 }
 

@@ -59,7 +59,9 @@ class Constraints:
 
 
 # The stage whose timings decide each dimension: a busy machine during it leaves the dimension undecided.
-DIMENSION_STAGES = {"training": "train", "inference": "infer", "developer": "train"}
+DIMENSION_STAGES = {"training": "train", "inference": "infer", "developer": "train", "serving": "serve"}
+# The servers that stand for each side's serving path (Triton and Ray Serve serve the PyTorch artifact here).
+SERVING_SIDES = {"TensorFlow": ("tf-serving",), "PyTorch": ("torchserve", "triton", "ray")}
 BUSY = "not decided: the machine was busy"
 
 
@@ -106,6 +108,7 @@ def recommend(run: Run, constraints: Constraints, margin: float | None = None) -
         _inference(run, constraints, margin),
         _deployment(run, constraints),
         _developer(run, constraints, margin),
+        _serving(run, margin),
     ]
     for dim in dims:
         dim.weight = weights[dim.name]
@@ -367,6 +370,66 @@ def _deployment(run: Run, c: Constraints) -> Dimension:
     else:
         finding = "no significant difference: both sides' paths verify equally"
     return Dimension("deployment", title, winner, finding, reasons)
+
+
+def _serving(run: Run, margin: float) -> Dimension:
+    """Throughput at the p99 SLO, TF Serving against the best PyTorch-side server. bakeoff's stand-in for
+    TF Serving is reported, never counted as TF Serving's own performance."""
+    from bakeoff.report import serving
+
+    title = "serving under load"
+    d = serving.digest(run)
+    if not d or not d["servers"]:
+        return Dimension("serving", title, None, "not measured: this run has no serve stage")
+    ceiling = d.get("generator_ceiling_rps")
+    reasons = [
+        f"{r['case']} ({r['implementation'] or 'did not run'}): "
+        + (serving.throughput_text(r, ceiling) if r["status"] == "ok" else f"failed: {r['message'][:100]}")
+        for r in d["servers"]
+    ]
+    if ceiling:
+        reasons.append(f"load generator ceiling (no-op server): {ceiling:,.0f} req/s")
+    best: dict[str, dict[str, Any] | None] = {}
+    for side, names in SERVING_SIDES.items():
+        ok = [r for r in d["servers"] if r["server"] in names and r["status"] == "ok" and r.get("slo_met")]
+        best[side] = max(ok, key=lambda r: r["slo_throughput_rps"] or 0, default=None)
+    tf, pt = best["TensorFlow"], best["PyTorch"]
+    if tf is not None and serving.stand_in(tf):
+        other = f"; best PyTorch-side {pt['case']} {serving.throughput_text(pt, ceiling)}" if pt else ""
+        return Dimension(
+            "serving",
+            title,
+            None,
+            "not decided: tensorflow_model_server did not run (not installable here); bakeoff's own "
+            f"TF Serving API server reached {serving.throughput_text(tf, ceiling)}{other}, and that is "
+            "bakeoff's number, not TF Serving's",
+            reasons,
+        )
+    if tf is None or pt is None:
+        missing = "TF Serving" if tf is None else "a PyTorch-side server (TorchServe, Triton, Ray Serve)"
+        return Dimension(
+            "serving", title, None, f"not measured: no {missing} met the SLO in this run", reasons
+        )
+    a, b = float(tf["slo_throughput_rps"] or 0), float(pt["slo_throughput_rps"] or 0)
+    if tf.get("generator_bound") and pt.get("generator_bound"):
+        return Dimension(
+            "serving", title, None, "no practical difference: both outran the load generator", reasons
+        )
+    if max(a, b) <= (1 + margin) * min(a, b):
+        return Dimension(
+            "serving",
+            title,
+            None,
+            f"no practical difference: {a:,.0f} and {b:,.0f} req/s at the SLO",
+            reasons,
+        )
+    winner = "TensorFlow" if a > b else "PyTorch"
+    hi, lo = (tf, pt) if a > b else (pt, tf)
+    finding = (
+        f"{hi['case']} serves {max(a, b) / min(a, b):.1f}x {lo['case']} at the p99 SLO "
+        f"({max(a, b):,.0f} against {min(a, b):,.0f} req/s)"
+    )
+    return Dimension("serving", title, winner, finding, reasons)
 
 
 def _developer(run: Run, c: Constraints, margin: float) -> Dimension:

@@ -18,6 +18,7 @@ from bakeoff.stages.export import stage as export
 from bakeoff.stages.infer import stage as infer
 from bakeoff.stages.parity import stage as parity
 from bakeoff.stages.pipeline import stage as pipeline
+from bakeoff.stages.serve import stage as serve
 from bakeoff.stages.train import stage as train
 
 
@@ -35,4 +36,6 @@ STAGES: dict[str, Stage] = {
     "pipeline": Stage(pipeline.run, pipeline.check),
     "export": Stage(export.run, export.check),
     "infer": Stage(infer.run, infer.check, needs=("export",)),
+    # Not in `bakeoff run`'s default stages: it starts four servers and loads each for minutes.
+    "serve": Stage(serve.run, serve.check, needs=("export",)),
 }
