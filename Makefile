@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	@# onnx2torch (bakeoff convert, Keras -> PyTorch) declares torchvision, whose PyPI wheel pulls another
 	@# torch; bakeoff loads it without torchvision, so it goes in without its dependencies.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'onnx2torch==1.5.15'
+	@# TF Serving's protos for the serve stage's gRPC; with its dependencies it would pull the full
+	@# tensorflow wheel (572 MB) beside tensorflow-cpu.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'tensorflow-serving-api==2.21.*'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -19,8 +22,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/bakeoff run
 
+# Two workers halve the suite's wall time (most tests wait on one framework process at a time); the few
+# tests that judge the machine's own load (marked `serial`, kept in tests/measure so collecting them is
+# quick) run alone afterwards.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not serial"
+	$(BIN)/python -m pytest -m serial tests/measure
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -34,10 +34,36 @@ def bakeoff(
 
 @pytest.fixture(scope="session")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real `bakeoff run simplenet --quick` per test session, shared by the report, history and
-    tracking tests (it takes about half a minute). Tests must not write into it: copy it first."""
+    """One real `bakeoff run --quick` (simplenet, every default stage) per test session, shared by the
+    CLI, report, history and tracking tests (it takes about half a minute). Its terminal output is kept
+    beside it in `stdout.txt`. Tests must not write into it: copy it first."""
     out = tmp_path_factory.mktemp("quick-runs")
-    result = bakeoff("run", "simplenet", "--quick", "--out", str(out), timeout=900)
+    result = bakeoff("run", "--quick", "--out", str(out), timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (run,) = [p for p in out.iterdir() if p.is_dir()]
+    (out / "stdout.txt").write_text(result.stdout)
     return run
+
+
+# `make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`). A group stays on one
+# worker, so a module- or session-scoped fixture is built once: by default a group is one test file;
+# every test reading the shared quick runs is one group, and so is everything that builds or uses the
+# onnx2tf converter environment (one folder on disk, not safe to build twice at once).
+_SHARED_RUNS = {"quick_run", "lenet_run", "regression_run"}
+_RUN_READERS = ("tests/report/test_report_claims.py", "tests/report/test_report_labels.py")
+_ONNX2TF = ("tests/stages/export/converters/test_onnx2tf_env.py", "tests/stages/export/test_convert.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent.parent
+    for item in items:
+        path = Path(str(item.fspath)).relative_to(root).as_posix()
+        if _SHARED_RUNS & set(getattr(item, "fixturenames", ())) or path in _RUN_READERS:
+            group = "shared-runs"
+        elif path in _ONNX2TF:
+            group = "onnx2tf"
+        elif path.startswith("tests/stages/export/deploy/"):
+            group = "deploy"
+        else:
+            group = path
+        item.add_marker(pytest.mark.xdist_group(group))

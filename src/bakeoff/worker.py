@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bakeoff.errors import BakeoffError
+from bakeoff.frameworks import package
 from bakeoff.npz import load_arrays, save_arrays
 from bakeoff.spec.graph import build_graph
 from bakeoff.spec.schema import ModelSpec
@@ -25,7 +26,7 @@ from bakeoff.twins.canonical import load_weights
 
 
 def _parity(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    module = importlib.import_module(f"bakeoff.frameworks.{request['framework']}.parity")
+    module = importlib.import_module(f"bakeoff.frameworks.{package(request['framework'])}.parity")
     graph = build_graph(ModelSpec.model_validate(request["spec"]))
     weights = load_weights(Path(request["weights"]))
     batch = load_arrays(request["batch"])
@@ -35,7 +36,7 @@ def _parity(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
 
 def _framework_job(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Jobs whose whole logic lives in bakeoff.frameworks.<framework>.<job>.collect(request)."""
-    module = importlib.import_module(f"bakeoff.frameworks.{request['framework']}.{request['job']}")
+    module = importlib.import_module(f"bakeoff.frameworks.{package(request['framework'])}.{request['job']}")
     return module.collect(request)
 
 
@@ -62,10 +63,15 @@ JOBS = {
 # quant_pre_process: 2 s inside the first int8 export's time). Keras imports scikit-learn, pandas and
 # matplotlib whenever they are installed, for wrappers, data adapters and plots bakeoff never uses:
 # ~1.5 s of the worker's start-up and ~110 MB of RSS every Keras case would carry. Marked absent,
-# `import` fails and `find_spec` says None, and the libraries do without them.
+# `import` fails and `find_spec` says None, and the libraries do without them. Keras on PyTorch or JAX
+# never imports TensorFlow either (it would for tf.data; bakeoff feeds numpy): no TensorFlow thread pool
+# runs beside the backend that is measured.
+_KERAS_EXTRAS = ("sklearn", "pandas", "matplotlib")
 BLOCKED = {
     "native": ("torch", "tensorflow", "keras"),
-    "keras": ("sklearn", "pandas", "matplotlib"),
+    "keras": _KERAS_EXTRAS,
+    "keras-torch": (*_KERAS_EXTRAS, "tensorflow", "jax"),
+    "keras-jax": (*_KERAS_EXTRAS, "tensorflow", "torch"),
 }
 
 

@@ -4,6 +4,7 @@
 - `output.py`: printing tables, lines and --json;
 - `models.py`: zoo, show, parity (look at models; no run directory);
 - `run.py`: run, train, pipeline, infer, export, convert (measure; each makes a run directory);
+- `serve.py`: serve (one model server up until Ctrl-C);
 - `results.py`: report, recommend, runs, compare (read runs back);
 - `reference.py`: docs/commands.md, the command reference, rendered from these commands.
 
@@ -22,7 +23,7 @@ import sys
 
 import typer
 
-from bakeoff.cli import models, results, run
+from bakeoff.cli import models, results, run, serve
 from bakeoff.errors import BakeoffError
 
 app = typer.Typer(
@@ -37,7 +38,7 @@ app = typer.Typer(
 
 
 # In this order in `bakeoff --help`.
-for command in (*models.COMMANDS, *run.COMMANDS, *results.COMMANDS):
+for command in (*models.COMMANDS, *run.COMMANDS, *serve.COMMANDS, *results.COMMANDS):
     app.command()(command)
 
 

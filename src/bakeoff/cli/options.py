@@ -50,7 +50,19 @@ Modes = Annotated[
     typer.Option(
         "--modes",
         help="Comma-separated training modes: torch-eager, torch-compile (torch.compile), "
-        "keras-eager (fit run_eagerly), keras-graph (fit as tf.function), keras-xla (jit_compile).",
+        "keras-eager (fit run_eagerly), keras-graph (fit as tf.function), keras-xla (jit_compile); "
+        "Keras 3 on other backends: keras-torch-eager, keras-torch-compile, keras-jax-eager, keras-jax-jit "
+        "(--backends adds them).",
+    ),
+]
+Backends = Annotated[
+    str,
+    typer.Option(
+        "--backends",
+        help="Also measure the Keras twin on other Keras 3 backends: torch, jax or torch,jax. Adds the "
+        "backends parity stage, their training modes (eager and jit_compile) and inference runtimes "
+        "(keras-tf, keras-torch, keras-jax on the keras-twin artifact). JAX needs "
+        "pip install 'bakeoff[backends]'.",
     ),
 ]
 Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Training epochs per mode.")]
@@ -88,7 +100,8 @@ Artifacts = Annotated[
         help="Comma-separated artifacts to export, or 'all': torch-onnx, torch-pt2, torch-torchscript, "
         "keras-savedmodel, keras-onnx, keras-tflite-{fp32,fp16,drq,int8}, {torch,keras}-onnx-int8-{dynamic,"
         "static}; torch-twin always. Quantized ones bring their source along. The conversions "
-        "torch-onnx-tf and keras-onnx-torch are `bakeoff convert`'s, not in 'all'.",
+        "torch-onnx-tf and keras-onnx-torch are `bakeoff convert`'s, not in 'all'; keras-twin (the Keras "
+        "twin's weights, for Keras on each backend) comes with --backends.",
     ),
 ]
 Runtimes = Annotated[
@@ -97,12 +110,36 @@ Runtimes = Annotated[
         "--runtimes",
         help="Comma-separated runtimes, or 'all': torch-eager, torch-compile, exported-program, torchscript, "
         "tf-savedmodel, tf-xla, onnxruntime, litert, onnx2torch (runs keras-onnx-torch); on a GPU also "
-        "torch-eager-cuda, torch-compile-cuda, onnxruntime-cuda, onnxruntime-tensorrt.",
+        "torch-eager-cuda, torch-compile-cuda, onnxruntime-cuda, onnxruntime-tensorrt. Not in 'all': "
+        "keras-tf, keras-torch, keras-jax (the Keras twin on each Keras 3 backend; --backends adds them).",
     ),
 ]
 BatchSizes = Annotated[str, typer.Option("--batch-sizes", help="Comma-separated inference batch sizes.")]
 Opset = Annotated[int, typer.Option("--opset", help="ONNX opset of both ONNX exporters.")]
 FitEpochs = Annotated[int, typer.Option("--epochs", min=1, help="Epochs of training before export.")]
+Servers = Annotated[
+    str,
+    typer.Option(
+        "--servers",
+        help="Comma-separated model servers for the serve stage, or 'all': tfserving "
+        "(tensorflow_model_server "
+        "when installed, else bakeoff's TF Serving API server), triton, torchserve, ray.",
+    ),
+]
+SloMs = Annotated[
+    float, typer.Option("--slo-ms", min=0.001, help="p99 latency bound (ms) for throughput at the SLO.")
+]
+Duration = Annotated[
+    float | None,
+    typer.Option("--duration", min=0.1, help="Seconds per serve load point [default: 5; 1 with --quick]."),
+]
+TfServingBin = Annotated[
+    str | None,
+    typer.Option(
+        "--tfserving-bin",
+        help="Path to the real tensorflow_model_server [default: on PATH, else bakeoff's own server].",
+    ),
+]
 
 # the verdict's constraints (run, report, recommend)
 Goal = Annotated[

@@ -22,6 +22,7 @@ from bakeoff.cli.options import (
     MODEL_HELP,
     Artifacts,
     Atol,
+    Backends,
     Batch,
     BatchSize,
     BatchSizes,
@@ -30,6 +31,7 @@ from bakeoff.cli.options import (
     Data,
     Deploy,
     Device,
+    Duration,
     Epochs,
     FitEpochs,
     Goal,
@@ -44,7 +46,10 @@ from bakeoff.cli.options import (
     Out,
     Runtimes,
     Seed,
+    Servers,
+    SloMs,
     Team,
+    TfServingBin,
     Threads,
     all_or,
     constraint_flags,
@@ -81,7 +86,43 @@ FIXED_ON_RESUME = (
     "batch_sizes",
     "seed",
     "threads",
+    "backends",
+    "servers",
+    "slo_ms",
+    "duration",
 )
+
+
+def with_backends(options: dict[str, Any], stages: list[str], backends_text: str) -> list[str]:
+    """--backends: Keras on those backends joins the run (its parity stage, training modes and inference
+    runtimes on the keras-twin artifact); returns the stages, with 'backends' added. Every training
+    mode of those backends is added unless --modes already names some of them."""
+    from bakeoff.runtimes import DEFAULT_RUNTIMES, backend_runtimes
+    from bakeoff.stages.backends.stage import check_backends
+    from bakeoff.stages.backends.stage import options_for as backends_options
+    from bakeoff.stages.export.artifacts import BACKEND_ARTIFACTS, DEFAULT_ARTIFACTS
+    from bakeoff.stages.train.shared import backend_modes
+
+    backends = check_backends(split(backends_text))
+    if not backends:
+        return stages
+    options["backends"] = backends_options(backends)
+    if "train" in options:
+        modes, wanted = options["train"]["modes"], backend_modes(backends)
+        if not set(modes) & set(wanted):  # --modes naming some of them keeps just those
+            options["train"]["modes"] = [*modes, *wanted]
+    if "export" in options:
+        options["export"]["artifacts"] = [
+            *(options["export"]["artifacts"] or DEFAULT_ARTIFACTS),
+            *BACKEND_ARTIFACTS,
+        ]
+    if "infer" in options:
+        runtimes = options["infer"]["runtimes"] or list(DEFAULT_RUNTIMES)
+        options["infer"]["runtimes"] = [
+            *runtimes,
+            *(r for r in backend_runtimes(backends) if r not in runtimes),
+        ]
+    return stages if "backends" in stages else ["backends", *stages]
 
 
 def run(
@@ -92,10 +133,12 @@ def run(
         str,
         typer.Option(
             "--stages",
-            help="Comma-separated stages, in order: parity, train, pipeline, export, infer; and debug "
-            "(opt-in: planted faults and a pdb session, see `bakeoff debug`).",
+            help="Comma-separated stages, in order: parity, train, pipeline, export, infer, serve, debug "
+            "(backends comes with --backends; serve is not in the default: it starts four model servers and "
+            "loads each for minutes; debug neither: planted faults and a pdb session, see `bakeoff debug`).",
         ),
     ] = "parity,train,pipeline,export,infer",
+    backends: Backends = "",
     quick: Annotated[bool, typer.Option("--quick", help="Every stage at reduced depth (1 epoch).")] = False,
     resume: Annotated[
         Path | None,
@@ -116,6 +159,10 @@ def run(
     artifacts: Artifacts = ALL_ARTIFACTS,
     runtimes: Runtimes = ALL_RUNTIMES,
     batch_sizes: BatchSizes = DEFAULT_BATCHES,
+    servers: Servers = "all",
+    slo_ms: SloMs = 50.0,
+    duration: Duration = None,
+    tfserving_bin: TfServingBin = None,
     seed: Seed = 0,
     threads: Threads = None,
     margin: Margin = DEFAULT_MARGIN,
@@ -151,6 +198,7 @@ def run(
     from bakeoff.report.live import resumed_plan
     from bakeoff.stages.export.stage import options_for as export_options
     from bakeoff.stages.infer.stage import options_for as infer_options
+    from bakeoff.stages.serve.stage import options_for as serve_options
     from bakeoff.stages.train.stage import options_for as train_options
 
     given = given_constraints(constraint_flags(goal, team, deploy, hardware), config)
@@ -178,15 +226,18 @@ def run(
         "train": train_options(split(modes), epochs, batch_size, lr, device, data, compile_mode, quick),
         "export": export_options(all_or(artifacts), epochs, batch_size, lr, data, 18, quick),
         "infer": infer_options(all_or(runtimes), parse_batch_sizes(batch_sizes), quick),
+        "serve": serve_options(all_or(servers), slo_ms, duration, quick, tfserving_bin),
         "quick": quick,
         "margin": margin,
     }
-    _run_stages(model, out, split(stages), options, quick, as_json, given, track)
+    chosen = with_backends(options, split(stages), backends)
+    _run_stages(model, out, chosen, options, quick, as_json, given, track)
 
 
 def train(
     model: Model = "simplenet",
     modes: Modes = ALL_MODES,
+    backends: Backends = "",
     epochs: Epochs = 3,
     batch_size: BatchSize = 64,
     lr: Lr = 1e-3,
@@ -210,7 +261,7 @@ def train(
         "seed": seed,
         "train": train_options(split(modes), epochs, batch_size, lr, device, data, compile_mode, False),
     }
-    _run_stages(model, out, ["train"], options, False, as_json)
+    _run_stages(model, out, with_backends(options, ["train"], backends), options, False, as_json)
 
 
 def pipeline(
@@ -240,6 +291,7 @@ def pipeline(
 def infer(
     model: Model = "simplenet",
     runtimes: Runtimes = ALL_RUNTIMES,
+    backends: Backends = "",
     batch_sizes: BatchSizes = DEFAULT_BATCHES,
     artifacts: Artifacts = ALL_ARTIFACTS,
     epochs: FitEpochs = 3,
@@ -265,7 +317,8 @@ def infer(
         "export": export_options(all_or(artifacts), epochs, 64, 1e-3, data, opset, quick),
         "infer": infer_options(all_or(runtimes), parse_batch_sizes(batch_sizes), quick),
     }
-    _run_stages(model, out, ["export", "infer"], options, quick, as_json)
+    stages = with_backends(options, ["export", "infer"], backends)
+    _run_stages(model, out, stages, options, quick, as_json)
 
 
 def export(

@@ -9,7 +9,10 @@ pipeline.py the worker side of the input-pipeline stage (reads `bakeoff.stages.p
 export.py   the worker side of the export stage (reads `bakeoff.stages.export.shared`)
 
 Framework code imports a stage's `shared.py` only, never its orchestration. The worker process
-(`bakeoff.worker`) runs `bakeoff.frameworks.<framework>.<job>.collect(request)`.
+(`bakeoff.worker`) runs `bakeoff.frameworks.<package>.<job>.collect(request)`, where the package is the
+worker's name less its Keras backend: the `keras` package serves the workers `keras` (Keras on
+TensorFlow), `keras-torch` and `keras-jax` (Keras 3 on PyTorch and on JAX), each its own process started
+with KERAS_BACKEND set (`keras/backend.py` holds what differs between them).
 """
 
 from __future__ import annotations
@@ -20,6 +23,21 @@ from bakeoff.spec import schema as s
 from bakeoff.spec.graph import Node
 
 FRAMEWORKS = ("torch", "keras")
+# Keras workers -> the KERAS_BACKEND each is started with. 'keras' is Keras on TensorFlow: set
+# explicitly, so a KERAS_BACKEND in the user's environment cannot change what 'keras' measures.
+KERAS_BACKENDS = {"keras": "tensorflow", "keras-torch": "torch", "keras-jax": "jax"}
+# The extra contenders, by their backend's name, as --backends takes them.
+BACKEND_WORKERS = {"torch": "keras-torch", "jax": "keras-jax"}
+BACKEND_NAMES = {
+    "keras": "Keras on TensorFlow",
+    "keras-torch": "Keras on PyTorch",
+    "keras-jax": "Keras on JAX",
+}
+
+
+def package(worker: str) -> str:
+    """The `bakeoff.frameworks` package a worker runs: 'keras' for every Keras backend."""
+    return "keras" if worker in KERAS_BACKENDS else worker
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,16 @@ class WorkerResult:
     kind: str = ""
 
 
-def worker_env() -> dict[str, str]:
+def worker_env(framework: str = "") -> dict[str, str]:
+    """The environment of a worker: a Keras worker gets its backend here, since KERAS_BACKEND is read once,
+    when keras is first imported."""
+    from bakeoff.frameworks import KERAS_BACKENDS
+
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter is not ours to print
     env.setdefault("PYTHONWARNINGS", "ignore")
+    if framework in KERAS_BACKENDS:
+        env["KERAS_BACKEND"] = KERAS_BACKENDS[framework]
     return env
 
 
@@ -69,7 +75,7 @@ class Worker:
             stdin=subprocess.PIPE,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=worker_env(),
+            env=worker_env(framework),
         )
 
     @property

@@ -6,16 +6,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from bakeoff.frameworks import BACKEND_NAMES
 from bakeoff.measure.stats import P99_MIN_SAMPLES
+from bakeoff.report import serving
 from bakeoff.report.debug import digest as debug_digest
 from bakeoff.results.run import Run
+from bakeoff.runtimes import RUNTIMES
 from bakeoff.stages.export.artifacts import ARTIFACTS
 from bakeoff.stages.train.shared import MODES
 
-# Each side of the question, by the framework an artifact or training mode starts from.
-FAMILY = {"torch": "PyTorch", "keras": "TensorFlow"}
+# Each side of the question, by the framework an artifact or training mode starts from; Keras 3 on
+# PyTorch and on JAX are contenders of their own, on neither side of the PyTorch/TensorFlow question.
+FAMILY = {
+    "torch": "PyTorch",
+    "keras": "TensorFlow",
+    **{w: BACKEND_NAMES[w] for w in ("keras-torch", "keras-jax")},
+}
 STAGE_TITLES = {
     "parity": "parity",
+    "backends": "Keras backends",
     "train": "training",
     "pipeline": "input pipelines",
     "export": "export",
@@ -26,8 +35,11 @@ STAGE_TITLES = {
 
 def family(name: str) -> str:
     """'PyTorch' or 'TensorFlow' for a training mode, artifact, or 'runtime/artifact' inference case: the
-    framework the catalogue says it starts from."""
-    item = name.split("/")[-1]
+    framework the catalogue says it starts from; 'Keras on PyTorch' or 'Keras on JAX' for those
+    contenders' modes and runtimes."""
+    runtime, _, item = name.rpartition("/")
+    if runtime in RUNTIMES and RUNTIMES[runtime].worker in FAMILY and RUNTIMES[runtime].backends:
+        return FAMILY[RUNTIMES[runtime].worker]  # the Keras twin: the backend that runs it decides
     origin = ARTIFACTS[item].origin if item in ARTIFACTS else MODES.get(item, ("?",))[0]
     return FAMILY.get(origin, "?")
 
@@ -51,11 +63,13 @@ def digest(run: Run) -> dict[str, Any]:
         "machine": info.get("guard") or {},
         "settings": _settings(run),
         "parity": _parity(run),
+        "backends": _backends(run),
         "train": _train(run),
         "pipeline": _pipeline(run),
         "export": _export(run),
         "infer": _infer(run),
         "debug": debug_digest(run.latest),
+        "serve": serving.digest(run),
         "failed": [
             {"stage": r["stage"], "case": r["case"], "framework": r["framework"], "message": r["message"]}
             for r in run.failed
@@ -66,7 +80,7 @@ def digest(run: Run) -> dict[str, Any]:
 def _settings(run: Run) -> dict[str, Any]:
     """The fairness settings each stage recorded, so the report shows what every number was measured under."""
     found: dict[str, Any] = {"threads": run.info.get("options", {}).get("threads")}
-    for stage in ("parity", "train", "pipeline", "export", "infer"):
+    for stage in ("parity", "backends", "train", "pipeline", "export", "infer"):
         # The matmul-peak probe and the summaries carry no (or other) settings than the cases themselves.
         settings = next(
             (
@@ -101,6 +115,31 @@ def _parity(run: Run) -> dict[str, Any] | None:
     if grads:
         out["max_abs_gradient"] = grads["metrics"].get("max_abs")
     return out
+
+
+def _backends(run: Run) -> dict[str, Any] | None:
+    """The Keras twin on each Keras 3 backend: parity against the PyTorch twin, and the loss curves of the
+    backends' training modes against eager Keras on TensorFlow."""
+    records = run.stage("backends")
+    summary = run.case("train", "summary")
+    curves = (summary or {}).get("metrics", {}).get("mode_convergence", {})
+    modes = {m: c for m, c in curves.items() if MODES.get(m, ("",))[0] in ("keras-torch", "keras-jax")}
+    if not records and not modes:
+        return None
+    parity = [
+        {
+            "backend": r["case"],
+            "contender": BACKEND_NAMES.get(str(r["framework"]), r["case"]),
+            "status": r["status"],
+            "message": r["message"],
+            "max_abs_diff": r["metrics"].get("max_abs_diff"),
+            "max_abs_diff_vs_tensorflow": r["metrics"].get("max_abs_diff_vs_tensorflow"),
+            "grad_max_abs_diff": r["metrics"].get("grad_max_abs_diff"),
+            "atol": r["settings"].get("atol"),
+        }
+        for r in records
+    ]
+    return {"parity": parity, "curves": modes}
 
 
 def _train(run: Run) -> dict[str, Any] | None:

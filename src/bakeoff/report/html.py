@@ -12,8 +12,8 @@ from typing import Any
 from bakeoff.measure.guard import guard_lines
 from bakeoff.report import markup, plots, wording
 from bakeoff.report.debug import html_section as debug_section
-from bakeoff.report.digest import STAGE_TITLES
-from bakeoff.report.html_sections import artifacts, failures, inference, pipelines
+from bakeoff.report.digest import FAMILY, STAGE_TITLES
+from bakeoff.report.html_sections import artifacts, failures, inference, keras_backends, pipelines, serving
 from bakeoff.report.markup import SECTIONS
 from bakeoff.report.numbers import sci
 from bakeoff.report.verdict import Verdict
@@ -56,11 +56,13 @@ def render(run: Run, digest: dict[str, Any], verdict: Verdict, claims: str = "")
         claims,
         _environment(digest),
         _parity(digest),
+        keras_backends(digest),
         _training(run, digest),
         pipelines(digest),
         inference(digest),
         debug_section(digest["debug"], markup.absent(digest, "debug")),
         artifacts(digest),
+        serving(digest),
         failures(digest),
     ]
     nav = "".join(f'<a href="#{key}">{escape(name)}</a>' for key, name in SECTIONS.items())
@@ -283,7 +285,7 @@ def _ceiling_caption(t: dict[str, Any], env: dict[str, Any]) -> str:
     return text
 
 
-FRAMEWORK_NAMES = {"torch": "PyTorch", "keras": "TensorFlow"}
+FRAMEWORK_NAMES = FAMILY
 
 
 def _train_settings(s: dict[str, Any]) -> str:

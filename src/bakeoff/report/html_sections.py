@@ -11,6 +11,60 @@ from bakeoff.report import markup, plots, wording
 from bakeoff.report.numbers import sci
 
 
+def keras_backends(digest: dict[str, Any]) -> str:
+    """The Keras twin on TensorFlow, PyTorch and JAX: parity against the PyTorch twin, and the loss curves
+    of Keras on PyTorch and on JAX against eager Keras on TensorFlow. Their speed is in the training and
+    inference tables (families "Keras on PyTorch", "Keras on JAX"); the verdict's "Keras off TensorFlow"
+    row compares it."""
+    b = digest.get("backends")
+    if not b:
+        return markup.section("backends", markup.absent(digest, "backends"))
+    rows = [
+        [
+            r["contender"],
+            sci(r["max_abs_diff"]),
+            sci(r["max_abs_diff_vs_tensorflow"]),
+            sci(r["grad_max_abs_diff"]),
+            r["atol"],
+            markup.status(r["status"], "" if r["status"] == "ok" else r["message"][:120]),
+        ]
+        for r in b["parity"]
+    ]
+    parity = markup.table(
+        [
+            "Keras on",
+            "max abs diff vs PyTorch twin",
+            "vs Keras on TensorFlow",
+            "max gradient diff",
+            "atol",
+            "",
+        ],
+        rows,
+        [1, 2, 3],
+    )
+    curves = markup.table(
+        ["mode", "against", "steps compared", "max relative loss diff", "allowed", ""],
+        [
+            [
+                mode,
+                c["against"],
+                c["steps"],
+                sci(c["max_rel_loss_diff"]),
+                c["loss_rtol"],
+                markup.status("ok" if c["ok"] else "failed", "" if c["ok"] else c["why"][:120]),
+            ]
+            for mode, c in b["curves"].items()
+        ],
+        [2, 3],
+    )
+    note = (
+        '<p class="note">Same Keras code, canonical weights, data order and Adam rule on every backend; '
+        "speed is in the training and inference sections, and the verdict's row "
+        '"Keras off TensorFlow" compares it with Keras on TensorFlow.</p>'
+    )
+    return markup.section("backends", parity if rows else "", curves if b["curves"] else "", note)
+
+
 def pipelines(digest: dict[str, Any]) -> str:
     p = digest["pipeline"]
     if not p or not p["pipelines"]:
@@ -147,6 +201,93 @@ def artifacts(digest: dict[str, Any]) -> str:
     table = markup.table([*headers, "gate"], rows, [0, 4, 6, 7])
     caption = "each verified against its source model; # numbers the points of the chart"
     return markup.section("artifacts", markup.pair(plots.artifacts(e, task), table, caption))
+
+
+def serving(digest: dict[str, Any]) -> str:
+    from bakeoff.report import serving as srv
+
+    d = digest.get("serve")
+    if not d or not d["servers"]:
+        if "serve" not in digest.get("stages", []):
+            return markup.section(
+                "serving",
+                '<p class="muted">not measured: this run had no serve stage '
+                "(<code>bakeoff run --stages export,serve</code>)</p>",
+            )
+        return markup.section("serving", markup.absent(digest, "serve"))
+    ceiling = d.get("generator_ceiling_rps")
+    rows = [
+        [
+            r["case"],
+            r["implementation"] or "-",
+            markup.status(r["status"], srv.throughput_text(r, ceiling))
+            if r["status"] == "ok"
+            else markup.status("failed", r["message"][:160]),
+            markup.num(r.get("cold_start_s"), ".1f"),
+            markup.num(r.get("cpu_percent"), ".0f"),
+            markup.num(r.get("rss_peak_mb"), ",.0f"),
+            r.get("protocol") or "-",
+        ]
+        for r in d["servers"]
+    ]
+    slo = next((r["slo_ms"] for r in d["servers"] if r.get("slo_ms")), None)
+    table = markup.table(
+        [
+            "server",
+            "what ran",
+            f"throughput at p99 <= {slo or '?'} ms",
+            "cold start s",
+            "CPU %",
+            "RSS MB",
+            "load over",
+        ],
+        rows,
+        [3, 4, 5],
+    )
+    notes = []
+    if ceiling:
+        best = max((r.get("slo_throughput_rps") or 0 for r in d["servers"]), default=0)
+        notes.append(
+            f"<p>Load generator's own ceiling against bakeoff's no-op server: {ceiling:,.0f} req/s"
+            + (f", {ceiling / best:.1f}x the best server's throughput at the SLO" if best else "")
+            + ". No server is reported slower than the generator could drive it.</p>"
+        )
+    if any(srv.stand_in(r) for r in d["servers"]):
+        notes.append(
+            '<p class="note">TF Serving did not run: tensorflow_model_server is not installed here, so the '
+            "tf-serving rows are bakeoff's own implementation of TF Serving's REST and gRPC APIs on the same "
+            "SavedModel. They show what that API costs on this machine, not TF Serving's own performance.</p>"
+        )
+    sweep = markup.table(
+        ["case", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"],
+        [
+            [
+                s["case"],
+                s["concurrency"],
+                markup.num(s["rps"]),
+                markup.num(s["p50_ms"], ".1f"),
+                markup.num(s["p99_ms"], ".1f"),
+                s["errors"],
+            ]
+            for s in d["sweep"]
+        ],
+        [1, 2, 3, 4, 5],
+    )
+    bad = srv.bad_input_rows(d)
+    bad_table = (
+        "<h3>Bad input: each server's answer (status: message)</h3>"
+        + markup.table(["server", *srv.BAD_INPUTS], bad)
+        if bad
+        else ""
+    )
+    return markup.section(
+        "serving",
+        markup.pair(plots.knee(d), table, "p99 latency against offered load (open loop): the knee curve"),
+        *notes,
+        "<h3>Closed-loop concurrency sweep</h3>",
+        sweep,
+        bad_table,
+    )
 
 
 def failures(digest: dict[str, Any]) -> str:

@@ -64,12 +64,52 @@ def render(digest: dict[str, Any], verdict: Verdict, claims: list[str] | None = 
                 for case in infer["cases"]
                 if case["status"] == "ok"
             ]
+    lines += _serving(digest.get("serve"))
     lines += debug_lines(digest.get("debug"))
     if digest["failed"]:
         lines += ["", "Failed cases:", ""]
         lines += [f"- {f['stage']} / {f['case']}: {_md(f['message'])}" for f in digest["failed"]]
     lines += ["", "Full report: report.html beside this file; raw records: records.jsonl.", ""]
     return "\n".join(lines)
+
+
+def _serving(d: dict[str, Any] | None) -> list[str]:
+    from bakeoff.report import serving
+
+    if not d or not d["servers"]:
+        return []
+    ceiling = d.get("generator_ceiling_rps")
+    slo = next((r["slo_ms"] for r in d["servers"] if r.get("slo_ms")), None)
+    lines = [
+        "",
+        f"| server | what ran | throughput at p99 <= {slo} ms | cold start s |",
+        "|---|---|---|---:|",
+    ]
+    for r in d["servers"]:
+        result = (
+            serving.throughput_text(r, ceiling) if r["status"] == "ok" else "failed: " + r["message"][:80]
+        )
+        lines.append(
+            f"| {r['case']} | {_md(r['implementation'] or '-')} | {_md(result)} | "
+            f"{_f(r.get('cold_start_s'), '.1f')} |"
+        )
+    if ceiling:
+        lines += ["", f"Load generator ceiling against bakeoff's no-op server: {ceiling:,.0f} req/s."]
+    if any(serving.stand_in(r) for r in d["servers"]):
+        lines += [
+            "",
+            "> tf-serving rows are bakeoff's own implementation of TF Serving's APIs "
+            "(tensorflow_model_server is not installed here): not TF Serving's own performance.",
+        ]
+    bad = serving.bad_input_rows(d)
+    if bad:
+        lines += [
+            "",
+            "| bad input | " + " | ".join(serving.BAD_INPUTS) + " |",
+            "|---" * (len(serving.BAD_INPUTS) + 1) + "|",
+        ]
+        lines += ["| " + " | ".join(_md(str(c)) for c in row) + " |" for row in bad]
+    return lines
 
 
 def _f(value: float | None, fmt: str) -> str:

@@ -15,11 +15,13 @@ SECTIONS = {
     "claims": "The article's claims, checked",
     "environment": "Environment and fairness settings",
     "parity": "Parity",
+    "backends": "Keras on other backends",
     "training": "Training",
     "pipelines": "Input pipelines",
     "inference": "Inference",
     "debugging": "Debugging",
     "artifacts": "Artifacts",
+    "serving": "Serving",
     "failures": "Failed cases",
 }
 

@@ -53,6 +53,6 @@ TARGET_NOTES = {
 }
 # How much each dimension counts in the overall verdict, per goal (the article's checklist, as weights).
 WEIGHTS = {
-    "research": {"training": 3, "inference": 1, "deployment": 1, "debuggability": 2},
-    "production": {"training": 1, "inference": 3, "deployment": 3, "debuggability": 1},
+    "research": {"training": 3, "inference": 1, "deployment": 1, "debuggability": 2, "serving": 1},
+    "production": {"training": 1, "inference": 3, "deployment": 3, "debuggability": 1, "serving": 3},
 }

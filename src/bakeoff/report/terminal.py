@@ -114,7 +114,11 @@ def run_summary(outcome: Any) -> list[Table | Text]:
     for column in ("stage", "check", "status", "result"):
         table.add_column(column)
     for r in outcome.latest:
-        if r["stage"] in ("export", "infer") and r["status"] == "ok" and r["case"] not in ("fit", "summary"):
+        if (
+            r["stage"] in ("export", "infer", "serve")
+            and r["status"] == "ok"
+            and r["case"] not in ("fit", "summary")
+        ):
             continue  # one row per artifact and runtime is in their own tables above
         if r["stage"] == "debug" and r["status"] == "ok":
             continue  # the debug tables above hold one row per case
@@ -129,7 +133,7 @@ def run_summary(outcome: Any) -> list[Table | Text]:
     piped = [r for r in outcome.latest if r["stage"] == "pipeline" and r["status"] == "ok"]
     if piped:
         parts += pipeline_tables(piped)
-    parts += export_tables(outcome.latest) + infer_tables(outcome.latest)
+    parts += export_tables(outcome.latest) + infer_tables(outcome.latest) + serve_tables(outcome.latest)
     parts += debug_tables(outcome.latest)
     if table.row_count:
         parts.append(table)
@@ -141,6 +145,45 @@ def run_summary(outcome: Any) -> list[Table | Text]:
             f"records in {outcome.path / 'records.jsonl'}"
         )
     )
+    return parts
+
+
+def serve_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
+    """Throughput at the p99 SLO per server and batching setting, what ran, and the generator's ceiling."""
+    from bakeoff.report import serving
+
+    rows = [r for r in records if r["stage"] == "serve" and r["case"].endswith("/slo")]
+    if not rows:
+        return []
+    slo = rows[0]["settings"].get("slo_ms")
+    table = Table(title=f"serving: throughput at p99 <= {slo} ms (open loop, Poisson)", title_justify="left")
+    for column in ("server", "what ran", "throughput at SLO"):
+        table.add_column(column, overflow="fold")
+    table.add_column("cold start s", justify="right")
+    table.add_column("bad input (status)")
+    ceiling = None
+    for r in rows:
+        m = r["metrics"]
+        ceiling = (m.get("generator") or {}).get("ceiling_rps", ceiling)
+        row = {
+            "status": r["status"],
+            "message": r["message"],
+            "slo_ms": slo,
+            "slo_met": m.get("slo_met"),
+            "slo_throughput_rps": m.get("slo_throughput_rps"),
+            "generator_bound": m.get("generator_bound"),
+        }
+        bad = m.get("bad_inputs") or {}
+        table.add_row(
+            r["case"].removesuffix("/slo"),
+            Text(r["settings"].get("implementation") or "-"),
+            Text(serving.throughput_text(row, ceiling) if r["status"] == "ok" else r["message"][:70]),
+            f"{m['cold_start_s']:.1f}" if m.get("cold_start_s") else "-",
+            " ".join(str((bad.get(k) or {}).get("status", "-")) for k in serving.BAD_INPUTS) if bad else "-",
+        )
+    parts: list[Table | Text] = [table]
+    if ceiling:
+        parts.append(Text(f"load generator ceiling (no-op server): {ceiling:,.0f} req/s"))
     return parts
 
 

@@ -60,7 +60,9 @@ class Constraints:
 
 # The stage whose timings decide each dimension: a busy machine during it leaves the dimension undecided.
 # (debuggability is not decided by timings: a busy machine leaves it as it is.)
-DIMENSION_STAGES = {"training": "train", "inference": "infer"}
+DIMENSION_STAGES = {"training": "train", "inference": "infer", "serving": "serve"}
+# The servers that stand for each side's serving path (Triton and Ray Serve serve the PyTorch artifact here).
+SERVING_SIDES = {"TensorFlow": ("tf-serving",), "PyTorch": ("torchserve", "triton", "ray")}
 BUSY = "not decided: the machine was busy"
 
 
@@ -107,9 +109,11 @@ def recommend(run: Run, constraints: Constraints, margin: float | None = None) -
         _inference(run, constraints, margin),
         _deployment(run, constraints),
         _debuggability(run, constraints, margin),
+        _serving(run, margin),
     ]
     for dim in dims:
         dim.weight = weights[dim.name]
+    backends = _keras_backends(run, margin)
     busy = noisy_stages(run.info.get("guard"))
     for dim in dims:
         stage = DIMENSION_STAGES.get(dim.name)
@@ -129,7 +133,25 @@ def recommend(run: Run, constraints: Constraints, margin: float | None = None) -
     decided = [d for d in dims if d.winner]
     overall = None if score["PyTorch"] == score["TensorFlow"] else max(score, key=lambda s: score[s])
     headline = _headline(overall, dims, score, constraints, decided, margin)
-    return Verdict(constraints, overall, headline, dims, caveats, margin)
+    # Shown beside the dimensions, never scored: Keras on another backend is neither side of the question.
+    return Verdict(constraints, overall, headline, dims + backends, caveats, margin)
+
+
+def _keras_backends(run: Run, margin: float) -> list[Dimension]:
+    """'Keras off TensorFlow': does a Keras team lose anything by running on PyTorch or JAX underneath
+    (report/backends.py)? Weight 0 and no winner: a finding with its numbers, outside the score."""
+    from bakeoff.report.backends import findings
+
+    busy = noisy_stages(run.info.get("guard"))
+    found = findings(run, margin, frozenset(busy))
+    if not found:
+        return []
+    finding = "; ".join(f.sentence() for f in found)
+    reasons = [reason for f in found for reason in f.reasons]
+    if any(stage in busy for stage in ("train", "infer")):
+        finding += " (speed not decided: the machine was busy)"
+        reasons.append(advice(busy))
+    return [Dimension("keras-backends", "Keras off TensorFlow", None, finding, reasons, weight=0)]
 
 
 def _twins_not_built(run: Run) -> str:
@@ -349,6 +371,66 @@ def _deployment(run: Run, c: Constraints) -> Dimension:
     else:
         finding = "no significant difference: both sides' paths verify equally"
     return Dimension("deployment", title, winner, finding, reasons)
+
+
+def _serving(run: Run, margin: float) -> Dimension:
+    """Throughput at the p99 SLO, TF Serving against the best PyTorch-side server. bakeoff's stand-in for
+    TF Serving is reported, never counted as TF Serving's own performance."""
+    from bakeoff.report import serving
+
+    title = "serving under load"
+    d = serving.digest(run)
+    if not d or not d["servers"]:
+        return Dimension("serving", title, None, "not measured: this run has no serve stage")
+    ceiling = d.get("generator_ceiling_rps")
+    reasons = [
+        f"{r['case']} ({r['implementation'] or 'did not run'}): "
+        + (serving.throughput_text(r, ceiling) if r["status"] == "ok" else f"failed: {r['message'][:100]}")
+        for r in d["servers"]
+    ]
+    if ceiling:
+        reasons.append(f"load generator ceiling (no-op server): {ceiling:,.0f} req/s")
+    best: dict[str, dict[str, Any] | None] = {}
+    for side, names in SERVING_SIDES.items():
+        ok = [r for r in d["servers"] if r["server"] in names and r["status"] == "ok" and r.get("slo_met")]
+        best[side] = max(ok, key=lambda r: r["slo_throughput_rps"] or 0, default=None)
+    tf, pt = best["TensorFlow"], best["PyTorch"]
+    if tf is not None and serving.stand_in(tf):
+        other = f"; best PyTorch-side {pt['case']} {serving.throughput_text(pt, ceiling)}" if pt else ""
+        return Dimension(
+            "serving",
+            title,
+            None,
+            "not decided: tensorflow_model_server did not run (not installable here); bakeoff's own "
+            f"TF Serving API server reached {serving.throughput_text(tf, ceiling)}{other}, and that is "
+            "bakeoff's number, not TF Serving's",
+            reasons,
+        )
+    if tf is None or pt is None:
+        missing = "TF Serving" if tf is None else "a PyTorch-side server (TorchServe, Triton, Ray Serve)"
+        return Dimension(
+            "serving", title, None, f"not measured: no {missing} met the SLO in this run", reasons
+        )
+    a, b = float(tf["slo_throughput_rps"] or 0), float(pt["slo_throughput_rps"] or 0)
+    if tf.get("generator_bound") and pt.get("generator_bound"):
+        return Dimension(
+            "serving", title, None, "no practical difference: both outran the load generator", reasons
+        )
+    if max(a, b) <= (1 + margin) * min(a, b):
+        return Dimension(
+            "serving",
+            title,
+            None,
+            f"no practical difference: {a:,.0f} and {b:,.0f} req/s at the SLO",
+            reasons,
+        )
+    winner = "TensorFlow" if a > b else "PyTorch"
+    hi, lo = (tf, pt) if a > b else (pt, tf)
+    finding = (
+        f"{hi['case']} serves {max(a, b) / min(a, b):.1f}x {lo['case']} at the p99 SLO "
+        f"({max(a, b):,.0f} against {min(a, b):,.0f} req/s)"
+    )
+    return Dimension("serving", title, winner, finding, reasons)
 
 
 def _debuggability(run: Run, c: Constraints, margin: float) -> Dimension:

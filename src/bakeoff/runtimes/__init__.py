@@ -22,7 +22,7 @@ from bakeoff.errors import check_choices
 
 Predict = Callable[[list[np.ndarray]], np.ndarray]
 # The worker kinds, in the order their cases run: one after the other, never side by side.
-WORKERS = ("torch", "keras", "native")
+WORKERS = ("torch", "keras", "keras-torch", "keras-jax", "native")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,9 @@ class LoadOptions:
 @dataclass(frozen=True)
 class Runtime:
     name: str
-    worker: str  # 'torch', 'keras' or 'native' (a process that imports neither framework)
+    # 'torch', 'keras', 'keras-torch', 'keras-jax' (Keras 3 on that backend) or 'native' (a process that
+    # imports neither framework)
+    worker: str
     formats: tuple[str, ...]  # artifact formats it runs
     module: str
     description: str
@@ -43,6 +45,7 @@ class Runtime:
     install: str
     gpu: bool = False
     fp32_only: bool = False  # GPU providers are measured on the fp32 artifacts only
+    backends: bool = False  # Keras on each backend: runs only when asked for (--backends), not in 'all'
     settings: dict[str, Any] = field(default_factory=dict)
 
     def load_module(self) -> ModuleType:
@@ -57,6 +60,7 @@ class Runtime:
 
 _TORCH: dict[str, Any] = {"needs": "torch", "install": "torch==2.13.0", "worker": "torch"}
 _TF: dict[str, Any] = {"needs": "tensorflow", "install": "tensorflow-cpu", "worker": "keras"}
+_KERAS_TWIN: dict[str, Any] = {"formats": ("keras-twin",), "module": "keras_twin", "backends": True}
 _ORT: dict[str, Any] = {
     "needs": "onnxruntime",
     "install": "onnxruntime",
@@ -128,6 +132,29 @@ RUNTIMES: dict[str, Runtime] = {
             **_TF,
         ),
         Runtime(
+            "keras-tf",
+            description="the Keras twin on TensorFlow, called as Keras' predict compiles it (tf.function)",
+            **{**_TF, **_KERAS_TWIN},
+        ),
+        Runtime(
+            "keras-torch",
+            description="the Keras twin on PyTorch (KERAS_BACKEND=torch), eager under no_grad as Keras' "
+            "predict runs it",
+            needs="torch",
+            install="torch==2.13.0",
+            worker="keras-torch",
+            **_KERAS_TWIN,
+        ),
+        Runtime(
+            "keras-jax",
+            description="the Keras twin on JAX (KERAS_BACKEND=jax), its stateless call under jax.jit as "
+            "Keras' predict compiles it",
+            needs="jax",
+            install="'bakeoff[backends]' (jax[cpu])",
+            worker="keras-jax",
+            **_KERAS_TWIN,
+        ),
+        Runtime(
             "onnxruntime",
             formats=("onnx",),
             description="ONNX Runtime, CPU execution provider",
@@ -172,6 +199,14 @@ RUNTIMES: dict[str, Runtime] = {
         ),
     ]
 }
+
+
+DEFAULT_RUNTIMES = tuple(name for name, r in RUNTIMES.items() if not r.backends)
+
+
+def backend_runtimes(backends: list[str]) -> list[str]:
+    """Keras on TensorFlow (the baseline, on the same artifact) and on each of `backends` ('torch', 'jax')."""
+    return ["keras-tf", *(f"keras-{b}" for b in backends)]
 
 
 def check_runtimes(names: list[str]) -> list[str]:

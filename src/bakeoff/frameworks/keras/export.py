@@ -4,6 +4,7 @@ TFLite in fp32, fp16, dynamic-range int8 and full int8, converted from the Saved
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,10 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
 
         return export
 
-    exporters: dict[str, Any] = {"keras-savedmodel": saved, "keras-onnx": onnx}
+    def twin_weights(path: Path) -> None:
+        shutil.copy(request["weights"], path)  # the trained canonical weights both twins load
+
+    exporters: dict[str, Any] = {"keras-savedmodel": saved, "keras-onnx": onnx, "keras-twin": twin_weights}
     exporters.update({name: tflite(kind) for name, kind in TFLITE.items()})
 
     def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

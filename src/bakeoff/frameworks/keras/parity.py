@@ -1,5 +1,6 @@
 """Keras side of a parity check: every node's output in inference mode, then loss and gradients of
-one training step, all in canonical layout (which is Keras' channels-last already)."""
+one training step, all in canonical layout (which is Keras' channels-last already). Backend-neutral:
+the same check runs Keras on TensorFlow, PyTorch or JAX (`backend.py` differentiates)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from bakeoff.frameworks import LayerMap
+from bakeoff.frameworks.keras import backend
 from bakeoff.frameworks.keras.build import build
 from bakeoff.frameworks.keras.weights import from_keras, load_weights
 from bakeoff.spec.graph import Graph
@@ -17,20 +18,7 @@ from bakeoff.spec.graph import Graph
 
 def configure(threads: int) -> dict[str, Any]:
     """Same threads as every other framework (fairness rule 4), fp32 with TF32 off (rule 5)."""
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # only settable before TensorFlow initialises; keep what is set
-        pass
-    tf.config.experimental.enable_tensor_float_32_execution(False)
-    keras.utils.set_random_seed(0)
-    return {
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "tf32": False,
-    }
+    return backend.configure(threads)
 
 
 def loss_fn(loss: str, probabilities: bool) -> keras.losses.Loss:
@@ -41,13 +29,17 @@ def loss_fn(loss: str, probabilities: bool) -> keras.losses.Loss:
 
 def gradients_by_layer(model: keras.Model, grads: list[Any], layers: list[Any]) -> dict[str, list[Any]]:
     """Each layer's gradients in `layer.weights` order, None for weights that are not trained."""
-    # Embedding gradients arrive as IndexedSlices; densify them to compare element by element.
-    by_path = {
-        v.path: np.asarray(tf.convert_to_tensor(g))
-        for v, g in zip(model.trainable_variables, grads, strict=True)
-        if g is not None
-    }
+    pairs = zip(model.trainable_variables, grads, strict=True)
+    by_path = {v.path: _dense(g) for v, g in pairs if g is not None}
     return {layer.name: [by_path.get(v.path) for v in layer.weights] for layer in layers}
+
+
+def _dense(grad: Any) -> np.ndarray:
+    if isinstance(grad, np.ndarray):
+        return grad
+    import tensorflow as tf  # a TensorFlow gradient: embeddings' arrive as IndexedSlices
+
+    return np.asarray(tf.convert_to_tensor(grad))
 
 
 def collect(
@@ -65,7 +57,7 @@ def collect(
     values = probe(feed, training=False)
     if len(graph.nodes) == 1:  # Keras unwraps a one-output list
         values = [values]
-    arrays = {f"act/{n.name}": np.asarray(v) for n, v in zip(graph.nodes, values, strict=True)}
+    arrays = {f"act/{n.name}": backend.to_numpy(v) for n, v in zip(graph.nodes, values, strict=True)}
 
     # Dropout draws differ between frameworks; gradients are compared with it off, batch norm still
     # in training mode.
@@ -73,11 +65,9 @@ def collect(
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0
     loss_object = loss_fn(graph.spec.task.loss_name, graph.ends_in_softmax)
-    with tf.GradientTape() as tape:
-        output = model(feed, training=True)
-        loss = loss_object(target, output)
-    grads = gradients_by_layer(model, tape.gradient(loss, model.trainable_variables), model.layers)
-    arrays["loss"] = np.array(float(loss), dtype=np.float64)
+    loss, grads_list = backend.loss_and_gradients(model, loss_object, feed, target)
+    grads = gradients_by_layer(model, grads_list, model.layers)
+    arrays["loss"] = np.array(loss, dtype=np.float64)
     for node in graph.nodes:
         if node.name in weights:
             for key, grad in from_keras(LayerMap.of(node), grads[node.name]).items():

@@ -1,4 +1,6 @@
-"""Keras training worker: fit run eagerly, fit as a tf.function, fit with XLA, and the matmul peak."""
+"""Keras training worker: fit run eagerly, fit compiled (a tf.function on TensorFlow), fit with
+jit_compile (XLA on TensorFlow and JAX, torch.compile on PyTorch), and the matmul peak. The same code
+trains Keras on TensorFlow, PyTorch or JAX: the worker's KERAS_BACKEND decides (`backend.py`)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,8 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from bakeoff.errors import BakeoffError
+from bakeoff.frameworks.keras import backend
 from bakeoff.frameworks.keras.build import build
 from bakeoff.frameworks.keras.parity import configure, loss_fn
 from bakeoff.frameworks.keras.weights import load_weights
@@ -22,10 +23,9 @@ from bakeoff.twins.canonical import Weights
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     setup = Setup.from_request(request)
     configure(setup.options.thread_count)
-    device = _device(setup.options.device)
 
     def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        with tf.device(device):
+        with backend.device(setup.options.device):
             if case == PEAK_CASE:
                 return peak(request["peak_size"], setup.options.peak_seconds)
             return train(setup, MODES[case][1])
@@ -33,22 +33,9 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     return case_loop(request, run_one)
 
 
-def _device(name: str) -> str:
-    if name == "cuda":
-        if not tf.config.list_physical_devices("GPU"):
-            raise BakeoffError(
-                "--device cuda: this TensorFlow build sees no GPU (tensorflow-cpu has none; "
-                "install tensorflow[and-cuda])"
-            )
-        return "/GPU:0"
-    return "/CPU:0"
-
-
 def peak(n: int, seconds: float) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
-    # Reading one element back forces the product to finish without timing a full device-to-host copy.
-    return matmul_peak(lambda: tf.linalg.matmul(a, b), lambda c: c[0, 0].numpy(), n, seconds)
+    matmul, sync = backend.matmul(n)
+    return matmul_peak(matmul, sync, n, seconds)
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -86,12 +73,14 @@ def evaluate(model: keras.Model, xs: list[np.ndarray], y: np.ndarray, task: str)
     outs = []
     for i in range(0, len(y), 1024):
         chunk = [x[i : i + 1024] for x in xs]
-        outs.append(np.asarray(model(chunk[0] if len(chunk) == 1 else chunk, training=False)))
+        outs.append(backend.to_numpy(model(chunk[0] if len(chunk) == 1 else chunk, training=False)))
     return accuracy(np.concatenate(outs), y, task)
 
 
 def compiled_model(graph: Graph, weights: Weights, lr: float, mode: str) -> keras.Model:
-    """The Keras twin with canonical weights, compiled for `mode` with Adam set as torch's (ADAM)."""
+    """The Keras twin with canonical weights, compiled for `mode` with Adam set as torch's (ADAM): 'eager'
+    (run_eagerly), 'graph' (Keras' compiled default without jit_compile: a tf.function on TensorFlow),
+    'xla' or 'jit' (jit_compile=True: XLA on TensorFlow and JAX, torch.compile on PyTorch)."""
     model = build(graph)
     load_weights(model, graph, weights)
     optimizer = keras.optimizers.Adam(
@@ -102,7 +91,7 @@ def compiled_model(graph: Graph, weights: Weights, lr: float, mode: str) -> kera
         optimizer=optimizer,
         loss=loss_fn(graph.spec.task.loss_name, graph.ends_in_softmax),
         run_eagerly=mode == "eager",
-        jit_compile=mode == "xla",
+        jit_compile=mode in ("xla", "jit"),
         steps_per_execution=1,
     )
     return model
@@ -145,7 +134,6 @@ def train(setup: Setup, mode: str) -> tuple[dict[str, np.ndarray], dict[str, Any
         "device": opts.device,
         "mode": mode,
         "eval_seconds": time.perf_counter() - started,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
+        **backend.versions(),
     }
     return arrays, meta

@@ -12,6 +12,7 @@ from bakeoff.report.plots.inference import (
     swatch,
     throughput,
 )
+from bakeoff.report.plots.serving import knee
 from bakeoff.report.plots.training import (
     overlapping_losses,
     parity_layers,
@@ -26,6 +27,7 @@ from bakeoff.report.plots.training import (
 __all__ = [
     "artifacts",
     "cold_start",
+    "knee",
     "latency_by_batch",
     "latency_styles",
     "overlapping_losses",

@@ -11,7 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-COLORS = {"PyTorch": "#ee4c2c", "TensorFlow": "#ff8f00", "?": "#607d8b"}
+COLORS = {
+    "PyTorch": "#ee4c2c",
+    "TensorFlow": "#ff8f00",
+    "Keras on PyTorch": "#8e24aa",
+    "Keras on JAX": "#1e88e5",
+    "?": "#607d8b",
+}
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 # Colour per inference runtime: ten distinct hues (tab10), none of them grey.
 RUNTIME_PALETTE = [

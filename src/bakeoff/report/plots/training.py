@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from bakeoff.report.digest import family
+from bakeoff.report.digest import FAMILY, family
 from bakeoff.report.plots.figure import (
     COLORS,
     LINESTYLES,
@@ -226,7 +226,7 @@ def utilization(train: dict[str, Any] | None) -> str | None:
         ax.invert_yaxis()
         for framework, peak in (train or {}).get("peak_gflops", {}).items():
             if peak:
-                name = {"torch": "PyTorch", "keras": "TensorFlow"}.get(framework, framework)
+                name = FAMILY.get(framework, framework)
                 ax.axvline(peak, color=COLORS.get(name, "#555"), linestyle="--", label=f"{name} matmul peak")
         count_axis(ax)
         ax.set_xlabel("achieved GFLOP/s")

@@ -17,7 +17,7 @@ class Artifact:
     name: str
     producer: str  # the worker that makes it: 'torch', 'keras', or 'native' (neither framework imported)
     origin: str  # the framework whose model it was made from; its layout and reference outputs apply
-    format: str  # 'twin', 'onnx', 'pt2', 'torchscript', 'savedmodel', 'tflite'
+    format: str  # 'twin', 'keras-twin', 'onnx', 'pt2', 'torchscript', 'savedmodel', 'tflite'
     precision: str  # 'fp32', 'fp16', 'int8 (dynamic range)', ...
     file: str  # file or directory name inside the artifact's folder
     verify_with: str  # the runtime that runs it for verification
@@ -25,6 +25,8 @@ class Artifact:
     source: str = ""  # the artifact it was made from, when that is another artifact (quantization)
     # Cross-framework conversions (bakeoff convert): not in 'all', since onnx2tf needs its own env.
     conversion: bool = False
+    # Made only when Keras on other backends is asked for (--backends): not in 'all' either.
+    backends: bool = False
 
     @property
     def fp32(self) -> bool:
@@ -117,6 +119,17 @@ _ALL = [
         'keras Model.export(format="tf_saved_model"), signature serving_default',
     ),
     Artifact(
+        "keras-twin",
+        "keras",
+        "keras",
+        "keras-twin",
+        "fp32",
+        "weights.npz",
+        "keras-tf",
+        "the Keras twin itself: spec + trained weights, run by Keras 3 on TensorFlow, PyTorch or JAX",
+        backends=True,
+    ),
+    Artifact(
         "keras-onnx",
         "keras",
         "keras",
@@ -165,7 +178,8 @@ _ALL = [
     ),
 ]
 ARTIFACTS: dict[str, Artifact] = {a.name: a for a in _ALL}
-DEFAULT_ARTIFACTS = tuple(a.name for a in _ALL if not a.conversion)
+DEFAULT_ARTIFACTS = tuple(a.name for a in _ALL if not a.conversion and not a.backends)
+BACKEND_ARTIFACTS = tuple(a.name for a in _ALL if a.backends)
 CONVERSIONS = tuple(a.name for a in _ALL if a.conversion)
 # The accuracy an artifact must keep, relative to fp32 (MLPerf's 99% gate).
 GATE = 0.99

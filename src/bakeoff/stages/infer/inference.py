@@ -23,7 +23,7 @@ import numpy as np
 from bakeoff.measure.isolation import WorkerResult, case_loop, run_grouped
 from bakeoff.measure.timer import measure
 from bakeoff.results.store import make_record
-from bakeoff.runtimes import RUNTIMES, WORKERS, Runtime
+from bakeoff.runtimes import DEFAULT_RUNTIMES, RUNTIMES, WORKERS, Runtime
 from bakeoff.stages.export.artifacts import ARTIFACTS, Artifact
 from bakeoff.stages.export.shared import ExportJob
 from bakeoff.stages.export.verify import check_outputs, judge, load_artifact
@@ -33,7 +33,7 @@ DEFAULT_BATCH_SIZES = (1, 8, 64, 256)
 
 @dataclass(frozen=True)
 class InferOptions:
-    runtimes: tuple[str, ...] = tuple(RUNTIMES)
+    runtimes: tuple[str, ...] = DEFAULT_RUNTIMES
     batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
     min_time: float = 0.05  # per batch size and round: measure at least this long ...
     max_time: float = 0.25  # ... and at most this long, once warm
@@ -123,7 +123,9 @@ def prewarm(worker: str, threads: int) -> None:
         for module in ("onnxruntime", "ai_edge_litert.interpreter"):
             importlib.import_module(module)
         return
-    importlib.import_module(f"bakeoff.frameworks.{worker}.parity").configure(threads)
+    from bakeoff.frameworks import package
+
+    importlib.import_module(f"bakeoff.frameworks.{package(worker)}.parity").configure(threads)
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 from bakeoff.errors import UsageError
 from bakeoff.measure.env import gpus
 from bakeoff.results.store import make_record
-from bakeoff.runtimes import RUNTIMES, check_runtimes
+from bakeoff.runtimes import DEFAULT_RUNTIMES, RUNTIMES, check_runtimes
 from bakeoff.spec.graph import Graph
 from bakeoff.stages.context import RunContext
 from bakeoff.stages.export.exporter import exported_ok, job_request
@@ -19,10 +19,11 @@ from bakeoff.stages.infer.inference import InferOptions, cases_for, run_inferenc
 
 def options_for(runtimes: list[str] | None, batch_sizes: list[int], quick: bool) -> dict[str, Any]:
     """The stage's entry in a run's options (run.json), read back by `options_of`. `runtimes` None: every
-    one. --quick times batch 1 and the largest batch, briefly, in 3 rounds of the same workers."""
+    one but Keras on other backends (--backends adds those). --quick times batch 1 and the largest batch,
+    briefly, in 3 rounds of the same workers."""
     sizes = [min(batch_sizes), max(batch_sizes)] if quick and len(batch_sizes) > 2 else batch_sizes
     return {
-        "runtimes": list(RUNTIMES) if runtimes is None else runtimes,
+        "runtimes": list(DEFAULT_RUNTIMES) if runtimes is None else runtimes,
         "batch_sizes": sizes,
         **(
             {"min_time": 0.02, "max_time": 0.05, "max_runs": 100, "rounds": 3, "restart_workers": False}

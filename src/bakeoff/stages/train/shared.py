@@ -27,14 +27,35 @@ MODES: dict[str, tuple[str, str]] = {
     "keras-eager": ("keras", "eager"),
     "keras-graph": ("keras", "graph"),
     "keras-xla": ("keras", "xla"),
+    # Keras 3 on the other backends: the same Keras twin and fit, in its own worker (opt-in: --backends).
+    "keras-torch-eager": ("keras-torch", "eager"),
+    "keras-torch-compile": ("keras-torch", "jit"),
+    "keras-jax-eager": ("keras-jax", "eager"),
+    "keras-jax-jit": ("keras-jax", "jit"),
 }
+# What `bakeoff run` and `bakeoff train` train unless told otherwise: the two frameworks' own modes.
+DEFAULT_MODES = ("torch-eager", "torch-compile", "keras-eager", "keras-graph", "keras-xla")
 MODE_HELP = {
     "torch-eager": "plain PyTorch training loop",
     "torch-compile": "the same loop with torch.compile(model) (see --compile-mode)",
     "keras-eager": "Keras fit with run_eagerly=True",
     "keras-graph": "Keras fit compiled to a tf.function (its default)",
     "keras-xla": "Keras fit with jit_compile=True (XLA)",
+    "keras-torch-eager": "Keras fit with run_eagerly=True, KERAS_BACKEND=torch",
+    "keras-torch-compile": "Keras fit with jit_compile=True, KERAS_BACKEND=torch (torch.compile)",
+    "keras-jax-eager": "Keras fit with run_eagerly=True, KERAS_BACKEND=jax",
+    "keras-jax-jit": "Keras fit with jit_compile=True, KERAS_BACKEND=jax (jax.jit; Keras' default on JAX)",
 }
+
+
+def backend_modes(backends: list[str]) -> list[str]:
+    """The training modes of Keras on each of `backends` ('torch', 'jax'), as --backends adds them."""
+    from bakeoff.frameworks import BACKEND_WORKERS
+
+    workers = {BACKEND_WORKERS[b] for b in backends}
+    return [mode for mode, (worker, _) in MODES.items() if worker in workers]
+
+
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 # Both frameworks get this explicitly: torch's Adam defaults to 1e-8, Keras' to 1e-7.
 ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}

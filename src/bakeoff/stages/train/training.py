@@ -122,7 +122,7 @@ def run_training(
 
     todo = {
         framework: [m for m in modes if MODES[m][0] == framework and m not in (skip or set())]
-        for framework in ("torch", "keras")
+        for framework in dict.fromkeys(worker for worker, _ in MODES.values())
     }
     todo = {framework: cases for framework, cases in todo.items() if cases}
     # Every framework's matmul probe before any mode, so each mode's utilization is measured against
@@ -297,7 +297,17 @@ def time_to(metrics: dict[str, Any], target: float) -> float | None:
 CONVERGENCE_LOSS_RTOL = 1e-4
 CONVERGENCE_ACC_POINTS = 1.0
 # (mode, the eager run of its framework it is held to)
-MODE_PAIRS = (("torch-compile", "torch-eager"), ("keras-graph", "keras-eager"), ("keras-xla", "keras-eager"))
+# Keras on PyTorch and on JAX are held to Keras on TensorFlow's eager run: the same Keras code, weights,
+# data and optimizer, so their curves must agree as each framework's compiled modes agree with its eager.
+MODE_PAIRS = (
+    ("torch-compile", "torch-eager"),
+    ("keras-graph", "keras-eager"),
+    ("keras-xla", "keras-eager"),
+    ("keras-torch-eager", "keras-eager"),
+    ("keras-torch-compile", "keras-eager"),
+    ("keras-jax-eager", "keras-eager"),
+    ("keras-jax-jit", "keras-eager"),
+)
 
 
 def fp32_horizon(torch_eager: dict[str, Any]) -> int | None:

@@ -51,6 +51,10 @@ class ServeModel:
     max_delay_ms: float = 2.0
     threads: int = 1  # intra-op threads of the model runtime inside the server
     port: int | None = None  # the main port; None picks a free one
+    # Launcher-specific settings a launcher may read and others ignore: 'versions' (list of ints to serve),
+    # 'labels' ({label: version}), 'noop' (serve a model that answers zeros: the stack's own ceiling),
+    # 'tfserving_bin', 'grpc_port', 'max_queue', 'max_body', ...
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
