@@ -19,14 +19,14 @@ from bakeoff.report.build import write_after_run
 from bakeoff.report.verdict import Constraints, recommend
 from bakeoff.results.run import load_run
 from bakeoff.stages.debug import probe, shared
+from bakeoff.stages.debug.shared import DEBUG_MODES
 from bakeoff.stages.debug.stage import options_for
-from bakeoff.stages.train.shared import MODES
 
 
 @pytest.fixture(scope="module")
 def debugged(tmp_path_factory: pytest.TempPathFactory) -> Any:
     out = tmp_path_factory.mktemp("runs")
-    debug = options_for(["torch-eager", "keras-eager"], ["nan"], probe_modes=list(MODES))
+    debug = options_for(["torch-eager", "keras-eager"], ["nan"], probe_modes=list(DEBUG_MODES))
     outcome = runner.run_stages("simplenet", out, ["debug"], {"threads": 1, "seed": 0, "debug": debug}, print)
     write_after_run(outcome.path, None, [])
     return load_run(outcome.path)
@@ -35,7 +35,7 @@ def debugged(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.mark.slow
 def test_a_real_pdb_session_says_when_print_and_breakpoint_run_in_each_mode(debugged: Any) -> None:
     probes = {r["settings"]["mode"]: r for r in debugged.stage("debug") if r["case"].startswith("probe/")}
-    assert set(probes) == set(MODES), [r["message"] for r in debugged.stage("debug")]
+    assert set(probes) == set(DEBUG_MODES), [r["message"] for r in debugged.stage("debug")]
     table = {
         mode: (r["metrics"]["print_when"], r["metrics"]["breakpoint_when"]) for mode, r in probes.items()
     }

@@ -22,7 +22,7 @@ from bakeoff.results.store import make_record
 from bakeoff.spec.graph import Graph
 from bakeoff.stages.context import RunContext
 from bakeoff.stages.debug import debugging, probe, shared
-from bakeoff.stages.debug.shared import DEFAULT_MODES, FAULTS, DebugOptions
+from bakeoff.stages.debug.shared import DEBUG_MODES, DEFAULT_MODES, FAULTS, DebugOptions
 from bakeoff.stages.train.shared import MODES
 
 
@@ -36,8 +36,8 @@ def options_for(
 def options_of(options: dict[str, Any]) -> DebugOptions:
     mine = options.get("debug", {})
     return DebugOptions(
-        modes=tuple(mine.get("modes", MODES)),
-        probe_modes=tuple(mine.get("probe_modes", mine.get("modes", MODES))),
+        modes=tuple(mine.get("modes", DEBUG_MODES)),
+        probe_modes=tuple(mine.get("probe_modes", mine.get("modes", DEBUG_MODES))),
         faults=tuple(mine.get("faults", FAULTS)),
         probe=mine.get("probe", True),
         seed=options.get("seed", 0),
@@ -48,8 +48,8 @@ def options_of(options: dict[str, Any]) -> DebugOptions:
 def check(graph: Graph, options: dict[str, Any]) -> None:
     opts = options_of(options)
     for flag, given, allowed in (
-        ("--modes", opts.modes, MODES),
-        ("--modes", opts.probe_modes, MODES),
+        ("--modes", opts.modes, DEBUG_MODES),
+        ("--modes", opts.probe_modes, DEBUG_MODES),
         ("--faults", opts.faults, FAULTS),
     ):
         unknown = [g for g in given if g not in allowed]
