@@ -81,6 +81,8 @@ def check(graph: Graph, opts: DistOptions) -> None:
             "the distributed stage needs a model without dropout: each worker draws its own masks, so the "
             "N-worker loss cannot equal the one-worker loss"
         )
+    for n in opts.workers:
+        check_split(opts.train.batch_size, n)
     cores = physical_cores()
     per_node = max(opts.workers)
     if per_node * opts.threads > cores:
@@ -89,8 +91,6 @@ def check(graph: Graph, opts: DistOptions) -> None:
             f"{cores} cores: workers x threads must not exceed the cores (oversubscribed workers measure "
             "the scheduler)"
         )
-    for n in opts.workers:
-        check_split(opts.train.batch_size, n)
     if opts.nodes.hosts and not 0 <= opts.nodes.rank < opts.nodes.count:
         raise UsageError(
             f"--node-rank {opts.nodes.rank}: one of 0..{opts.nodes.count - 1} for {opts.nodes.count} nodes"
