@@ -290,6 +290,85 @@ def serving(digest: dict[str, Any]) -> str:
     )
 
 
+def distributed(digest: dict[str, Any]) -> str:
+    d = digest.get("distributed")
+    if not d:
+        return markup.section("distributed", markup.absent(digest, "distributed"))
+    rows = [
+        [
+            row["case"],
+            row["workers"],
+            row["global_batch"],
+            markup.num(row["step_s"] * 1e3, ".2f"),
+            markup.num(row["samples_per_s"]),
+            markup.num(row["speedup"], ".2f"),
+            markup.num(row["efficiency"], ".2f"),
+            markup.num(row["launch_to_first_step_s"], ".1f"),
+            markup.num(row["allreduce_s"] * 1e3, ".2f") if row["allreduce_s"] is not None else None,
+            markup.num(row["rss_peak_bytes"] / 2**20),
+        ]
+        for row in d["table"]
+    ]
+    table = markup.table(
+        [
+            "case",
+            "workers",
+            "global batch",
+            "step ms",
+            "samples/s",
+            "x 1 worker",
+            "efficiency",
+            "launch to 1st step s",
+            "all-reduce ms",
+            "peak RSS MiB",
+        ],
+        rows,
+        range(1, 10),
+    )
+    gate = [
+        [
+            c["case"],
+            c["layout"],
+            markup.status(
+                "ok" if c["matches_single"] else "failed",
+                "the one-worker curve"
+                if c["max_rel_loss_diff"] is None
+                else f"max rel. loss diff {sci(c['max_rel_loss_diff'])}",
+            )
+            if c["status"] == "ok" or c["matches_single"] is False
+            else markup.status("failed", c["message"][:120]),
+            ", ".join(c["keras_fixes"]) or None,
+        ]
+        for c in d["cases"]
+    ]
+    gate += [
+        [
+            c["pair"],
+            "torch against Keras",
+            markup.status(
+                "ok" if c["ok"] else "failed",
+                c["why"][:120] or f"max rel. loss diff {sci(c['max_rel_loss_diff'])}",
+            ),
+            None,
+        ]
+        for c in d["cross"]
+    ]
+    notes = f"<p><b>{escape(d['verdict'] or '')}</b></p>" if d.get("verdict") else ""
+    notes += (
+        '<p class="note">Strong scaling: the global batch fixed, efficiency = speedup / workers. Weak: the '
+        "batch per worker fixed, efficiency = one-worker step time / N-worker step time. All-reduce: one "
+        "buffer the size of all gradients, timed alone after training. RSS: each launched process tree's "
+        "peak, summed.</p>"
+    )
+    gate_table = markup.table(["case", "layout", "gate (loss curve)", "Keras 3 workarounds applied"], gate)
+    return markup.section(
+        "distributed",
+        markup.pair(plots.scaling(d), table + notes),
+        "<h3>Correctness gate: each curve against its one-worker run, torch against Keras</h3>",
+        gate_table,
+    )
+
+
 def failures(digest: dict[str, Any]) -> str:
     failed = digest["failed"]
     parts = []

@@ -21,6 +21,7 @@ SECTIONS = {
     "inference": "Inference",
     "artifacts": "Artifacts",
     "serving": "Serving",
+    "distributed": "Distributed training",
     "failures": "Failed cases",
 }
 
