@@ -206,7 +206,9 @@ def run_group(
     started = time.perf_counter()
     error = ""
     try:
-        for i, (argv, extra) in enumerate(commands(launcher, request_path, workers, nodes, workdir.name)):
+        # Every node of a case must name the same rendezvous: the case's name, not a local path.
+        run_id = str(request.get("case", workdir.name)).replace("/", "-").replace("=", "")
+        for i, (argv, extra) in enumerate(commands(launcher, request_path, workers, nodes, run_id)):
             log = (workdir / f"process{i}.log").open("wb")
             logs.append(log)
             proc = subprocess.Popen(

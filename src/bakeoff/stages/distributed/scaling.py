@@ -132,6 +132,7 @@ def run_distributed(
         request = {
             **base,
             "job": "distributed",
+            "case": case.name,
             "launcher": case.launcher,
             "workers": case.workers * opts.nodes.count,
             "threads": opts.threads,
