@@ -4,6 +4,7 @@ MirroredStrategy, one and two workers, real processes on 127.0.0.1; and its part
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +273,43 @@ def test_two_nodes_on_loopback_train_like_one_process_for_both_frameworks(tmp_pa
     curves = [r.ranks[k].arrays["step_losses"] for r, k in ((torch0, 0), (torch1, 1), (tf0, 0), (tf1, 1))]
     for curve in curves[1:]:
         np.testing.assert_allclose(curve, curves[0], rtol=1e-4)
+
+
+def _gpu_options(launchers: tuple[str, ...]) -> DistOptions:
+    from bakeoff.measure.env import gpus
+
+    count = min(2, len(gpus()))
+    train = replace(_options().train, device="cuda")
+    return DistOptions(train=train, launchers=launchers, workers=tuple(range(1, count + 1)))
+
+
+def _has_gpu() -> bool:
+    from bakeoff.measure.env import gpus
+
+    return bool(gpus())
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_gpu(), reason="needs an NVIDIA GPU")
+def test_ddp_over_nccl_on_the_gpus_matches_one_gpu(tmp_path: Path) -> None:
+    got: list[dict[str, Any]] = []
+    run_distributed(resolve("simplenet"), _gpu_options(("torchrun",)), tmp_path, got.append, lambda _: None)
+    for r in got:
+        assert r["status"] == "ok", r["message"]
+        assert r["settings"]["backend"] == "nccl" and r["metrics"]["matches_single"]
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_gpu(), reason="needs an NVIDIA GPU")
+def test_keras_strategies_over_gpus_match_one_gpu(tmp_path: Path) -> None:
+    tf = pytest.importorskip("tensorflow")
+    if not tf.config.list_physical_devices("GPU"):
+        pytest.skip("this TensorFlow build sees no GPU")
+    got: list[dict[str, Any]] = []
+    opts = _gpu_options(("mirrored", "mwms"))
+    run_distributed(resolve("simplenet"), opts, tmp_path, got.append, lambda _: None)
+    for r in got:
+        assert r["status"] == "ok", r["message"]
+        assert r["metrics"]["matches_single"] and r["metrics"]["split_matches"]

@@ -18,7 +18,7 @@ import numpy as np
 from bakeoff.data.datasets import Dataset
 from bakeoff.data.datasets import load as load_dataset
 from bakeoff.errors import UsageError, check_choices
-from bakeoff.measure.env import physical_cores
+from bakeoff.measure.env import gpus, physical_cores
 from bakeoff.measure.stats import summarize
 from bakeoff.results.store import make_record
 from bakeoff.spec.graph import Graph
@@ -85,6 +85,10 @@ def check(graph: Graph, opts: DistOptions) -> None:
         check_split(opts.train.batch_size, n)
     cores = physical_cores()
     per_node = max(opts.workers)
+    if opts.train.device == "cuda" and 0 < len(gpus()) < per_node:
+        raise UsageError(
+            f"--workers {per_node} --device cuda: this machine has {len(gpus())} GPU(s); one worker per GPU"
+        )
     if per_node * opts.threads > cores:
         raise UsageError(
             f"--workers {per_node} x --threads {opts.threads} = {per_node * opts.threads} threads on "
