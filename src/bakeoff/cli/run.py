@@ -68,7 +68,9 @@ Plan = tuple[Path, str, bool, list[str]]
 # The options a run is measured with: --resume keeps the run's own and refuses new ones.
 # The distributed stage's launchers (bakeoff.stages.distributed.shared.LAUNCHERS, which a test holds
 # this to), named here so `bakeoff --help` imports nothing heavy.
-LAUNCHER_NAMES = ("torchrun", "mwms", "mirrored")
+LAUNCHER_NAMES = ("torchrun", "mwms", "mirrored", "accelerate", "lightning")
+# What `bakeoff run` and `bakeoff distributed` start by default: the wrappers are an optional extra.
+DEFAULT_LAUNCHERS = ("torchrun", "mwms", "mirrored")
 FIXED_ON_RESUME = (
     "model",
     "out",
@@ -234,7 +236,7 @@ def run(
         "infer": infer_options(all_or(runtimes), parse_batch_sizes(batch_sizes), quick),
         "serve": serve_options(all_or(servers), slo_ms, duration, quick, tfserving_bin),
         "distributed": distributed_options(
-            list(LAUNCHER_NAMES), [1, 2], ["strong"], [], 0, epochs, batch_size, lr, device, data, quick
+            list(DEFAULT_LAUNCHERS), [1, 2], ["strong"], [], 0, epochs, batch_size, lr, device, data, quick
         ),
         "quick": quick,
         "margin": margin,
@@ -289,9 +291,10 @@ def distributed(
         typer.Option(
             "--launchers",
             help="Comma-separated: torchrun (DDP), mwms (Keras under MultiWorkerMirroredStrategy, a "
-            "process per worker), mirrored (Keras under MirroredStrategy, one process).",
+            "process per worker), mirrored (Keras under MirroredStrategy, one process), accelerate, "
+            "lightning (the raw loop's wrappers, under torchrun; pip install 'bakeoff[distributed]').",
         ),
-    ] = ",".join(LAUNCHER_NAMES),
+    ] = ",".join(DEFAULT_LAUNCHERS),
     scaling: Annotated[
         str,
         typer.Option(

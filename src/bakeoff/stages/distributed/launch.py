@@ -130,7 +130,7 @@ def commands(
     launcher: str, request_path: Path, workers: int, nodes: Nodes, run_id: str
 ) -> list[tuple[list[str], dict[str, str]]]:
     """The processes this node starts for a case, each with its extra environment."""
-    if launcher == "torchrun":
+    if launcher in ("torchrun", "accelerate", "lightning"):
         return [(torchrun_command(request_path, workers, nodes, run_id), {})]
     worker = [sys.executable, "-m", "bakeoff.frameworks.keras.distributed", str(request_path)]
     if launcher == "mirrored":

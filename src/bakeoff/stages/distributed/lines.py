@@ -14,6 +14,8 @@ SCRIPTS = {
     "torchrun": ("torch_single.py", "torch_ddp.py"),
     "mwms": ("keras_single.py", "keras_mwms.py"),
     "mirrored": ("keras_single.py", "keras_mirrored.py"),
+    "accelerate": ("torch_single.py", "torch_accelerate.py"),
+    "lightning": ("torch_single.py", "torch_lightning.py"),
 }
 
 

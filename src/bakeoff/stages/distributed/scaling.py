@@ -24,7 +24,7 @@ from bakeoff.results.store import make_record
 from bakeoff.spec.graph import Graph
 from bakeoff.stages.distributed.launch import GroupResult, Nodes, run_group
 from bakeoff.stages.distributed.lines import lines_changed
-from bakeoff.stages.distributed.shared import LAUNCHERS, check_split
+from bakeoff.stages.distributed.shared import LAUNCHERS, WRAPPERS, check_split
 from bakeoff.stages.train.shared import TrainOptions, has_dropout
 from bakeoff.stages.train.training import (
     CONVERGENCE_LOSS_RTOL,
@@ -107,6 +107,8 @@ def plan(opts: DistOptions) -> list[Case]:
     batch = opts.train.batch_size
     frameworks = dict.fromkeys(LAUNCHERS[launcher][0] for launcher in opts.launchers)
     cases = [Case(BASELINE[f], 1, "strong", batch) for f in frameworks] if 1 in opts.workers else []
+    # A wrapper's overhead against the raw loop in one process, too.
+    cases += [Case(w, 1, "strong", batch) for w in WRAPPERS if w in opts.launchers and 1 in opts.workers]
     for n in sorted(w for w in set(opts.workers) if w > 1):
         for launcher in opts.launchers:
             if "strong" in opts.scaling:
@@ -143,7 +145,7 @@ def run_distributed(
             "collective_timeout": opts.collective_timeout,
             # The torch baseline trains once more, untimed, from weights one ulp off: how many steps fp32
             # rounding alone leaves the loss in place, the steps the gate compares (training.fp32_horizon).
-            "ulp_probe": case.launcher == "torchrun" and case.workers == 1,
+            "ulp_probe": case.name == "torchrun/workers=1",
             "options": {**base["options"], "batch_size": case.global_batch},
         }
         result = run_group(
@@ -328,6 +330,19 @@ def summary_record(records: list[dict[str, Any]], cores: int) -> dict[str, Any] 
                 else (base["step_s"]["median"] / m["step_s"]["median"])
             )
         table.append(row)
+    for row in table:
+        raw = next(
+            (
+                r
+                for r in table
+                if r["launcher"] == "torchrun"
+                and r["workers"] == row["workers"]
+                and r["scaling"] == row["scaling"]
+            ),
+            None,
+        )
+        # A wrapper's cost over the raw DDP loop at the same workers (step time ratio, medians).
+        row["vs_raw_loop"] = row["step_s"] / raw["step_s"] if raw and row["launcher"] in WRAPPERS else None
     cross = _cross_gate(done)
     multi = [row for row in table if row["workers"] > 1 and row["speedup"] is not None]
     best = max(multi, key=lambda row: row["speedup"], default=None)

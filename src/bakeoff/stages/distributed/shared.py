@@ -24,7 +24,12 @@ LAUNCHERS: dict[str, tuple[str, str, str]] = {
         "MultiWorkerMirroredStrategy, one process per worker, TF_CONFIG written by bakeoff",
     ),
     "mirrored": ("keras", "tf.distribute", "MirroredStrategy over one device per worker in one process"),
+    # The wrappers the article says make multi-GPU training easy, against the raw loop under torchrun.
+    "accelerate": ("torch", "accelerate", "Hugging Face Accelerate (prepare + backward) under torchrun"),
+    "lightning": ("torch", "lightning", "PyTorch Lightning Trainer(strategy='ddp').fit under torchrun"),
 }
+# Launchers that wrap the raw torch loop: measured at one worker too (their overhead in one process).
+WRAPPERS = ("accelerate", "lightning")
 # Timed all-reduces of a buffer the size of the gradients, after training: the collective's own cost.
 ALLREDUCE_REPEATS = 20
 
