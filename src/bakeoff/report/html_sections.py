@@ -306,6 +306,7 @@ def distributed(digest: dict[str, Any]) -> str:
             markup.num(row["launch_to_first_step_s"], ".1f"),
             markup.num(row["allreduce_s"] * 1e3, ".2f") if row["allreduce_s"] is not None else None,
             markup.num(row["rss_peak_bytes"] / 2**20),
+            markup.num(row.get("vs_raw_loop"), ".2f"),
         ]
         for row in d["table"]
     ]
@@ -321,9 +322,10 @@ def distributed(digest: dict[str, Any]) -> str:
             "launch to 1st step s",
             "all-reduce ms",
             "peak RSS MiB",
+            "step x raw DDP loop",
         ],
         rows,
-        range(1, 10),
+        range(1, 11),
     )
     gate = [
         [

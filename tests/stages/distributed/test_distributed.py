@@ -37,7 +37,7 @@ BATCH = 32
 
 def _options(**kw: Any) -> DistOptions:
     train = TrainOptions(epochs=1, batch_size=BATCH, train_samples=STEPS * BATCH, threads=1, case_timeout=300)
-    return DistOptions(train=train, **kw)
+    return DistOptions(train=train, **{"all_cores": False, **kw})
 
 
 # ---------------------------------------------------------------- without processes
@@ -66,6 +66,8 @@ def test_plan_runs_each_frameworks_baseline_first_then_every_launcher() -> None:
         "mirrored/workers=2",
         "mirrored/workers=2/weak",
     ]
+    with_all = [c.name for c in plan(_options(all_cores=True))]
+    assert with_all[2:4] == ["torchrun/workers=1/all-cores", "mirrored/workers=1/all-cores"]
     weak = [c for c in plan(_options(scaling=("weak",))) if c.scaling == "weak"]
     assert {c.global_batch for c in weak} == {2 * BATCH}
 
@@ -313,3 +315,25 @@ def test_keras_strategies_over_gpus_match_one_gpu(tmp_path: Path) -> None:
     for r in got:
         assert r["status"] == "ok", r["message"]
         assert r["metrics"]["matches_single"] and r["metrics"]["split_matches"]
+
+
+@pytest.mark.slow
+def test_accelerate_and_lightning_train_like_the_raw_ddp_loop(
+    records: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    from bakeoff.stages.train.training import compare_curves
+
+    got: list[dict[str, Any]] = []
+    opts = _options(launchers=("accelerate", "lightning"), workers=(2,))
+    run_distributed(resolve("simplenet"), opts, tmp_path, got.append, lambda _: None)
+    raw = records["torchrun/workers=2"]
+    assert [r["case"] for r in got] == ["accelerate/workers=2", "lightning/workers=2"]
+    for r in got:
+        assert r["status"] == "ok", r["message"]
+        assert r["settings"]["api"] == r["settings"]["launcher"]
+        assert len(r["metrics"]["step_times"]) == STEPS
+        assert compare_curves(r["metrics"], raw["metrics"], None)["ok"]
+    summary = summary_record([raw, *got], physical_cores())
+    assert summary is not None
+    overhead = {row["case"]: row["vs_raw_loop"] for row in summary["metrics"]["table"]}
+    assert overhead["accelerate/workers=2"] > 0 and overhead["lightning/workers=2"] > 0
