@@ -54,6 +54,7 @@ _RUN_READERS = ("tests/report/test_report_claims.py", "tests/report/test_report_
 _ONNX2TF = ("tests/stages/export/converters/test_onnx2tf_env.py", "tests/stages/export/test_convert.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(__file__).parent.parent
     for item in items:
