@@ -1,0 +1,208 @@
+"""The process that puts a bakeoff model behind Ray Serve: `python -m bakeoff.stages.serve.servers.ray_app
+CONFIG.json`. It starts (or joins, with an address) a Ray cluster, deploys one replica that runs the
+exported ONNX file with ONNX Runtime under `@serve.batch`, and keeps it up until SIGTERM.
+
+The deployment speaks KServe v2 JSON (`POST /v2/models/{name}/infer`, `GET /v2/models/{name}/ready`),
+the protocol Triton speaks, so both share a protocol row, and a plain JSON route (`POST /{name}`: a nested
+list in, `{"predictions": ...}` out) for clients that want nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# KServe v2 datatype <-> numpy dtype name
+_NUMPY = {
+    "BOOL": "bool",
+    "UINT8": "uint8",
+    "INT8": "int8",
+    "INT32": "int32",
+    "INT64": "int64",
+    "FP16": "float16",
+    "FP32": "float32",
+    "FP64": "float64",
+}
+_KSERVE = {v: k for k, v in _NUMPY.items()}
+MAX_BODY_BYTES = 64 * 2**20
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class OnnxModel:
+    """ONNX Runtime on one ONNX file, with the input checks a server makes before running it."""
+
+    def __init__(self, onnx: bytes | str, threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
+        first = self.session.get_inputs()[0]
+        self.input_name = first.name
+        self.sample_shape = [d if isinstance(d, int) else -1 for d in first.shape[1:]]
+        self.dtype = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(int32)": "int32"}.get(
+            first.type, "float32"
+        )
+        self.output_name = self.session.get_outputs()[0].name
+
+    def check(self, array: np.ndarray) -> np.ndarray:
+        want = self.sample_shape
+        got = list(array.shape[1:])
+        if array.ndim != len(want) + 1 or any(w not in (-1, g) for w, g in zip(want, got, strict=True)):
+            raise BadRequest(400, f"input shape {list(array.shape)} does not match [-1, {want}]")
+        return array
+
+    def run(self, array: np.ndarray) -> np.ndarray:
+        return np.asarray(self.session.run([self.output_name], {self.input_name: array})[0])
+
+
+def kserve_input(body: bytes, model: OnnxModel) -> np.ndarray:
+    try:
+        request = json.loads(body)
+        entry = request["inputs"][0]
+        datatype = entry["datatype"]
+        shape = [int(d) for d in entry["shape"]]
+        data = entry["data"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise BadRequest(400, f"not a KServe v2 inference request: {type(exc).__name__}: {exc}") from exc
+    if datatype not in _NUMPY:
+        raise BadRequest(400, f"datatype {datatype!r} is not a KServe v2 datatype")
+    if _NUMPY[datatype] != model.dtype:
+        raise BadRequest(400, f"input datatype {datatype} does not match the model's {_KSERVE[model.dtype]}")
+    try:
+        array = np.asarray(data, dtype=_NUMPY[datatype]).reshape(shape)
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(400, f"data does not fit shape {shape}: {exc}") from exc
+    return model.check(array)
+
+
+def plain_input(body: bytes, model: OnnxModel) -> np.ndarray:
+    try:
+        request = json.loads(body)
+        if isinstance(request, dict):
+            request = request["instances"]
+        array = np.asarray(request, dtype=model.dtype)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequest(400, f"not a JSON list of samples: {type(exc).__name__}: {exc}") from exc
+    return model.check(array)
+
+
+def kserve_output(name: str, version: str, output_name: str, out: np.ndarray) -> dict[str, Any]:
+    return {
+        "model_name": name,
+        "model_version": version,
+        "outputs": [
+            {
+                "name": output_name,
+                "datatype": _KSERVE.get(out.dtype.name, "FP32"),
+                "shape": list(out.shape),
+                "data": out.ravel().tolist(),
+            }
+        ],
+    }
+
+
+def build_app(config: dict[str, Any]) -> Any:
+    from ray import serve
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    name = config["name"]
+    batching = bool(config["batching"])
+
+    @serve.deployment(name=name, num_replicas=1, max_ongoing_requests=config.get("max_ongoing", 256))
+    class Model:
+        def __init__(self, onnx: bytes) -> None:
+            self.model = OnnxModel(onnx, int(config["threads"]))
+
+        @serve.batch(
+            max_batch_size=int(config["max_batch_size"]),
+            batch_wait_timeout_s=float(config["max_delay_ms"]) / 1000.0,
+        )
+        async def batched(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+            sizes = np.cumsum([0, *(len(a) for a in arrays)])
+            out = self.model.run(np.concatenate(arrays))
+            return [out[sizes[i] : sizes[i + 1]] for i in range(len(arrays))]
+
+        async def infer(self, array: np.ndarray) -> np.ndarray:
+            if batching:
+                return await self.batched(array)
+            return self.model.run(array)
+
+        async def __call__(self, request: Request) -> JSONResponse:
+            path = request.url.path.rstrip("/")
+            try:
+                return await self.route(request, path)
+            except BadRequest as exc:
+                return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+        async def route(self, request: Request, path: str) -> JSONResponse:
+            prefix = f"/v2/models/{name}"
+            if request.method == "GET" and path in (f"{prefix}/ready", "/v2/health/ready"):
+                return JSONResponse({"name": name, "ready": True})
+            if request.method == "GET" and path == prefix:
+                return JSONResponse({"name": name, "versions": ["1"], "platform": "ray-serve onnxruntime"})
+            if request.method != "POST":
+                raise BadRequest(404, f"no route {request.method} {path}")
+            body = await request.body()
+            if len(body) > MAX_BODY_BYTES:
+                raise BadRequest(413, f"request body of {len(body)} bytes is over {MAX_BODY_BYTES}")
+            if path in (f"{prefix}/infer", f"{prefix}/versions/1/infer"):
+                out = await self.infer(kserve_input(body, self.model))
+                return JSONResponse(kserve_output(name, "1", self.model.output_name, out))
+            if path == f"/{name}":
+                out = await self.infer(plain_input(body, self.model))
+                return JSONResponse({"predictions": out.tolist()})
+            if path.startswith("/v2/models/"):
+                raise BadRequest(404, f"unknown model in {path}: this server serves {name!r}")
+            raise BadRequest(404, f"no route POST {path}")
+
+    # The ONNX bytes travel with the application, so a replica on another machine of a cluster needs no
+    # shared file system.
+    return Model.bind(Path(config["onnx_file"]).read_bytes())  # type: ignore[attr-defined]
+
+
+def main(config_path: str) -> None:
+    import ray
+    from ray import serve
+
+    config = json.loads(Path(config_path).read_text())
+    address = config.get("address")
+    if address:
+        ray.init(address=address, namespace="bakeoff", log_to_driver=False)
+    else:
+        ray.init(
+            _node_ip_address="127.0.0.1",
+            _temp_dir=config["temp_dir"],
+            include_dashboard=False,
+            namespace="bakeoff",
+            log_to_driver=False,
+        )
+    serve.start(http_options={"host": "127.0.0.1", "port": int(config["port"])})
+    serve.run(build_app(config), name=config["name"], route_prefix="/", blocking=False)
+    print("bakeoff: ray serve deployed", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    if address:  # someone else's cluster: take our application away, leave the cluster running
+        serve.delete(config["name"])
+    else:
+        serve.shutdown()
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
