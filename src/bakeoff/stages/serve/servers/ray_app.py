@@ -30,7 +30,7 @@ _NUMPY = {
     "FP64": "float64",
 }
 _KSERVE = {v: k for k, v in _NUMPY.items()}
-MAX_BODY_BYTES = 64 * 2**20
+MAX_BODY_BYTES = 16 * 2**20  # bakeoff's TF Serving API server's default too
 
 
 class BadRequest(Exception):
@@ -156,6 +156,9 @@ def build_app(config: dict[str, Any]) -> Any:
                 return JSONResponse({"name": name, "versions": ["1"], "platform": "ray-serve onnxruntime"})
             if request.method != "POST":
                 raise BadRequest(404, f"no route {request.method} {path}")
+            declared = int(request.headers.get("content-length") or 0)
+            if declared > MAX_BODY_BYTES:
+                raise BadRequest(413, f"request body of {declared} bytes is over {MAX_BODY_BYTES}")
             body = await request.body()
             if len(body) > MAX_BODY_BYTES:
                 raise BadRequest(413, f"request body of {len(body)} bytes is over {MAX_BODY_BYTES}")

@@ -220,6 +220,7 @@ class TorchServeLauncher:
                 "management_key": keys.get("management"),
                 "inference_key": keys.get("inference"),
                 "artifact": ARTIFACT,
+                "layout": "channels_first",
                 "batching": model.batching,
                 "batch_size": model.max_batch_size if model.batching else 1,
                 "max_batch_delay_ms": max(1, round(model.max_delay_ms)) if model.batching else None,

@@ -45,6 +45,11 @@ def pick_artifact(root: Path) -> tuple[str, Path]:
     )
 
 
+def layout_of(artifact: str) -> str:
+    """How the served artifact takes images: a PyTorch export channels-first, a Keras one channels-last."""
+    return "channels_first" if ARTIFACTS[artifact].origin == "torch" else "channels_last"
+
+
 def config_pbtxt(
     model: ServeModel,
     inputs: list[TensorSpec],
@@ -185,6 +190,7 @@ class TritonLauncher:
                 "model": model.name,
                 "versions": list(VERSIONS),
                 "artifact": artifact,
+                "layout": layout_of(artifact),
                 "batching": model.batching,
                 "max_batch_size": model.max_batch_size,
                 "max_delay_ms": model.max_delay_ms if model.batching else None,
