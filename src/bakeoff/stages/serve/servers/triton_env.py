@@ -81,7 +81,10 @@ def find(env: Path | None = None) -> TritonInstall | None:
     marker = env / MARKER
     if not marker.is_file() or not env_python(env).exists():
         return None
-    info = dict(line.split("=", 1) for line in marker.read_text().splitlines() if "=" in line)
+    lines = marker.read_text().splitlines()
+    if [x.split("=", 1)[1] for x in lines if x.startswith("requirement=")] != list(REQUIREMENTS):
+        return None  # made for other pins: ensure_env rebuilds it
+    info = dict(line.split("=", 1) for line in lines if "=" in line)
     try:
         install = TritonInstall(
             env=env,
