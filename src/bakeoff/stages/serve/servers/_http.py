@@ -1,5 +1,5 @@
-"""Small stdlib HTTP helpers the launchers use for readiness, first inference and management calls, so
-that starting a server needs neither the load generator nor any client library."""
+"""Small helpers the launchers share: stdlib HTTP for readiness, first inference and management calls
+(starting a server needs neither the load generator nor a client library), options, child environments."""
 
 from __future__ import annotations
 
@@ -71,6 +71,11 @@ def kserve_body(inputs: dict[str, np.ndarray]) -> bytes:
             ]
         }
     ).encode()
+
+
+def options_of(model: Any) -> dict[str, Any]:
+    """ServeModel.options (launcher-specific settings: 'noop', 'ray_address'), {} where it is absent."""
+    return dict(getattr(model, "options", None) or {})
 
 
 def child_env(extra_path: list[str] | None = None, **variables: str) -> dict[str, str]:

@@ -64,7 +64,8 @@ class RayServeLauncher:
         reason = self.unavailable()
         if reason:
             raise BakeoffError(reason)
-        address = self.address or os.environ.get(ADDRESS_ENV) or None
+        options = _http.options_of(model)
+        address = options.get("ray_address") or self.address or os.environ.get(ADDRESS_ENV) or None
         artifact, onnx_file = pick_artifact(model.artifacts)
         port = model.port or free_port()
         # Ray's unix sockets live under its temp dir, and their paths must stay under 108 characters.
@@ -79,6 +80,7 @@ class RayServeLauncher:
             "port": port,
             "address": address,
             "temp_dir": str(temp_dir),
+            "noop": bool(options.get("noop")),
         }
         model.workdir.mkdir(parents=True, exist_ok=True)
         config_path = model.workdir / "ray_app.json"
@@ -114,7 +116,8 @@ class RayServeLauncher:
         return RayServer(
             server=self.server,
             implementation=(
-                f"Ray Serve {_version()} on {where}, one replica running ONNX Runtime on {artifact}"
+                f"Ray Serve {_version()} on {where}, one replica running "
+                + ("a no-op model (zeros)" if config["noop"] else f"ONNX Runtime on {artifact}")
                 + (" under @serve.batch" if model.batching else "")
             ),
             endpoints=[

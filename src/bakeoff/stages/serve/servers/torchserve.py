@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,6 +71,26 @@ def write_mar(model: ServeModel, store: Path, version: str, file_name: str) -> P
         target.unlink(missing_ok=True)
         shutil.move(made, target)
     return target
+
+
+NOOP_HANDLER = Path(__file__).with_name("torchserve_noop_handler.py")
+
+
+def write_noop_mar(model: ServeModel, store: Path) -> Path:
+    """<store>/<name>.mar whose handler answers zeros of the output's shape (the stack's own ceiling)."""
+    shape = [int(d) if d > 0 else 1 for d in model.outputs[0].shape] if model.outputs else [1]
+    with tempfile.TemporaryDirectory(dir=store.parent) as tmp:
+        extra = Path(tmp) / "bakeoff_noop.json"
+        extra.write_text(json.dumps({"output_shape": shape}))
+        command = [
+            *mar_writer._archiver(),
+            *("--model-name", model.name, "--version", "1.0", "--handler", str(NOOP_HANDLER)),
+            *("--extra-files", str(extra), "--export-path", str(store)),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BakeoffError(f"torch-model-archiver failed on the no-op handler: {done.stderr.strip()[-300:]}")
+    return store / f"{model.name}.mar"
 
 
 def _sample_shape(model: ServeModel) -> tuple[int, ...] | None:
@@ -165,7 +186,8 @@ class TorchServeLauncher:
         store.mkdir(parents=True)
         (model.workdir / "tmp").mkdir(exist_ok=True)
         (model.workdir / KEY_FILE).unlink(missing_ok=True)
-        mar = write_mar(model, store, "1.0", model.name)
+        noop = bool(_http.options_of(model).get("noop"))
+        mar = write_noop_mar(model, store) if noop else write_mar(model, store, "1.0", model.name)
         ports = (model.port or free_port(), free_port(), free_port())
         config = model.workdir / "config.properties"
         config.write_text(config_properties(*ports, store))
@@ -203,8 +225,8 @@ class TorchServeLauncher:
         return RunningServer(
             server=self.server,
             implementation=(
-                f"TorchServe {_version()} (java frontend, Python worker) running bakeoff's handler on "
-                f"{ARTIFACT}"
+                f"TorchServe {_version()} (java frontend, Python worker) running "
+                + ("a no-op handler (zeros)" if noop else f"bakeoff's handler on {ARTIFACT}")
             ),
             endpoints=[Endpoint("torchserve-rest", inference, model.name, headers=headers)],
             proc=proc,

@@ -63,7 +63,12 @@ def config_pbtxt(
         if model.batching
         else ""
     )
-    params = {"onnx_file": "model.onnx", "threads": str(model.threads), "site_packages": str(site_packages)}
+    params = {
+        "onnx_file": "model.onnx",
+        "threads": str(model.threads),
+        "site_packages": str(site_packages),
+        "noop": "1" if _http.options_of(model).get("noop") else "0",
+    }
     parameters = "".join(
         f'parameters: {{ key: "{k}" value: {{ string_value: {json.dumps(v)} }} }}\n'
         for k, v in params.items()
@@ -172,7 +177,11 @@ class TritonLauncher:
             server=self.server,
             implementation=(
                 f"tritonserver {install.version()} (nvidia-pytriton's build), python backend running "
-                f"ONNX Runtime {_ort_version()} on {artifact}"
+                + (
+                    "a no-op model (zeros of the output's shape)"
+                    if _http.options_of(model).get("noop")
+                    else f"ONNX Runtime {_ort_version()} on {artifact}"
+                )
             ),
             endpoints=[
                 Endpoint("kserve-v2-http", http, model.name),
