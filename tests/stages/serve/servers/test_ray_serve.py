@@ -58,3 +58,10 @@ def test_ray_serve_serves_the_export(exported: Exported, tmp_path: Path) -> None
     assert group_left(running.pid) == []
     assert mentioning(temp_dir) == [] and mentioning(str(tmp_path)) == []
     assert not Path(temp_dir).exists()
+
+
+def test_load_goes_to_the_clusters_head_or_here() -> None:
+    from bakeoff.stages.serve.servers.ray_serve import proxy_host
+
+    assert proxy_host(None) == proxy_host("auto") == "127.0.0.1"
+    assert proxy_host("ray://head:10001") == "head" and proxy_host("10.0.0.5:6379") == "10.0.0.5"

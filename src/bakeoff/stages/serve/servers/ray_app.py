@@ -197,7 +197,9 @@ def main(config_path: str) -> None:
             namespace="bakeoff",
             log_to_driver=False,
         )
-    serve.start(http_options={"host": "127.0.0.1", "port": int(config["port"])})
+    # On someone else's cluster the proxy must answer from outside its node; here only on 127.0.0.1.
+    host = "0.0.0.0" if address and address not in ("auto", "local") else "127.0.0.1"
+    serve.start(http_options={"host": host, "port": int(config["port"])})
     serve.run(build_app(config), name=config["name"], route_prefix="/", blocking=False)
     print("bakeoff: ray serve deployed", flush=True)
     stop = threading.Event()

@@ -49,6 +49,15 @@ class RayServer(RunningServer):
             shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
+def proxy_host(address: str | None) -> str:
+    """Where Serve's HTTP proxy answers: here for a local cluster (or `auto`, one started on this machine),
+    else the head node of the cluster at `address` (ray://HOST:10001 or HOST:6379)."""
+    if not address or address in ("auto", "local"):
+        return HOST
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0]
+    return host or HOST
+
+
 class RayServeLauncher:
     server = "ray"
 
@@ -92,7 +101,7 @@ class RayServeLauncher:
             RAY_DEDUP_LOGS="0",
         )
         log_path = model.workdir / "ray_serve.log"
-        http = f"http://{HOST}:{port}"
+        http = f"http://{proxy_host(address)}:{port}"
         ready = f"{http}/v2/models/{model.name}/ready"
         began = time.monotonic()
         proc, log = start_group(command, log_path, env=env, cwd=model.workdir)
