@@ -2,9 +2,10 @@
 CONFIG.json`. It starts (or joins, with an address) a Ray cluster, deploys one replica that runs the
 exported ONNX file with ONNX Runtime under `@serve.batch`, and keeps it up until SIGTERM.
 
-The deployment speaks KServe v2 JSON (`POST /v2/models/{name}/infer`, `GET /v2/models/{name}/ready`),
-the protocol Triton speaks, so both share a protocol row, and a plain JSON route (`POST /{name}`: a nested
-list in, `{"predictions": ...}` out) for clients that want nothing else.
+The deployment speaks KServe v2 (`POST /v2/models/{name}/infer` in JSON or with the binary-tensor
+extension, `GET /v2/models/{name}/ready`), the protocol Triton speaks, so both share a protocol row; and a
+plain JSON route (`POST /{name}`: a nested list in, `{"predictions": ...}` out) for clients that want
+nothing else.
 """
 
 from __future__ import annotations
@@ -72,24 +73,34 @@ class OnnxModel:
         return np.asarray(self.session.run([self.output_name], {self.input_name: array})[0])
 
 
-def kserve_input(body: bytes, model: OnnxModel) -> np.ndarray:
+def kserve_input(body: bytes, model: OnnxModel, header_length: int | None = None) -> tuple[np.ndarray, bool]:
+    """The first input of a KServe v2 request, JSON or with the binary-tensor extension (a JSON header of
+    `header_length` bytes, then the raw tensor); and whether the client asked for a binary answer."""
+    head, raw = (body, None) if header_length is None else (body[:header_length], body[header_length:])
     try:
-        request = json.loads(body)
+        request = json.loads(head)
         entry = request["inputs"][0]
         datatype = entry["datatype"]
         shape = [int(d) for d in entry["shape"]]
-        data = entry["data"]
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        size: Any = (entry.get("parameters") or {}).get("binary_data_size")
+        data = entry["data"] if size is None else None
+        binary_out = bool((request.get("parameters") or {}).get("binary_data_output"))
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise BadRequest(400, f"not a KServe v2 inference request: {type(exc).__name__}: {exc}") from exc
     if datatype not in _NUMPY:
         raise BadRequest(400, f"datatype {datatype!r} is not a KServe v2 datatype")
     if _NUMPY[datatype] != model.dtype:
         raise BadRequest(400, f"input datatype {datatype} does not match the model's {_KSERVE[model.dtype]}")
     try:
-        array = np.asarray(data, dtype=_NUMPY[datatype]).reshape(shape)
+        if data is None:
+            if raw is None or len(raw) < int(size):
+                raise ValueError(f"binary_data_size {size} but {0 if raw is None else len(raw)} bytes follow")
+            array = np.frombuffer(raw[: int(size)], dtype=_NUMPY[datatype]).reshape(shape)
+        else:
+            array = np.asarray(data, dtype=_NUMPY[datatype]).reshape(shape)
     except (ValueError, TypeError) as exc:
         raise BadRequest(400, f"data does not fit shape {shape}: {exc}") from exc
-    return model.check(array)
+    return model.check(array), binary_out
 
 
 def plain_input(body: bytes, model: OnnxModel) -> np.ndarray:
@@ -103,25 +114,33 @@ def plain_input(body: bytes, model: OnnxModel) -> np.ndarray:
     return model.check(array)
 
 
-def kserve_output(name: str, version: str, output_name: str, out: np.ndarray) -> dict[str, Any]:
-    return {
-        "model_name": name,
-        "model_version": version,
-        "outputs": [
-            {
-                "name": output_name,
-                "datatype": _KSERVE.get(out.dtype.name, "FP32"),
-                "shape": list(out.shape),
-                "data": out.ravel().tolist(),
-            }
-        ],
+def kserve_output(
+    name: str, version: str, output_name: str, out: np.ndarray, binary: bool = False
+) -> tuple[bytes, dict[str, str]]:
+    """The response body and headers: JSON, or a JSON header followed by the raw output (binary)."""
+    entry: dict[str, Any] = {
+        "name": output_name,
+        "datatype": _KSERVE.get(out.dtype.name, "FP32"),
+        "shape": list(out.shape),
+    }
+    raw = np.ascontiguousarray(out).tobytes() if binary else b""
+    if binary:
+        entry["parameters"] = {"binary_data_size": len(raw)}
+    else:
+        entry["data"] = out.ravel().tolist()
+    head = json.dumps({"model_name": name, "model_version": version, "outputs": [entry]}).encode()
+    if not binary:
+        return head, {"content-type": "application/json"}
+    return head + raw, {
+        "content-type": "application/octet-stream",
+        "inference-header-content-length": str(len(head)),
     }
 
 
 def build_app(config: dict[str, Any]) -> Any:
     from ray import serve
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, Response
 
     name = config["name"]
     batching = bool(config["batching"])
@@ -145,14 +164,14 @@ def build_app(config: dict[str, Any]) -> Any:
                 return await self.batched(array)
             return self.model.run(array)
 
-        async def __call__(self, request: Request) -> JSONResponse:
+        async def __call__(self, request: Request) -> Response:
             path = request.url.path.rstrip("/")
             try:
                 return await self.route(request, path)
             except BadRequest as exc:
                 return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
-        async def route(self, request: Request, path: str) -> JSONResponse:
+        async def route(self, request: Request, path: str) -> Response:
             prefix = f"/v2/models/{name}"
             if request.method == "GET" and path in (f"{prefix}/ready", "/v2/health/ready"):
                 return JSONResponse({"name": name, "ready": True})
@@ -167,8 +186,17 @@ def build_app(config: dict[str, Any]) -> Any:
             if len(body) > MAX_BODY_BYTES:
                 raise BadRequest(413, f"request body of {len(body)} bytes is over {MAX_BODY_BYTES}")
             if path in (f"{prefix}/infer", f"{prefix}/versions/1/infer"):
-                out = await self.infer(kserve_input(body, self.model))
-                return JSONResponse(kserve_output(name, "1", self.model.output_name, out))
+                length = request.headers.get("inference-header-content-length")
+                try:
+                    header_length = None if length is None else int(length)
+                except ValueError as exc:
+                    raise BadRequest(
+                        400, f"Inference-Header-Content-Length {length!r} is not a number"
+                    ) from exc
+                array, binary = kserve_input(body, self.model, header_length)
+                out = await self.infer(array)
+                content, headers = kserve_output(name, "1", self.model.output_name, out, binary)
+                return Response(content, headers=headers)
             if path == f"/{name}":
                 out = await self.infer(plain_input(body, self.model))
                 return JSONResponse({"predictions": out.tolist()})
