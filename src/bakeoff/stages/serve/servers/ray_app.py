@@ -64,7 +64,7 @@ class OnnxModel:
         want = self.sample_shape
         got = list(array.shape[1:])
         if array.ndim != len(want) + 1 or any(w not in (-1, g) for w, g in zip(want, got, strict=True)):
-            raise BadRequest(400, f"input shape {list(array.shape)} does not match [-1, {want}]")
+            raise BadRequest(400, f"input shape {list(array.shape)} does not match {[-1, *want]}")
         return array
 
     def run(self, array: np.ndarray) -> np.ndarray:
