@@ -230,10 +230,13 @@ def main(config_path: str) -> None:
     serve.start(http_options={"host": host, "port": int(config["port"])})
     serve.run(build_app(config), name=config["name"], route_prefix="/", blocking=False)
     print("bakeoff: ray serve deployed", flush=True)
+    # The launcher asks for a clean stop by creating this file: Ray's own handlers take SIGTERM in the driver.
+    stop_file = Path(config["stop_file"])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(0.2) and not stop_file.exists():
+        pass
     if address:  # someone else's cluster: take our application away, leave the cluster running
         serve.delete(config["name"])
     else:

@@ -8,10 +8,12 @@ process group and goes with it; on someone else's cluster only bakeoff's applica
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,8 +44,15 @@ class RayServer(RunningServer):
     """A running Ray Serve; stop() also removes Ray's temp dir (sockets, logs, the session's files)."""
 
     temp_dir: Path | None = None
+    stop_file: Path | None = None
 
     def stop(self, grace: float = 10.0) -> None:
+        """Asks the driver to delete its application first (on someone else's cluster that is all that
+        goes), then ends the process group (locally: the whole cluster)."""
+        if self.stop_file is not None and self.proc.poll() is None:
+            self.stop_file.touch()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=30 if self.extra.get("address") else grace)
         super().stop(grace)
         if self.temp_dir is not None:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
@@ -79,6 +88,7 @@ class RayServeLauncher:
         port = model.port or free_port()
         # Ray's unix sockets live under its temp dir, and their paths must stay under 108 characters.
         temp_dir = Path(tempfile.mkdtemp(prefix="bakeoff-ray-"))
+        stop_file = model.workdir / "ray_app.stop"
         config = {
             "name": model.name,
             "onnx_file": str(onnx_file),
@@ -89,11 +99,13 @@ class RayServeLauncher:
             "port": port,
             "address": address,
             "temp_dir": str(temp_dir),
+            "stop_file": str(stop_file),
             "noop": bool(options.get("noop")),
         }
         model.workdir.mkdir(parents=True, exist_ok=True)
         config_path = model.workdir / "ray_app.json"
         config_path.write_text(json.dumps(config, indent=1))
+        stop_file.unlink(missing_ok=True)
         command = [sys.executable, "-m", "bakeoff.stages.serve.servers.ray_app", str(config_path)]
         env = _http.child_env(
             PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
@@ -149,6 +161,7 @@ class RayServeLauncher:
             },
             _log=log,
             temp_dir=temp_dir,
+            stop_file=stop_file,
         )
 
 

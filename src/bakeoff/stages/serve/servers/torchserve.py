@@ -39,6 +39,7 @@ from bakeoff.stages.serve.servers.base import (
 ARTIFACT = "torch-torchscript"
 READY_TIMEOUT_S = 120.0
 KEY_FILE = "key_file.json"
+TOKEN_EXPIRATION_MIN = 24 * 60
 
 
 def torchserve_command() -> Path | None:
@@ -115,6 +116,8 @@ def config_properties(inference: int, management: int, metrics: int, store: Path
             "install_py_dep_per_model=false",
             "enable_model_api=true",
             "disable_system_metrics=true",
+            # Keys expire after 60 minutes by default; `bakeoff serve` may stay up longer than that.
+            f"token_expiration_min={TOKEN_EXPIRATION_MIN}",
             "",
         ]
     )
@@ -241,6 +244,8 @@ class TorchServeLauncher:
                 "token_auth": self.token_auth,
                 "management_key": keys.get("management"),
                 "inference_key": keys.get("inference"),
+                "key_file": str(model.workdir / KEY_FILE) if self.token_auth else None,
+                "token_expiration_min": TOKEN_EXPIRATION_MIN if self.token_auth else None,
                 "artifact": ARTIFACT,
                 "layout": "channels_first",
                 "batching": model.batching,
