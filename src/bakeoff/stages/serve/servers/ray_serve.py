@@ -47,12 +47,12 @@ class RayServer(RunningServer):
     stop_file: Path | None = None
 
     def stop(self, grace: float = 10.0) -> None:
-        """Asks the driver to delete its application first (on someone else's cluster that is all that
-        goes), then ends the process group (locally: the whole cluster)."""
-        if self.stop_file is not None and self.proc.poll() is None:
+        """On someone else's cluster, asks the driver to delete its application (all that goes there) and
+        waits for it; then ends the process group (locally: the whole cluster, which is bakeoff's own)."""
+        if self.extra.get("address") and self.stop_file is not None and self.proc.poll() is None:
             self.stop_file.touch()
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=30 if self.extra.get("address") else grace)
+                self.proc.wait(timeout=60)
         super().stop(grace)
         if self.temp_dir is not None:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
