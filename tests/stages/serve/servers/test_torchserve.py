@@ -72,3 +72,9 @@ def test_torchserve_serves_the_mar_with_token_auth(exported: Exported, tmp_path:
         running.stop()
     assert group_left(running.pid) == []
     assert mentioning(str(tmp_path)) == []  # no java, no worker
+
+
+def test_without_java_it_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torchserve.shutil, "which", lambda _name: None)
+    reason = torchserve.TorchServeLauncher().unavailable()
+    assert reason is not None and "openjdk-17-jre-headless" in reason

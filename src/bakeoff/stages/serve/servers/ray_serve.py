@@ -156,6 +156,7 @@ class RayServeLauncher:
                 "artifact": artifact,
                 "layout": layout_of(artifact),
                 "batching": model.batching,
+                "threads": model.threads,
                 "max_batch_size": config["max_batch_size"],
                 "max_delay_ms": config["max_delay_ms"] if model.batching else None,
             },

@@ -199,10 +199,12 @@ class TorchServeLauncher:
         if not self.token_auth:
             command.append("--disable-token-auth")
         # TMPDIR: the wrapper keeps a pid file there and refuses to start a second TorchServe beside it.
+        # OMP_NUM_THREADS: the worker's torch takes its intra-op threads from it (bakeoff's --threads).
         env = _http.child_env(
             [str(Path(sys.executable).parent)],
             TMPDIR=str(model.workdir / "tmp"),
             LOG_LOCATION=str(model.workdir / "logs"),
+            OMP_NUM_THREADS=str(model.threads),
         )
         log_path = model.workdir / "torchserve.log"
         inference, management, metrics = (f"http://{HOST}:{p}" for p in ports)
@@ -249,6 +251,7 @@ class TorchServeLauncher:
                 "artifact": ARTIFACT,
                 "layout": "channels_first",
                 "batching": model.batching,
+                "threads": model.threads,
                 "batch_size": model.max_batch_size if model.batching else 1,
                 "max_batch_delay_ms": max(1, round(model.max_delay_ms)) if model.batching else None,
                 "versions": ["1.0"],

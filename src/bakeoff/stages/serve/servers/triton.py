@@ -201,6 +201,7 @@ class TritonLauncher:
                 "artifact": artifact,
                 "layout": layout_of(artifact),
                 "batching": model.batching,
+                "threads": model.threads,
                 "max_batch_size": model.max_batch_size,
                 "max_delay_ms": model.max_delay_ms if model.batching else None,
             },
