@@ -80,3 +80,19 @@ def test_triton_serves_the_export_to_tritonclient(exported: Exported, tmp_path: 
         running.stop()
     assert group_left(running.pid) == []
     assert mentioning(str(tmp_path)) == []
+
+
+@pytest.mark.slow
+def test_a_model_that_fails_to_load_stops_the_group_and_says_why(exported: Exported, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from bakeoff.errors import BakeoffError
+
+    launcher = available("triton")
+    broken = replace(serve_model(exported, tmp_path), threads="many")  # model.py's int() fails in Triton
+    with pytest.raises(BakeoffError) as caught:
+        launcher.start(broken)
+    first = str(caught.value).splitlines()[0]
+    assert first.startswith("tritonserver exited with code"), first
+    assert "many" in str(caught.value)  # the log's tail says why
+    assert mentioning(str(tmp_path)) == []

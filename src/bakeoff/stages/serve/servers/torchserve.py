@@ -221,9 +221,12 @@ class TorchServeLauncher:
                 READY_TIMEOUT_S,
             )
             _first_inference(inference, model, keys.get("inference"), log_path)
-        except BaseException:
+        except BaseException as exc:
             stop_group(proc, 1.0)
             log.close()
+            tail = log_tail(log_path)
+            if isinstance(exc, BakeoffError) and tail and tail not in str(exc):
+                raise BakeoffError(f"{exc}\n{tail}") from exc  # a refused registration: the log says why
             raise
         cold = time.monotonic() - began
         headers = tuple(bearer(keys.get("inference")).items())
