@@ -15,6 +15,9 @@ from bakeoff.stages.serve.servers.base import Endpoint
 from tests.stages.serve.servers._bad import bad_input_statuses
 from tests.stages.serve.servers.conftest import Exported, available, group_left, mentioning, serve_model
 
+# One xdist group with the other server tests: they share one export of simplenet.
+pytestmark = pytest.mark.xdist_group("serve-servers")
+
 
 def test_codec_posts_a_list_and_reads_predictions() -> None:
     request = codec.encode(

@@ -17,6 +17,9 @@ from bakeoff.stages.serve.servers.base import Endpoint
 from tests.stages.serve.servers._bad import bad_input_statuses
 from tests.stages.serve.servers.conftest import Exported, available, group_left, mentioning, serve_model
 
+# One xdist group with the other server tests: they share one export of simplenet.
+pytestmark = pytest.mark.xdist_group("serve-servers")
+
 
 def test_codec_sends_the_token_and_reads_lists_and_errors() -> None:
     endpoint = Endpoint("torchserve-rest", "http://127.0.0.1:1", "m", "2.0", (("Authorization", "Bearer k"),))

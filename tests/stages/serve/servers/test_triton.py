@@ -15,6 +15,9 @@ from bakeoff.stages.serve.servers import triton, triton_env
 from tests.stages.serve.servers._bad import bad_input_statuses
 from tests.stages.serve.servers.conftest import Exported, available, group_left, mentioning, serve_model
 
+# One xdist group with the other server tests: they share one export of simplenet.
+pytestmark = pytest.mark.xdist_group("serve-servers")
+
 
 def test_config_turns_dynamic_batching_on_and_off(tmp_path: Path) -> None:
     specs = [TensorSpec("x", "float32", (784,))], [TensorSpec("output", "float32", (10,))]
