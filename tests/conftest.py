@@ -65,6 +65,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             group = "onnx2tf"
         elif path.startswith("tests/stages/export/deploy/"):
             group = "deploy"
+        elif path.startswith("tests/stages/serve/servers/"):
+            group = "serve-servers"  # one export of simplenet shared by the Triton, TorchServe and Ray tests
         else:
             group = path
         item.add_marker(pytest.mark.xdist_group(group))
