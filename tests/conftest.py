@@ -49,7 +49,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # worker, so a module- or session-scoped fixture is built once: by default a group is one test file;
 # every test reading the shared quick runs is one group, and so is everything that builds or uses the
 # onnx2tf converter environment (one folder on disk, not safe to build twice at once).
-_SHARED_RUNS = {"quick_run", "lenet_run", "regression_run"}
+_SHARED_RUNS = {"quick_run", "lenet_run", "regression_run", "exported"}  # exported: the serve tests
 _RUN_READERS = ("tests/report/test_report_claims.py", "tests/report/test_report_labels.py")
 _ONNX2TF = ("tests/stages/export/converters/test_onnx2tf_env.py", "tests/stages/export/test_convert.py")
 
