@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean
+.PHONY: install serve-env run test lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,13 +19,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Triton's tritonserver (nvidia-pytriton's wheel) needs numpy<2: it gets its own virtualenv, in
+# ~/.cache/bakeoff/triton-env or where BAKEOFF_TRITON_ENV points. Made once (about 90 s), rebuilt when its
+# pinned requirements change, a no-op otherwise.
+serve-env: $(STAMP)
+	$(BIN)/python -m bakeoff.stages.serve.servers.triton_env
+
 run: $(STAMP)
 	$(BIN)/bakeoff run
 
 # Two workers halve the suite's wall time (most tests wait on one framework process at a time); the few
 # tests that judge the machine's own load (marked `serial`, kept in tests/measure so collecting them is
 # quick) run alone afterwards.
-test: $(STAMP)
+test: $(STAMP) serve-env
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not serial"
 	$(BIN)/python -m pytest -m serial tests/measure
 

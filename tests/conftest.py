@@ -49,11 +49,12 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # worker, so a module- or session-scoped fixture is built once: by default a group is one test file;
 # every test reading the shared quick runs is one group, and so is everything that builds or uses the
 # onnx2tf converter environment (one folder on disk, not safe to build twice at once).
-_SHARED_RUNS = {"quick_run", "lenet_run", "regression_run"}
+_SHARED_RUNS = {"quick_run", "lenet_run", "regression_run", "exported"}  # exported: the serve tests
 _RUN_READERS = ("tests/report/test_report_claims.py", "tests/report/test_report_labels.py")
 _ONNX2TF = ("tests/stages/export/converters/test_onnx2tf_env.py", "tests/stages/export/test_convert.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(__file__).parent.parent
     for item in items:
@@ -64,6 +65,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             group = "onnx2tf"
         elif path.startswith("tests/stages/export/deploy/"):
             group = "deploy"
+        elif path.startswith("tests/stages/serve/servers/"):
+            group = "serve-servers"  # one export of simplenet shared by the Triton, TorchServe and Ray tests
         else:
             group = path
         item.add_marker(pytest.mark.xdist_group(group))

@@ -47,6 +47,7 @@ def burner() -> Iterator[subprocess.Popen[str]]:
     proc.wait()
 
 
+@pytest.mark.serial  # a spinning child must get its core: a test running beside it takes that away
 def test_samples_a_busy_child(burner: subprocess.Popen[str]) -> None:
     with ResourceSampler(burner.pid, interval=0.05, gpu=False) as sampler:
         assert burner.stdout is not None
@@ -60,6 +61,7 @@ def test_samples_a_busy_child(burner: subprocess.Popen[str]) -> None:
     assert usage.cpu_util_share == pytest.approx(usage.cpu_percent_mean / (100 * usage.cores))
 
 
+@pytest.mark.serial
 def test_children_are_summed_into_the_parent(burner: subprocess.Popen[str]) -> None:
     with ResourceSampler(interval=0.05, gpu=False) as sampler:
         assert burner.stdout is not None

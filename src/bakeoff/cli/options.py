@@ -145,7 +145,9 @@ TfServingBin = Annotated[
 Goal = Annotated[
     str | None,
     typer.Option(
-        "--goal", help="research or production: weighs training and code, or serving and deploying."
+        "--goal",
+        help="research, production or scale-out: weighs training and code, serving and deploying, or "
+        "training spread over workers (the distributed stage).",
     ),
 ]
 Team = Annotated[

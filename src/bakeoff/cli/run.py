@@ -66,6 +66,11 @@ Plan = tuple[Path, str, bool, list[str]]
 
 
 # The options a run is measured with: --resume keeps the run's own and refuses new ones.
+# The distributed stage's launchers (bakeoff.stages.distributed.shared.LAUNCHERS, which a test holds
+# this to), named here so `bakeoff --help` imports nothing heavy.
+LAUNCHER_NAMES = ("torchrun", "mwms", "mirrored", "accelerate", "lightning")
+# What `bakeoff run` and `bakeoff distributed` start by default: the wrappers are an optional extra.
+DEFAULT_LAUNCHERS = ("torchrun", "mwms", "mirrored")
 FIXED_ON_RESUME = (
     "model",
     "out",
@@ -133,9 +138,11 @@ def run(
         str,
         typer.Option(
             "--stages",
-            help="Comma-separated stages, in order: parity, train, pipeline, export, infer, serve, debug "
-            "(backends comes with --backends; serve is not in the default: it starts four model servers and "
-            "loads each for minutes; debug neither: planted faults and a pdb session, see `bakeoff debug`).",
+            help="Comma-separated stages, in order: parity, train, pipeline, export, infer, serve, "
+            "distributed, debug (backends comes with --backends; serve is not in the default: it starts four "
+            "model servers and loads each for minutes; distributed is added by itself when more than "
+            "one GPU is found, on the CPU ask for it; debug is opt-in: planted faults and a pdb session, "
+            "see `bakeoff debug`).",
         ),
     ] = "parity,train,pipeline,export,infer",
     backends: Backends = "",
@@ -194,8 +201,10 @@ def run(
         from bakeoff.results.tracking import check_kinds
 
         check_kinds(split(track))
+    from bakeoff.measure.env import gpus
     from bakeoff.report.constraints import given as given_constraints
     from bakeoff.report.live import resumed_plan
+    from bakeoff.stages.distributed.stage import options_for as distributed_options
     from bakeoff.stages.export.stage import options_for as export_options
     from bakeoff.stages.infer.stage import options_for as infer_options
     from bakeoff.stages.serve.stage import options_for as serve_options
@@ -227,10 +236,16 @@ def run(
         "export": export_options(all_or(artifacts), epochs, batch_size, lr, data, 18, quick),
         "infer": infer_options(all_or(runtimes), parse_batch_sizes(batch_sizes), quick),
         "serve": serve_options(all_or(servers), slo_ms, duration, quick, tfserving_bin),
+        "distributed": distributed_options(
+            list(DEFAULT_LAUNCHERS), [1, 2], ["strong"], [], 0, epochs, batch_size, lr, device, data, quick
+        ),
         "quick": quick,
         "margin": margin,
     }
     chosen = with_backends(options, split(stages), backends)
+    # Data parallelism can pay on several GPUs; on the CPU its workers only share the cores: opt-in.
+    if not given_flag(ctx, "stages") and len(gpus()) > 1 and "distributed" not in chosen:
+        chosen.append("distributed")
     _run_stages(model, out, chosen, options, quick, as_json, given, track)
 
 
@@ -262,6 +277,90 @@ def train(
         "train": train_options(split(modes), epochs, batch_size, lr, device, data, compile_mode, False),
     }
     _run_stages(model, out, with_backends(options, ["train"], backends), options, False, as_json)
+
+
+def distributed(
+    model: Model = "simplenet",
+    workers: Annotated[
+        str,
+        typer.Option(
+            "--workers", help="Comma-separated worker counts per node, e.g. 1,2 (1 is the baseline)."
+        ),
+    ] = "1,2",
+    launchers: Annotated[
+        str,
+        typer.Option(
+            "--launchers",
+            help="Comma-separated: torchrun (DDP), mwms (Keras under MultiWorkerMirroredStrategy, a "
+            "process per worker), mirrored (Keras under MirroredStrategy, one process), accelerate, "
+            "lightning (the raw loop's wrappers, under torchrun; pip install 'bakeoff[distributed]').",
+        ),
+    ] = ",".join(DEFAULT_LAUNCHERS),
+    scaling: Annotated[
+        str,
+        typer.Option(
+            "--scaling",
+            help="strong (the global batch fixed), weak (the batch per worker fixed), or strong,weak.",
+        ),
+    ] = "strong,weak",
+    nodes: Annotated[
+        str,
+        typer.Option(
+            "--nodes",
+            help="host1:port,host2:port: one bakeoff per node, each with its --node-rank; the first is "
+            "torchrun's rendezvous, node k's TensorFlow workers listen on its port + i.",
+        ),
+    ] = "",
+    node_rank: Annotated[int, typer.Option("--node-rank", min=0, help="This node's place in --nodes.")] = 0,
+    steps: Annotated[
+        int | None,
+        typer.Option("--steps", min=1, help="Global batches per epoch (default: the whole split)."),
+    ] = None,
+    epochs: Epochs = 1,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Global batch (strong scaling); per worker for weak.")
+    ] = 64,
+    lr: Lr = 1e-3,
+    device: Device = "cpu",
+    data: Data = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A dozen steps, one epoch.")] = False,
+    out: Out = Path("bakeoff-runs"),
+    seed: Seed = 0,
+    threads: Threads = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Data-parallel training: torchrun + DDP against Keras under MultiWorkerMirroredStrategy and
+    MirroredStrategy, same weights, data, split and Adam rule, at each worker count.
+
+    Gate: each N-worker loss curve equals its framework's one-worker curve, and torch's equals Keras'.
+    Measures step time, samples/s, strong/weak scaling efficiency, launch to first step, all-reduce
+    time and peak RSS of the process trees. Same as `bakeoff run --stages distributed`.
+    """
+    from bakeoff.stages.distributed.stage import options_for, parse_nodes
+
+    counts = [int(w) for w in split(workers) if w.isdigit()]
+    if len(counts) != len(split(workers)) or not counts:
+        raise UsageError(f"--workers '{workers}': comma-separated counts, e.g. 1,2")
+    options = {
+        "threads": threads,
+        "seed": seed,
+        "distributed": options_for(
+            split(launchers),
+            counts,
+            split(scaling),
+            parse_nodes(nodes),
+            node_rank,
+            epochs,
+            batch_size,
+            lr,
+            device,
+            data,
+            quick,
+            steps,
+            threads,
+        ),
+    }
+    _run_stages(model, out, ["distributed"], options, quick, as_json)
 
 
 def pipeline(
@@ -548,4 +647,4 @@ def debug(
     _run_stages(model, out, ["debug"], options, False, False)
 
 
-COMMANDS = (run, train, pipeline, infer, export, convert, debug)
+COMMANDS = (run, train, pipeline, infer, export, convert, distributed, debug)

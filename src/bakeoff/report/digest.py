@@ -29,6 +29,7 @@ STAGE_TITLES = {
     "pipeline": "input pipelines",
     "export": "export",
     "infer": "inference",
+    "distributed": "distributed training",
     "debug": "debugging",
 }
 
@@ -70,6 +71,7 @@ def digest(run: Run) -> dict[str, Any]:
         "infer": _infer(run),
         "debug": debug_digest(run.latest),
         "serve": serving.digest(run),
+        "distributed": _distributed(run),
         "failed": [
             {"stage": r["stage"], "case": r["case"], "framework": r["framework"], "message": r["message"]}
             for r in run.failed
@@ -80,7 +82,7 @@ def digest(run: Run) -> dict[str, Any]:
 def _settings(run: Run) -> dict[str, Any]:
     """The fairness settings each stage recorded, so the report shows what every number was measured under."""
     found: dict[str, Any] = {"threads": run.info.get("options", {}).get("threads")}
-    for stage in ("parity", "backends", "train", "pipeline", "export", "infer"):
+    for stage in ("parity", "backends", "train", "pipeline", "export", "infer", "distributed"):
         # The matmul-peak probe and the summaries carry no (or other) settings than the cases themselves.
         settings = next(
             (
@@ -287,3 +289,35 @@ def _infer(run: Run) -> dict[str, Any] | None:
         )
     summary = run.case("infer", "summary")
     return {"cases": cases, "by_device": summary["metrics"]["by_device"] if summary else {}}
+
+
+def _distributed(run: Run) -> dict[str, Any] | None:
+    """The scaling table, the gate of each case against its one-worker run, torch against Keras, and
+    whether distributing paid (the stage's summary record)."""
+    records = [r for r in run.stage("distributed") if r["case"] != "summary"]
+    if not records:
+        return None
+    summary = run.case("distributed", "summary")
+    cases = [
+        {
+            "case": r["case"],
+            "status": r["status"],
+            "message": r["message"],
+            "api": r["settings"].get("api"),
+            "layout": r["settings"].get("layout"),
+            "matches_single": r["metrics"].get("matches_single"),
+            "max_rel_loss_diff": (r["metrics"].get("vs_single") or {}).get("max_rel_loss_diff"),
+            "keras_fixes": r["settings"].get("keras_fixes") or [],
+        }
+        for r in records
+    ]
+    m = summary["metrics"] if summary else {}
+    return {
+        "cases": cases,
+        "table": m.get("table", []),
+        "cross": m.get("cross", []),
+        "verdict": m.get("verdict"),
+        "pays": m.get("pays"),
+        "summary_status": summary["status"] if summary else None,
+        "summary_message": summary["message"] if summary else None,
+    }

@@ -13,7 +13,15 @@ from bakeoff.measure.guard import guard_lines
 from bakeoff.report import markup, plots, wording
 from bakeoff.report.debug import html_section as debug_section
 from bakeoff.report.digest import FAMILY, STAGE_TITLES
-from bakeoff.report.html_sections import artifacts, failures, inference, keras_backends, pipelines, serving
+from bakeoff.report.html_sections import (
+    artifacts,
+    distributed,
+    failures,
+    inference,
+    keras_backends,
+    pipelines,
+    serving,
+)
 from bakeoff.report.markup import SECTIONS
 from bakeoff.report.numbers import sci
 from bakeoff.report.verdict import Verdict
@@ -63,6 +71,7 @@ def render(run: Run, digest: dict[str, Any], verdict: Verdict, claims: str = "")
         debug_section(digest["debug"], markup.absent(digest, "debug")),
         artifacts(digest),
         serving(digest),
+        distributed(digest),
         failures(digest),
     ]
     nav = "".join(f'<a href="#{key}">{escape(name)}</a>' for key, name in SECTIONS.items())

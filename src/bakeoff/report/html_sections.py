@@ -290,6 +290,88 @@ def serving(digest: dict[str, Any]) -> str:
     )
 
 
+def distributed(digest: dict[str, Any]) -> str:
+    d = digest.get("distributed")
+    if not d:
+        return markup.section("distributed", markup.absent(digest, "distributed"))
+    rows = [
+        [
+            row["case"],
+            row["workers"],
+            row["global_batch"],
+            markup.num(row["step_s"] * 1e3, ".2f"),
+            markup.num(row["samples_per_s"]),
+            markup.num(row["speedup"], ".2f"),
+            markup.num(row["efficiency"], ".2f"),
+            markup.num(row.get("vs_best_one_process"), ".2f"),
+            markup.num(row["launch_to_first_step_s"], ".1f"),
+            markup.num(row["allreduce_s"] * 1e3, ".2f") if row["allreduce_s"] is not None else None,
+            markup.num(row["rss_peak_bytes"] / 2**20),
+            markup.num(row.get("vs_raw_loop"), ".2f"),
+        ]
+        for row in d["table"]
+    ]
+    table = markup.table(
+        [
+            "case",
+            "workers",
+            "global batch",
+            "step ms",
+            "samples/s",
+            "x 1 worker",
+            "efficiency",
+            "x fastest 1 process",
+            "launch to 1st step s",
+            "all-reduce ms",
+            "peak RSS MiB",
+            "step x raw DDP loop",
+        ],
+        rows,
+        range(1, 12),
+    )
+    gate = [[c["case"], c["layout"], _gate_cell(c), ", ".join(c["keras_fixes"]) or None] for c in d["cases"]]
+    gate += [
+        [
+            c["pair"],
+            "torch against Keras",
+            markup.status(
+                "ok" if c["ok"] else "failed",
+                c["why"][:120] or f"max rel. loss diff {sci(c['max_rel_loss_diff'])}",
+            ),
+            None,
+        ]
+        for c in d["cross"]
+    ]
+    notes = f"<p><b>{escape(d['verdict'] or '')}</b></p>" if d.get("verdict") else ""
+    notes += (
+        '<p class="note">Strong scaling: the global batch fixed, efficiency = speedup / workers. Weak: the '
+        "batch per worker fixed, efficiency = one-worker step time / N-worker step time. All-reduce: one "
+        "buffer the size of all gradients, timed alone after training. RSS: each launched process tree's "
+        "peak, summed. x fastest 1 process: samples/s against the framework's fastest one-process run, "
+        "all-cores reference included: what distributing has to beat on this machine.</p>"
+    )
+    gate_table = markup.table(["case", "layout", "gate (loss curve)", "Keras 3 workarounds applied"], gate)
+    return markup.section(
+        "distributed",
+        markup.pair(plots.scaling(d), notes),
+        table,
+        "<h3>Correctness gate: each curve against its one-worker run, torch against Keras</h3>",
+        gate_table,
+    )
+
+
+def _gate_cell(c: dict[str, Any]) -> Any:
+    if c["status"] != "ok" and c["matches_single"] is not False:
+        return markup.status("failed", c["message"][:120])
+    if c["matches_single"] is None:
+        return "not compared: weak scaling trains on a larger global batch"
+    if c["max_rel_loss_diff"] is None:
+        return markup.status("ok", "the one-worker curve")
+    return markup.status(
+        "ok" if c["matches_single"] else "failed", f"max rel. loss diff {sci(c['max_rel_loss_diff'])}"
+    )
+
+
 def failures(digest: dict[str, Any]) -> str:
     failed = digest["failed"]
     parts = []

@@ -65,6 +65,21 @@ def render(digest: dict[str, Any], verdict: Verdict, claims: list[str] | None = 
                 if case["status"] == "ok"
             ]
     lines += _serving(digest.get("serve"))
+    dist = digest.get("distributed")
+    if dist and dist["table"]:
+        lines += [
+            "",
+            "| distributed case | workers | samples/s | x 1 worker | efficiency | launch to 1st step s |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['case']} | {r['workers']} | {_f(r['samples_per_s'], ',.0f')} | "
+            f"{_f(r['speedup'], '.2f')} | {_f(r['efficiency'], '.2f')} | "
+            f"{_f(r['launch_to_first_step_s'], '.1f')} |"
+            for r in dist["table"]
+        ]
+        if dist.get("verdict"):
+            lines += ["", f"Distributed: {_md(dist['verdict'])}."]
     lines += debug_lines(digest.get("debug"))
     if digest["failed"]:
         lines += ["", "Failed cases:", ""]

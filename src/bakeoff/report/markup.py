@@ -22,6 +22,7 @@ SECTIONS = {
     "debugging": "Debugging",
     "artifacts": "Artifacts",
     "serving": "Serving",
+    "distributed": "Distributed training",
     "failures": "Failed cases",
 }
 

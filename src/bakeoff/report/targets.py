@@ -55,4 +55,13 @@ TARGET_NOTES = {
 WEIGHTS = {
     "research": {"training": 3, "inference": 1, "deployment": 1, "debuggability": 2, "serving": 1},
     "production": {"training": 1, "inference": 3, "deployment": 3, "debuggability": 1, "serving": 3},
+    # Training spread over workers or GPUs: the distributed stage's scale-out dimension counts most.
+    "scale-out": {
+        "training": 2,
+        "inference": 1,
+        "deployment": 1,
+        "debuggability": 1,
+        "serving": 1,
+        "scale-out": 3,
+    },
 }

@@ -28,7 +28,7 @@ from bakeoff.results.run import Run
 from bakeoff.stages.export.artifacts import ARTIFACTS
 
 CHOICES = {
-    "goal": ("research", "production"),
+    "goal": ("research", "production", "scale-out"),
     "team": ("pythonic", "structured"),
     "deploy": ("cloud", "mobile", "edge", "browser", "containers"),
     "hardware": ("cpu", "gpu"),
@@ -60,7 +60,12 @@ class Constraints:
 
 # The stage whose timings decide each dimension: a busy machine during it leaves the dimension undecided.
 # (debuggability is not decided by timings: a busy machine leaves it as it is.)
-DIMENSION_STAGES = {"training": "train", "inference": "infer", "serving": "serve"}
+DIMENSION_STAGES = {
+    "training": "train",
+    "inference": "infer",
+    "serving": "serve",
+    "scale-out": "distributed",
+}
 # The servers that stand for each side's serving path (Triton and Ray Serve serve the PyTorch artifact here).
 SERVING_SIDES = {"TensorFlow": ("tf-serving",), "PyTorch": ("torchserve", "triton", "ray")}
 BUSY = "not decided: the machine was busy"
@@ -111,6 +116,8 @@ def recommend(run: Run, constraints: Constraints, margin: float | None = None) -
         _debuggability(run, constraints, margin),
         _serving(run, margin),
     ]
+    if "scale-out" in weights:  # only a goal that asks for it weighs training spread over workers
+        dims.append(_scale_out(run, margin))
     for dim in dims:
         dim.weight = weights[dim.name]
     backends = _keras_backends(run, margin)
@@ -261,6 +268,59 @@ def _training(run: Run, margin: float) -> Dimension:
             f"time to {goal}: {t} {reached[t]:.2f} s, {k} {reached[k]:.2f} s (one run each, compile included)"
         )
     return Dimension("training", title, winner, sentence, reasons)
+
+
+def _scale_out(run: Run, margin: float) -> Dimension:
+    """torchrun + DDP against the fastest tf.distribute launcher at the largest worker count both ran
+    at one global batch (strong scaling), each having passed the gate against its one-worker run."""
+    title = "scale-out training"
+    done = [
+        r
+        for r in run.stage("distributed")
+        if r["status"] == "ok"
+        and r["case"] != "summary"
+        and r["settings"].get("scaling") == "strong"
+        and r["metrics"].get("matches_single")
+        and len(r["metrics"].get("step_times", [])) > 2
+    ]
+    sides = {
+        side: [r for r in done if r["settings"]["api"] == api]
+        for side, api in (("PyTorch", "torch.distributed"), ("TensorFlow", "tf.distribute"))
+    }
+    counts = {r["settings"]["workers"] for r in sides["PyTorch"]} & {
+        r["settings"]["workers"] for r in sides["TensorFlow"]
+    }
+    counts = {n for n in counts if n > 1}
+    if not counts:
+        return Dimension(
+            "scale-out", title, None, "not measured: no multi-worker case of each side passed the gate"
+        )
+    n = max(counts)
+    best = {
+        side: min(
+            (r for r in cases if r["settings"]["workers"] == n),
+            key=lambda r: r["metrics"]["step_s"]["median"],
+        )
+        for side, cases in sides.items()
+    }
+    t, k = best["PyTorch"], best["TensorFlow"]
+    ratio = rounds.ratio(
+        rounds.segments(t["metrics"]["step_times"]), rounds.segments(k["metrics"]["step_times"]), paired=False
+    )
+    winner = None
+    if ratio.practical(margin) == "win":
+        winner = "TensorFlow" if ratio.low > 1.0 else "PyTorch"  # a ratio above 1: torch is slower
+    sentence = ratio.practical_verdict(t["case"], k["case"], margin)
+    summary = run.case("distributed", "summary")
+    reasons = [
+        f"{r['case']}: {_ms(r['metrics']['step_s']['median'])}/step, "
+        f"{r['metrics']['samples_per_s']['median']:,.0f} samples/s"
+        for r in (t, k)
+    ]
+    reasons.append(f"step time at {n} workers: {sentence}")
+    if summary and summary["metrics"].get("verdict"):
+        reasons.append(summary["metrics"]["verdict"])
+    return Dimension("scale-out", title, winner, sentence, reasons)
 
 
 def _inference(run: Run, c: Constraints, margin: float) -> Dimension:

@@ -15,6 +15,7 @@ from bakeoff.spec.graph import Graph
 from bakeoff.stages.backends import stage as backends
 from bakeoff.stages.context import RunContext
 from bakeoff.stages.debug import stage as debug
+from bakeoff.stages.distributed import stage as distributed
 from bakeoff.stages.export import stage as export
 from bakeoff.stages.infer import stage as infer
 from bakeoff.stages.parity import stage as parity
@@ -39,6 +40,7 @@ STAGES: dict[str, Stage] = {
     "infer": Stage(infer.run, infer.check, needs=("export",)),
     # Not in `bakeoff run`'s default stages: it starts four servers and loads each for minutes.
     "serve": Stage(serve.run, serve.check, needs=("export",)),
+    "distributed": Stage(distributed.run, distributed.check),
     # Opt-in (`bakeoff debug`, or --stages ...,debug): not in `bakeoff run`'s default stages.
     "debug": Stage(debug.run, debug.check),
 }

@@ -12,6 +12,7 @@ from bakeoff.report.plots.inference import (
     swatch,
     throughput,
 )
+from bakeoff.report.plots.scaling import scaling
 from bakeoff.report.plots.serving import knee
 from bakeoff.report.plots.training import (
     overlapping_losses,
@@ -33,6 +34,7 @@ __all__ = [
     "overlapping_losses",
     "parity_layers",
     "pipelines",
+    "scaling",
     "swatch",
     "throughput",
     "time_to_accuracy",

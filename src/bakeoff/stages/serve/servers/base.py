@@ -35,6 +35,8 @@ class Endpoint:
     address: str
     model: str
     version: str | None = None
+    # Headers every request must carry (TorchServe's token: ('Authorization', 'Bearer ...')); codecs add them.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The distributed stage: data-parallel training of the twins with torch.distributed and tf.distribute."""

@@ -1,0 +1,13 @@
+# keras_single.py spread over the devices of one process with MirroredStrategy.
+import keras
+import tensorflow as tf
+
+
+def main(build_model, x, y, batch_size, epochs, lr):
+    strategy = tf.distribute.MirroredStrategy()
+    with strategy.scope():
+        model = build_model()
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy")
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+    model.fit(data, epochs=epochs)
+    return model
