@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bakeoff.stages.distributed.launch import free_port, kill_group
+from bakeoff.process_group import free_port, stop_group
 
 PROBE = textwrap.dedent(
     """
@@ -71,7 +71,7 @@ def test_each_fix_is_still_needed_and_both_make_fit_work(tmp_path: Path) -> None
             proc.wait(timeout=max(1.0, deadline - time.perf_counter()))
     finally:
         for proc in procs:
-            kill_group(proc)
+            stop_group(proc)
     outcome = json.loads((tmp_path / "out0.json").read_text())
     assert outcome["needed"] is True
     assert "PerReplica" in outcome["none"], outcome  # keras-team/keras#20585

@@ -238,7 +238,7 @@ def test_two_nodes_on_loopback_train_like_one_process_for_both_frameworks(tmp_pa
     from concurrent.futures import ThreadPoolExecutor
 
     from bakeoff.data.datasets import load
-    from bakeoff.stages.distributed.launch import free_port
+    from bakeoff.process_group import free_port
     from bakeoff.stages.train.training import prepare
 
     graph = resolve("simplenet")

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,8 +22,8 @@ import numpy as np
 from bakeoff.measure.isolation import worker_env
 from bakeoff.measure.sampler import ResourceSampler
 from bakeoff.npz import load_arrays
+from bakeoff.process_group import LOOPBACK, free_port, stop_group
 
-LOOPBACK = "127.0.0.1"
 # After every rank has written its result, processes get this long to leave before their group is
 # killed (TensorFlow's collective executor can linger at exit).
 EXIT_GRACE_S = 3.0
@@ -52,12 +49,6 @@ class Nodes:
     @property
     def loopback(self) -> bool:
         return all(self.address(k)[0] in (LOOPBACK, "localhost") for k in range(len(self.hosts)))
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -158,14 +149,6 @@ def _env(extra: dict[str, str], threads: int, nodes: Nodes) -> dict[str, str]:
     return env
 
 
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kills the process and everything it started (it leads its own process group)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-
-
 def _read_rank(out_dir: Path, rank: int) -> RankResult | None:
     path = out_dir / f"rank{rank}.json"
     if not path.exists():
@@ -244,7 +227,7 @@ def run_group(
                 proc.wait(timeout=max(0.0, deadline - time.perf_counter()))
     finally:
         for proc in procs:
-            kill_group(proc)
+            stop_group(proc, grace=0.0)
         for sampler in samplers:
             sampler.__exit__(None, None, None)
         for log in logs:

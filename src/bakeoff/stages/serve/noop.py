@@ -59,7 +59,8 @@ async def _serve(port: int) -> None:
 @contextlib.contextmanager
 def running_noop() -> Iterator[str]:
     """Start the no-op server in its own process group; yield its address; stop it."""
-    from bakeoff.stages.serve.servers.base import free_port, start_group, stop_group, wait_until
+    from bakeoff.process_group import free_port, start_group, stop_group
+    from bakeoff.stages.serve.servers.base import wait_until
 
     port = free_port()
     log_path = Path(tempfile.mkdtemp(prefix="bakeoff-noop-")) / "noop.log"

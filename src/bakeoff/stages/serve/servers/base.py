@@ -10,9 +10,6 @@ on Ctrl-C.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -21,8 +18,9 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from bakeoff.errors import BakeoffError
+from bakeoff.process_group import LOOPBACK, log_tail, stop_group
 
-HOST = "127.0.0.1"
+HOST = LOOPBACK
 
 
 @dataclass(frozen=True)
@@ -109,66 +107,6 @@ class Launcher(Protocol):
     def start(self, model: ServeModel) -> RunningServer:
         """Start the server on `model`, wait until the model itself answers, and return it. On any failure
         the process group is already stopped and a BakeoffError names the cause (with the log's tail)."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def start_group(
-    cmd: Sequence[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
-    """Start `cmd` as the leader of a new session, its output in `log_path`."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("wb")
-    try:
-        proc = subprocess.Popen(
-            list(cmd),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        log.close()
-        raise BakeoffError(f"could not start {cmd[0]}: {exc}") from exc
-    return proc, log
-
-
-def stop_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """SIGTERM to the whole group, then SIGKILL to whatever is left after `grace` seconds. Children that
-    outlive the leader (TorchServe's java) are still in the group, so the group is killed even when the
-    leader is already gone."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _group_alive(proc.pid):
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=0.05)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 def wait_until(

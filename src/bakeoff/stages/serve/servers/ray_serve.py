@@ -21,18 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bakeoff.errors import BakeoffError
+from bakeoff.process_group import free_port, log_tail, start_group, stop_group
 from bakeoff.stages.serve.servers import _http
-from bakeoff.stages.serve.servers.base import (
-    HOST,
-    Endpoint,
-    RunningServer,
-    ServeModel,
-    free_port,
-    log_tail,
-    start_group,
-    stop_group,
-    wait_until,
-)
+from bakeoff.stages.serve.servers.base import HOST, Endpoint, RunningServer, ServeModel, wait_until
 from bakeoff.stages.serve.servers.triton import layout_of, pick_artifact
 
 READY_TIMEOUT_S = 180.0

@@ -15,15 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff.errors import BakeoffError
-from bakeoff.stages.serve.servers.base import (
-    HOST,
-    Endpoint,
-    RunningServer,
-    ServeModel,
-    free_port,
-    start_group,
-    wait_until,
-)
+from bakeoff.process_group import free_port, start_group
+from bakeoff.stages.serve.servers.base import HOST, Endpoint, RunningServer, ServeModel, wait_until
 
 OWN = "TF Serving API, bakeoff's implementation"
 REAL = "tensorflow_model_server"

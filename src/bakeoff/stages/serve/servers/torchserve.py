@@ -20,21 +20,12 @@ from typing import Any
 import numpy as np
 
 from bakeoff.errors import BakeoffError
+from bakeoff.process_group import free_port, log_tail, start_group, stop_group
 from bakeoff.stages.export.artifacts import ARTIFACTS, path_of
 from bakeoff.stages.export.deploy import torchserve as mar_writer
 from bakeoff.stages.export.deploy.tensors import onnx_specs
 from bakeoff.stages.serve.servers import _http
-from bakeoff.stages.serve.servers.base import (
-    HOST,
-    Endpoint,
-    RunningServer,
-    ServeModel,
-    free_port,
-    log_tail,
-    start_group,
-    stop_group,
-    wait_until,
-)
+from bakeoff.stages.serve.servers.base import HOST, Endpoint, RunningServer, ServeModel, wait_until
 
 ARTIFACT = "torch-torchscript"
 READY_TIMEOUT_S = 120.0

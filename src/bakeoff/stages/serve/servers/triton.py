@@ -12,21 +12,12 @@ import time
 from pathlib import Path
 
 from bakeoff.errors import BakeoffError
+from bakeoff.process_group import free_port, log_tail, start_group, stop_group
 from bakeoff.stages.export.artifacts import ARTIFACTS, path_of
 from bakeoff.stages.export.deploy.tensors import TensorSpec, onnx_specs
 from bakeoff.stages.export.deploy.triton import _tensors as pbtxt_tensors
 from bakeoff.stages.serve.servers import _http, triton_env
-from bakeoff.stages.serve.servers.base import (
-    HOST,
-    Endpoint,
-    RunningServer,
-    ServeModel,
-    free_port,
-    log_tail,
-    start_group,
-    stop_group,
-    wait_until,
-)
+from bakeoff.stages.serve.servers.base import HOST, Endpoint, RunningServer, ServeModel, wait_until
 
 MODEL_PY = Path(__file__).with_name("triton_model.py")
 # The ONNX artifacts the python backend can run, in order of preference.
