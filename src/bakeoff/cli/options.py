@@ -140,6 +140,14 @@ TfServingBin = Annotated[
         help="Path to the real tensorflow_model_server [default: on PATH, else bakeoff's own server].",
     ),
 ]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Serve on an existing Ray cluster: 'auto' (`ray start --head` on this machine) or "
+        "ray://HEAD:10001 [default: $BAKEOFF_RAY_ADDRESS, else a local cluster of bakeoff's own].",
+    ),
+]
 
 # the verdict's constraints (run, report, recommend)
 Goal = Annotated[

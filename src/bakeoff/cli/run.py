@@ -44,6 +44,7 @@ from bakeoff.cli.options import (
     Modes,
     Opset,
     Out,
+    RayAddress,
     Runtimes,
     Seed,
     Servers,
@@ -170,6 +171,7 @@ def run(
     slo_ms: SloMs = 50.0,
     duration: Duration = None,
     tfserving_bin: TfServingBin = None,
+    ray_address: RayAddress = None,
     seed: Seed = 0,
     threads: Threads = None,
     margin: Margin = DEFAULT_MARGIN,
@@ -235,7 +237,7 @@ def run(
         "train": train_options(split(modes), epochs, batch_size, lr, device, data, compile_mode, quick),
         "export": export_options(all_or(artifacts), epochs, batch_size, lr, data, 18, quick),
         "infer": infer_options(all_or(runtimes), parse_batch_sizes(batch_sizes), quick),
-        "serve": serve_options(all_or(servers), slo_ms, duration, quick, tfserving_bin),
+        "serve": serve_options(all_or(servers), slo_ms, duration, quick, tfserving_bin, ray_address),
         "distributed": distributed_options(
             list(DEFAULT_LAUNCHERS), [1, 2], ["strong"], [], 0, epochs, batch_size, lr, device, data, quick
         ),

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from bakeoff.cli.options import FitEpochs, JsonFlag, Model, Out, Seed, TfServingBin, Threads
+from bakeoff.cli.options import FitEpochs, JsonFlag, Model, Out, RayAddress, Seed, TfServingBin, Threads
 from bakeoff.cli.output import console, progress, quiet
 from bakeoff.errors import UsageError
 
@@ -39,6 +39,7 @@ def serve(
         bool, typer.Option("--batching/--no-batching", help="Server-side dynamic batching.")
     ] = True,
     tfserving_bin: TfServingBin = None,
+    ray_address: RayAddress = None,
     epochs: FitEpochs = 3,
     runs: Out = Path("bakeoff-runs"),
     seed: Seed = 0,
@@ -80,6 +81,8 @@ def serve(
             )
     inputs, outputs = _specs(graph)
     options_: dict[str, object] = {"tfserving_bin": tfserving_bin} if tfserving_bin else {}
+    if ray_address:
+        options_["ray_address"] = ray_address
     serve_model = ServeModel(
         name=graph.spec.name,
         artifacts=artifacts_root(run_dir),

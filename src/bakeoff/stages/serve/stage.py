@@ -55,6 +55,7 @@ class ServeOptions:
     max_delay_ms: float = 2.0
     timeout_s: float = 5.0
     tfserving_bin: str | None = None
+    ray_address: str | None = None
     quick: bool = False
 
 
@@ -64,6 +65,7 @@ def options_for(
     duration: float | None,
     quick: bool,
     tfserving_bin: str | None = None,
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """The stage's entry in a run's options (run.json). --quick: 1 s per load point, 3 knee points, the
     sweep at 1, 16 and 64, a shorter rate search."""
@@ -72,6 +74,7 @@ def options_for(
         "slo_ms": slo_ms,
         "duration": duration if duration is not None else (1.0 if quick else 5.0),
         "tfserving_bin": tfserving_bin,
+        "ray_address": ray_address,
         "quick": quick,
     }
     if quick:
@@ -203,6 +206,8 @@ class ServerRun:
             options = {"versions": [1, 2], "labels": {"stable": 1, "canary": 2}}
             if self.opts.tfserving_bin:
                 options["tfserving_bin"] = self.opts.tfserving_bin
+        if self.name == "ray" and self.opts.ray_address:
+            options["ray_address"] = self.opts.ray_address
         model = ServeModel(
             name=self.ctx.graph.spec.name.replace("_", "-") or "model",
             artifacts=self.root,
