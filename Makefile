@@ -32,7 +32,7 @@ run: $(STAMP)
 # tests that judge the machine's own load (marked `serial`, kept in tests/measure so collecting them is
 # quick) run alone afterwards.
 test: $(STAMP) serve-env
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not serial"
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not serial" --durations=20
 	$(BIN)/python -m pytest -m serial tests/measure
 
 lint: $(STAMP)
