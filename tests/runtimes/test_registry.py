@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bakeoff.errors import UsageError
+from bakeoff.frameworks import KERAS_BACKENDS
 from bakeoff.runtimes import RUNTIMES, LoadOptions, Runtime, check_runtimes, load
 
 
@@ -26,7 +27,7 @@ def test_registry_covers_the_issue_runtimes() -> None:
     gpu_only = {"onnxruntime-cuda", "onnxruntime-tensorrt", "torch-eager-cuda", "torch-compile-cuda"}
     assert {r.name for r in RUNTIMES.values() if r.gpu} == gpu_only
     for runtime in RUNTIMES.values():
-        assert runtime.worker in ("torch", "keras", "native")
+        assert runtime.worker in ("torch", "native", *KERAS_BACKENDS)
         assert runtime.missing() == "", runtime.name  # every package is installed here
         assert callable(runtime.load_module().load)
 

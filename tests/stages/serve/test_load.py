@@ -114,3 +114,13 @@ def test_poisson_arrivals_have_the_asked_rate_and_exponential_gaps() -> None:
     assert len(times) == pytest.approx(10_000, rel=0.05)
     assert gaps.std() / gaps.mean() == pytest.approx(1.0, abs=0.05)  # exponential: CV 1
     assert np.all(np.diff(load.arrival_times(10, 1, "constant")) == pytest.approx(0.1))
+
+
+@pytest.mark.slow
+def test_the_generator_runs_where_an_event_loop_already_runs(serial_server: str) -> None:
+    # A notebook, or Playwright's sync API in the same process, keeps a loop running in the main thread.
+    async def inside() -> load.LoadResult:
+        return load.closed_loop(target(serial_server), 1, 0.3)
+
+    result = asyncio.run(inside())
+    assert result.ok > 0 and result.failed == 0

@@ -12,10 +12,11 @@ that ceiling.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -437,7 +438,7 @@ def open_loop(
 ) -> LoadResult:
     """Offer `rate` requests/s for `duration` seconds. `target` is an HttpTarget, or for gRPC a factory of
     a codec's GrpcClient (made inside the generator's event loop) with `inputs`."""
-    return asyncio.run(
+    return _run(
         _with_driver(
             target,
             inputs,
@@ -458,7 +459,7 @@ def closed_loop(
     windows: int = 5,
 ) -> LoadResult:
     """`concurrency` clients, each sending its next request as soon as its last one is answered."""
-    return asyncio.run(
+    return _run(
         _with_driver(
             target,
             inputs,
@@ -538,3 +539,14 @@ def ceiling(duration: float = 2.0, concurrency: int = 64) -> tuple[float, LoadRe
 
 def now() -> float:
     return time.monotonic()
+
+
+def _run(coro: Coroutine[Any, Any, LoadResult]) -> LoadResult:
+    """asyncio.run, or the same in a thread of its own when this thread already runs an event loop (a
+    notebook, or Playwright's sync API in the same process): asyncio.run refuses to nest."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
