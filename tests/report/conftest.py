@@ -19,7 +19,9 @@ MODES = "torch-eager,keras-eager,keras-graph,keras-xla"
 STAGES = "parity,train,export,infer"
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an asyncio loop running in the main thread while it is open,
+# and other tests in the same pytest worker (the serve stage's) need asyncio.run there.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     try:
         ensure_chromium()

@@ -343,7 +343,7 @@ def test_a_slowed_copy_of_a_real_run_is_flagged(quick_run: Path, tmp_path: Path)
             assert row.ratio is not None and row.ratio.ratio == 1.0, row
             assert row.verdict in (SAME, NO_PRACTICAL_DIFFERENCE), row
     text = _render(compare_tables(c))
-    assert "REGRESSION: B 1.50x slower" in text and "2 regression(s) in B" in text
+    assert "REGRESSION: B 2.00x slower" in text and "2 regression(s) in B" in text
 
 
 @pytest.mark.slow

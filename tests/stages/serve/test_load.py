@@ -5,6 +5,7 @@ in for an overloaded model server."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Iterator
 
@@ -122,5 +123,7 @@ def test_the_generator_runs_where_an_event_loop_already_runs(serial_server: str)
     async def inside() -> load.LoadResult:
         return load.closed_loop(target(serial_server), 1, 0.3)
 
-    result = asyncio.run(inside())
+    # In a thread of its own: another test in this pytest worker may have left a loop in the main thread.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        result = pool.submit(asyncio.run, inside()).result()
     assert result.ok > 0 and result.failed == 0
