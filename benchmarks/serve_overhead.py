@@ -294,15 +294,16 @@ def _ray_metrics_url(running: RunningServer) -> str | None:
     if "ray_metrics_url" in running.extra:
         return str(running.extra["ray_metrics_url"])
     serve_port = int(running.extra["http"].rsplit(":", 1)[1])
-    ports: set[int] = set()
-    for p in psutil.process_iter(["pid"]):
+    ports: set[tuple[int, int]] = set()  # (0 for the dashboard agent's ports, which hold the export; port)
+    for p in psutil.process_iter(["pid", "cmdline"]):
         with contextlib.suppress(psutil.Error, OSError):
             if os.getpgid(p.pid) != running.pid:
                 continue
+            agent = any("agent" in part for part in p.info["cmdline"] or [])
             for c in p.net_connections(kind="tcp"):
                 if c.status == psutil.CONN_LISTEN and c.laddr.port != serve_port:
-                    ports.add(c.laddr.port)
-    for port in sorted(ports):
+                    ports.add((0 if agent else 1, c.laddr.port))
+    for _, port in sorted(ports):
         url = f"http://127.0.0.1:{port}/metrics"
         with contextlib.suppress(Exception):
             if "ray_" in _get(url, timeout=1.0):
