@@ -266,12 +266,15 @@ def _torchserve_batches(running: RunningServer) -> dict[str, Any]:
     for path in [logs / "ts_log.log", running.log_path, *sorted(logs.glob("*.log"))]:
         rows = calls = 0.0
         histogram: dict[str, float] = {}
+        seen: set[str] = set()  # a batch's metric line can be logged more than once: count each batch once
         with contextlib.suppress(OSError), path.open("r", encoding="utf-8", errors="replace") as f:
             for line in f:
                 if "PredictionTime." not in line:
                     continue
-                n = len(UUID.findall(line.split("PredictionTime.", 1)[1]))
-                if n:
+                ids = UUID.findall(line.split("PredictionTime.", 1)[1])
+                n = len(ids)
+                if n and ids[0] not in seen:
+                    seen.add(ids[0])
                     rows += n
                     calls += 1
                     histogram[str(n)] = histogram.get(str(n), 0.0) + 1
