@@ -271,7 +271,7 @@ class ServerRun:
         from bakeoff.stages.serve.protocols import codec
 
         c = codec(endpoint.protocol, variant)
-        target = load.HttpTarget.of(endpoint.address, c.encode(endpoint, self.payload))
+        target = load.HttpTarget.of(endpoint.address, c.encode(endpoint, layout_for(running, self.payload)))
         ceiling = float(self.generator["ceiling_rps"])
         opts = self.opts
 
