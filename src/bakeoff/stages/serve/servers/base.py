@@ -113,16 +113,18 @@ def wait_until(
     ready: Callable[[], bool], proc: subprocess.Popen[bytes], log_path: Path, what: str, timeout: float
 ) -> float:
     """Poll `ready` until it is true; return the seconds waited. Raises (after stopping the group) when the
-    process exits or `timeout` passes, quoting the log's tail."""
+    process exits or `timeout` passes, quoting the log's tail, and stops the group on Ctrl-C too."""
     start = time.monotonic()
-    while True:
-        if proc.poll() is not None:
-            stop_group(proc, 1.0)
-            raise BakeoffError(f"{what} exited with code {proc.returncode}:\n{log_tail(log_path)}")
-        with contextlib.suppress(Exception):
-            if ready():
-                return time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            stop_group(proc, 1.0)
-            raise BakeoffError(f"{what} not ready after {timeout:.0f} s:\n{log_tail(log_path)}")
-        time.sleep(0.1)
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise BakeoffError(f"{what} exited with code {proc.returncode}:\n{log_tail(log_path)}")
+            with contextlib.suppress(Exception):
+                if ready():
+                    return time.monotonic() - start
+            if time.monotonic() - start > timeout:
+                raise BakeoffError(f"{what} not ready after {timeout:.0f} s:\n{log_tail(log_path)}")
+            time.sleep(0.1)
+    except BaseException:  # also Ctrl-C while waiting: the half-started server must not be left running
+        stop_group(proc, 1.0)
+        raise
