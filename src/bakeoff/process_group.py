@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+import psutil
+
 from bakeoff.errors import BakeoffError
 
 LOOPBACK = "127.0.0.1"
@@ -50,7 +52,9 @@ def start_group(
 def stop_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
     """SIGTERM to the whole group, then SIGKILL to whatever is left after `grace` seconds. Children that
     outlive the leader (TorchServe's java) are still in the group, so the group is killed even when the
-    leader is already gone."""
+    leader is already gone. Descendants that left the group for sessions of their own (torchrun starts
+    each rank in a new session) are listed first, while the leader still holds them, and killed too."""
+    family = _descendants(proc.pid)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
@@ -59,8 +63,19 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
             proc.wait(timeout=0.05)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+    for child in family:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=max(grace, 5.0))
+    psutil.wait_procs(family, timeout=5.0)
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
 
 
 def _group_alive(pgid: int) -> bool:

@@ -229,6 +229,10 @@ def test_a_case_past_its_time_is_killed_with_its_whole_process_group(tmp_path: P
     assert time.perf_counter() - started < 15
     left = {p.pid for p in psutil.Process().children(recursive=True)} - before
     assert not left
+    # torchrun starts each rank in a session of its own: orphans would no longer be our children.
+    mine = str(tmp_path / "case")
+    ranks = [p for p in psutil.process_iter(["cmdline"]) if any(mine in a for a in p.info["cmdline"] or ())]
+    assert not ranks, [p.pid for p in ranks]
 
 
 @pytest.mark.slow
