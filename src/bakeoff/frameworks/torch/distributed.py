@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,15 +116,21 @@ def _ddp_loop(
     ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     train_step = make_step(model, ddp, setup.graph, setup.options.lr)
     batches = list(_batches(setup, x_train, y_train, rank, world))
+    return _timed(lambda b: train_step(*batches[b]), len(batches), device)
+
+
+def _timed(step: Callable[[int], torch.Tensor], steps: int, device: torch.device) -> Loop:
+    """Times `steps` calls of `step` (batch index -> loss) as the training stage does, keeping each
+    loss; the wall clock of the first step's end is the launch-to-first-step mark."""
     losses: list[torch.Tensor] = []
 
-    def step(b: int) -> torch.Tensor:
-        loss = train_step(*batches[b])
+    def kept(b: int) -> torch.Tensor:
+        loss = step(b)
         losses.append(loss.detach())
         return loss
 
     started = wall()
-    times = time_loop(step, len(batches), sync=_sync(device))
+    times = time_loop(kept, steps, sync=_sync(device))
     return times, losses, started + times[0]
 
 
@@ -148,7 +155,6 @@ def _accelerate_loop(
     wrapped, optimizer = accelerator.prepare(model, optimizer)
     graph = setup.graph
     batches = list(_batches(setup, x_train, y_train, rank, world))
-    losses: list[torch.Tensor] = []
 
     def step(b: int) -> torch.Tensor:
         xs, y = batches[b]
@@ -156,12 +162,9 @@ def _accelerate_loop(
         loss = loss_fn(wrapped(*xs), y, graph.spec.task.loss_name, graph.ends_in_softmax)
         accelerator.backward(loss)
         optimizer.step()
-        losses.append(loss.detach())
         return loss
 
-    started = wall()
-    times = time_loop(step, len(batches), sync=_sync(device))
-    return times, losses, started + times[0]
+    return _timed(step, len(batches), device)
 
 
 def _lightning_loop(
