@@ -8,10 +8,9 @@ from typing import Any
 import numpy as np
 
 from bakeoff.stages.serve.protocols import CodecError
+from bakeoff.stages.serve.protocols._grpc import GrpcClient
 from bakeoff.stages.serve.protocols.kserve import NUMPY, datatype
 from bakeoff.stages.serve.servers.base import Endpoint
-
-OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 
 
 def infer_request(endpoint: Endpoint, inputs: dict[str, np.ndarray]) -> Any:
@@ -45,57 +44,20 @@ def first_output(reply: Any) -> np.ndarray:
     raise CodecError("OK", "the output carries no values")
 
 
-class KServeGrpcClient:
-    def __init__(self, endpoint: Endpoint, timeout_s: float) -> None:
-        self.endpoint = endpoint
-        self.timeout_s = timeout_s
-        self._aio: Any = None
-        self._stub: Any = None
-        self._cache: tuple[int, Any] | None = None
+def _stub(channel: Any) -> Any:
+    from tritonclient.grpc import service_pb2_grpc
 
-    def _request(self, inputs: dict[str, np.ndarray]) -> Any:
-        key = id(inputs)
-        if self._cache is None or self._cache[0] != key:
-            self._cache = (key, infer_request(self.endpoint, inputs))
-        return self._cache[1]
-
-    async def infer(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        import grpc
-        from tritonclient.grpc import service_pb2_grpc
-
-        if self._aio is None:
-            self._aio = grpc.aio.insecure_channel(self.endpoint.address, options=OPTIONS)
-            self._stub = service_pb2_grpc.GRPCInferenceServiceStub(self._aio)
-        try:
-            reply = await self._stub.ModelInfer(self._request(inputs), timeout=self.timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            raise CodecError(exc.code().name, exc.details() or "") from None
-        return first_output(reply)
-
-    def infer_sync(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        import grpc
-        from tritonclient.grpc import service_pb2_grpc
-
-        with grpc.insecure_channel(self.endpoint.address, options=OPTIONS) as channel:
-            stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
-            try:
-                reply = stub.ModelInfer(infer_request(self.endpoint, inputs), timeout=self.timeout_s)
-            except grpc.RpcError as exc:
-                raise CodecError(exc.code().name, exc.details() or "") from None
-        return first_output(reply)
-
-    async def close(self) -> None:
-        if self._aio is not None:
-            await self._aio.close()
-            self._aio = None
+    return service_pb2_grpc.GRPCInferenceServiceStub(channel)
 
 
 class KServeGrpcCodec:
     protocol = "kserve-v2-grpc"
     transport = "grpc"
 
-    def client(self, endpoint: Endpoint, timeout_s: float) -> KServeGrpcClient:
-        return KServeGrpcClient(endpoint, timeout_s)
+    def client(self, endpoint: Endpoint, timeout_s: float) -> GrpcClient:
+        return GrpcClient(
+            endpoint, timeout_s, build=infer_request, stub=_stub, method="ModelInfer", read=first_output
+        )
 
 
 codec = KServeGrpcCodec()
