@@ -27,7 +27,17 @@ from bakeoff.results.comparison import (
 )
 from bakeoff.results.run import load_run
 from bakeoff.results.store import make_record
-from tests.results.run_dirs import ENV, _copy, _infer, _pipeline, _records, _render, _train, _write_run
+from tests.results.run_dirs import (
+    ENV,
+    _copy,
+    _infer,
+    _pipeline,
+    _quiet_copy,
+    _records,
+    _render,
+    _train,
+    _write_run,
+)
 
 # --- comparing, synthetic ---------------------------------------------------------------------------
 
@@ -86,6 +96,19 @@ def test_slower_b_is_a_regression_and_ratios_match_numpy_medians(tmp_path: Path)
     text = _render(compare_tables(c))
     assert "REGRESSION: B 1.50x slower" in text and "no practical difference" in text
     assert "2 regression(s) in B" in text
+
+
+def test_a_slowdown_measured_on_a_busy_machine_is_shown_but_not_called(tmp_path: Path) -> None:
+    records = _records()
+    records[1]["metrics"]["step_times"] = [t * 2 for t in records[1]["metrics"]["step_times"]]
+    b = _write_run(tmp_path, "b", records)
+    info = json.loads((b / "run.json").read_text())
+    info["guard"] = {"train": {"noisy": True, "why": "other processes 1.9 of 2 cores"}}
+    (b / "run.json").write_text(json.dumps(info))
+    c = compare(load_run(_write_run(tmp_path, "a", _records())), load_run(b))
+    train = _speed(c, "train", "torch-eager")
+    assert train.ratio is not None and train.ratio.low > 1.9
+    assert train.verdict == CHANGED and c.regressions == []
 
 
 def _tight(factor: float) -> dict[str, Any]:
@@ -308,8 +331,8 @@ def test_a_real_run_against_its_copy_has_no_difference(quick_run: Path, tmp_path
 
 @pytest.mark.slow
 def test_a_slowed_copy_of_a_real_run_is_flagged(quick_run: Path, tmp_path: Path) -> None:
-    copy = _copy(quick_run, tmp_path, "slowed")
-    run = load_run(quick_run)
+    copy = _quiet_copy(quick_run, tmp_path, "slowed")
+    run = load_run(_quiet_copy(quick_run, tmp_path, "original"))
     # The steadiest cases, slowed 2x: on a busy machine (the suite runs two workers side by side) a
     # mode's steps can spread over 100x, and then a 1.5x slowdown is rightly "no significant difference".
     modes = [r for r in run.stage("train") if "step_s" in r["metrics"]]
