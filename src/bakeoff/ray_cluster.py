@@ -47,14 +47,19 @@ def init(
     namespace: str = "bakeoff",
     num_cpus: int | None = None,
     log_to_driver: bool = False,
+    env_vars: dict[str, str] | None = None,
 ) -> Any:
-    """In the Ray process: join the cluster at `address`, or start a local one whose every node and
-    worker address is 127.0.0.1 (Ray would otherwise take the machine's interface address, which then
-    ends up in MASTER_ADDR and TF_CONFIG), with `num_cpus` CPUs (None: the machine's) and no dashboard."""
+    """In the Ray process: join the cluster at `address` (the job's workers get `env_vars`), or start a
+    local one whose every node and worker address is 127.0.0.1 (Ray would otherwise take the machine's
+    interface address, which then ends up in MASTER_ADDR and TF_CONFIG), with `num_cpus` CPUs (None: the
+    machine's) and no dashboard; its processes inherit this one's environment."""
     import ray
 
     if address:
-        return ray.init(address=address, namespace=namespace, log_to_driver=log_to_driver)
+        runtime_env = {"env_vars": env_vars} if env_vars else None
+        return ray.init(
+            address=address, namespace=namespace, log_to_driver=log_to_driver, runtime_env=runtime_env
+        )
     return ray.init(
         _node_ip_address=LOOPBACK,
         _temp_dir=str(temp_dir),

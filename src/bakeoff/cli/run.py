@@ -354,7 +354,8 @@ def distributed(
     as_json: JsonFlag = False,
 ) -> None:
     """Data-parallel training: torchrun + DDP against Keras under MultiWorkerMirroredStrategy and
-    MirroredStrategy, same weights, data, split and Adam rule, at each worker count.
+    MirroredStrategy (and, asked for, Accelerate, Lightning and Ray Train's TorchTrainer and
+    TensorflowTrainer), same weights, data, split and Adam rule, at each worker count.
 
     Gate: each N-worker loss curve equals its framework's one-worker curve, and torch's equals Keras'.
     Measures step time, samples/s, strong/weak scaling efficiency, launch to first step, all-reduce

@@ -7,7 +7,6 @@ from typing import Any
 
 from bakeoff.report.plots.figure import figure, to_svg
 
-
 # Launchers measured from two workers on: the one-worker line they start from.
 ONE_WORKER = {"mwms": "mirrored", "ray-tf": "mirrored", "ray-torch": "torchrun"}
 

@@ -90,6 +90,7 @@ def main(argv: list[str]) -> int:
             request["ray_temp_dir"],
             num_cpus=request["workers"] * request["threads"],
             log_to_driver=True,
+            env_vars={"PYTHONPATH": os.environ.get("PYTHONPATH", "")},
         )
         print(f"bakeoff: ray {ray.__version__} up, {ray.cluster_resources()}", flush=True)
         trainer(request).fit()
@@ -108,4 +109,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # Through the importable module, so Ray pickles the worker functions by name, not by value.
+    from bakeoff.stages.distributed.ray_train import main as main_of_module
+
+    sys.exit(main_of_module(sys.argv[1:]))
