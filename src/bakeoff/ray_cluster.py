@@ -22,6 +22,19 @@ ADDRESS_ENV = "BAKEOFF_RAY_ADDRESS"
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
 
 
+# Ray turns 127.0.0.1 given as the node address into the machine's interface address, unless Ray
+# "clusters" are off (what Ray does on macOS and Windows: every address is then the loopback one). For a
+# local cluster of bakeoff's own; read once, when ray is imported, by the driver and every Ray process.
+LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def before_import(address: str | None) -> None:
+    """In the Ray process, before `import ray`: keep a local cluster on 127.0.0.1 (its GCS, raylet and
+    workers inherit this environment, so MASTER_ADDR and TF_CONFIG get 127.0.0.1 too)."""
+    if not address:
+        os.environ.update(LOCAL_ENV)
+
+
 def address_of(given: str | None) -> str | None:
     """The cluster to join: the one given, else $BAKEOFF_RAY_ADDRESS; None: a local cluster of our own."""
     return given or os.environ.get(ADDRESS_ENV) or None
@@ -50,9 +63,11 @@ def init(
     env_vars: dict[str, str] | None = None,
 ) -> Any:
     """In the Ray process: join the cluster at `address` (the job's workers get `env_vars`), or start a
-    local one whose every node and worker address is 127.0.0.1 (Ray would otherwise take the machine's
-    interface address, which then ends up in MASTER_ADDR and TF_CONFIG), with `num_cpus` CPUs (None: the
-    machine's) and no dashboard; its processes inherit this one's environment."""
+    local one whose every node and worker address is 127.0.0.1 (`before_import` must have run: Ray would
+    otherwise take the machine's interface address, which then ends up in MASTER_ADDR and TF_CONFIG),
+    with `num_cpus` CPUs (None: the machine's) and no dashboard; its processes inherit this one's
+    environment."""
+    before_import(address)
     import ray
 
     if address:
@@ -60,7 +75,7 @@ def init(
         return ray.init(
             address=address, namespace=namespace, log_to_driver=log_to_driver, runtime_env=runtime_env
         )
-    return ray.init(
+    context = ray.init(
         _node_ip_address=LOOPBACK,
         _temp_dir=str(temp_dir),
         num_cpus=num_cpus,
@@ -68,6 +83,14 @@ def init(
         namespace=namespace,
         log_to_driver=log_to_driver,
     )
+    ip = ray.util.get_node_ip_address()
+    if ip != LOOPBACK:
+        ray.shutdown()
+        raise RuntimeError(
+            f"the local Ray cluster took {ip}, not {LOOPBACK}: ray was imported before "
+            "ray_cluster.before_import ran"
+        )
+    return context
 
 
 def missing(module: str, extra: str) -> str | None:

@@ -70,6 +70,8 @@ def test_ray_trainers_match_the_one_worker_curves_and_leave_no_ray_process(tmp_p
         assert len(m["step_times"]) == STEPS and m["launch_to_first_step_s"] > 0
         assert s["api"] == api and s["workers"] == 2 and "Ray actor each" in s["layout"]
         assert s["cluster"].startswith("a local Ray cluster on 127.0.0.1")
+        # Ray's MASTER_ADDR and TF_CONFIG: loopback, not the machine's interface address.
+        assert s["addresses"] and all(a.startswith("127.0.0.1:") for a in s["addresses"]), s["addresses"]
     assert records["ray-torch/workers=2"]["settings"]["backend"] == "gloo"
     assert records["ray-tf/workers=2"]["settings"]["keras_fixes"] == ["symbolic_build", "scalar_logs"]
     assert records["ray-tf/workers=2"]["metrics"]["split_matches"] is True

@@ -101,6 +101,8 @@ def train(request: dict[str, Any], rank: int) -> None:
         "first_step_end_wall": timer.first_end_wall,
         "split_matches": split_ok,
         "keras_fixes": launched_fixes,
+        # The workers' addresses in TF_CONFIG (bakeoff's or Ray's): 127.0.0.1 on one machine.
+        "addresses": json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker", []),
         "val_acc": val,
         "pid": os.getpid(),
         "tensorflow": tf.__version__,

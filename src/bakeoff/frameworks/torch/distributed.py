@@ -89,6 +89,8 @@ def train(request: dict[str, Any], rank: int, world: int, local_rank: int) -> No
         "device": str(device),
         "first_step_end_wall": first_end,
         "wrapper": request["launcher"],
+        # Where the process group met (torchrun's or Ray's MASTER_ADDR): 127.0.0.1 on one machine.
+        "addresses": [f"{os.environ.get('MASTER_ADDR', '')}:{os.environ.get('MASTER_PORT', '')}"],
         "val_acc": val,
         "pid": os.getpid(),
         **threads,

@@ -79,11 +79,11 @@ def trainer(request: dict[str, Any]) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    import ray
-
     from bakeoff import ray_cluster
 
     request = json.loads(Path(argv[0]).read_text())
+    ray_cluster.before_import(request.get("ray_address"))
+    import ray
     try:
         ray_cluster.init(
             request.get("ray_address"),

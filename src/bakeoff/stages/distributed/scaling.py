@@ -275,6 +275,7 @@ def case_record(
     ranks = [result.ranks[k] for k in sorted(result.ranks)]
     first = ranks[0]
     settings["keras_fixes"] = first.meta.get("keras_fixes", [])
+    settings["addresses"] = first.meta.get("addresses", [])
     settings["backend"] = first.meta.get("backend", "collective ops" if framework == "keras" else "")
     times = np.max(np.stack([r.arrays["step_times"] for r in ranks]), axis=0)  # the slowest rank's step
     steady = times[1:] if len(times) > 1 else times

@@ -210,13 +210,14 @@ def build_app(config: dict[str, Any]) -> Any:
 
 
 def main(config_path: str) -> None:
-    import ray
-    from ray import serve
-
     from bakeoff import ray_cluster
 
     config = json.loads(Path(config_path).read_text())
     address = config.get("address")
+    ray_cluster.before_import(address)
+    import ray
+    from ray import serve
+
     ray_cluster.init(address, config["temp_dir"])
     # On someone else's cluster the proxy must answer from outside its node; here only on 127.0.0.1.
     host = "0.0.0.0" if address and address not in ("auto", "local") else "127.0.0.1"
