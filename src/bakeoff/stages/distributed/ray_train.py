@@ -84,6 +84,7 @@ def main(argv: list[str]) -> int:
     request = json.loads(Path(argv[0]).read_text())
     ray_cluster.before_import(request.get("ray_address"))
     import ray
+
     try:
         ray_cluster.init(
             request.get("ray_address"),

@@ -94,10 +94,10 @@ class RayServeLauncher:
         config_path.write_text(json.dumps(config, indent=1))
         stop_file.unlink(missing_ok=True)
         command = [sys.executable, "-m", "bakeoff.stages.serve.servers.ray_app", str(config_path)]
-        env = _http.child_env(
-            PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+        env = {
+            **_http.child_env(PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
             **ray_cluster.RAY_ENV,
-        )
+        }
         log_path = model.workdir / "ray_serve.log"
         http = f"http://{proxy_host(address)}:{port}"
         ready = f"{http}/v2/models/{model.name}/ready"
