@@ -235,7 +235,9 @@ def run_group(
                 error = f"timed out after {timeout:.0f} s"
                 break
             time.sleep(POLL_S)
-        deadline = time.perf_counter() + EXIT_GRACE_S
+        # A local Ray cluster is ours and has nothing left to hand back: no grace (ray.shutdown takes it).
+        own_ray = launcher in RAY_LAUNCHERS and not request.get("ray_address")
+        deadline = time.perf_counter() + (0.0 if own_ray else EXIT_GRACE_S)
         for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.0, deadline - time.perf_counter()))
