@@ -144,8 +144,9 @@ RayAddress = Annotated[
     str | None,
     typer.Option(
         "--ray-address",
-        help="Serve on an existing Ray cluster: 'auto' (`ray start --head` on this machine) or "
-        "ray://HEAD:10001 [default: $BAKEOFF_RAY_ADDRESS, else a local cluster of bakeoff's own].",
+        help="Run Ray Serve (and the distributed stage's ray-torch/ray-tf launchers) on an existing Ray "
+        "cluster: 'auto' (`ray start --head` on this machine), ray://HEAD:10001 (Serve) or HEAD:6379 "
+        "[default: $BAKEOFF_RAY_ADDRESS, else a local cluster of bakeoff's own].",
     ),
 ]
 

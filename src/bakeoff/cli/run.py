@@ -69,7 +69,7 @@ Plan = tuple[Path, str, bool, list[str]]
 # The options a run is measured with: --resume keeps the run's own and refuses new ones.
 # The distributed stage's launchers (bakeoff.stages.distributed.shared.LAUNCHERS, which a test holds
 # this to), named here so `bakeoff --help` imports nothing heavy.
-LAUNCHER_NAMES = ("torchrun", "mwms", "mirrored", "accelerate", "lightning")
+LAUNCHER_NAMES = ("torchrun", "mwms", "mirrored", "accelerate", "lightning", "ray-torch", "ray-tf")
 # What `bakeoff run` and `bakeoff distributed` start by default: the wrappers are an optional extra.
 DEFAULT_LAUNCHERS = ("torchrun", "mwms", "mirrored")
 FIXED_ON_RESUME = (
@@ -239,7 +239,18 @@ def run(
         "infer": infer_options(all_or(runtimes), parse_batch_sizes(batch_sizes), quick),
         "serve": serve_options(all_or(servers), slo_ms, duration, quick, tfserving_bin, ray_address),
         "distributed": distributed_options(
-            list(DEFAULT_LAUNCHERS), [1, 2], ["strong"], [], 0, epochs, batch_size, lr, device, data, quick
+            list(DEFAULT_LAUNCHERS),
+            [1, 2],
+            ["strong"],
+            [],
+            0,
+            epochs,
+            batch_size,
+            lr,
+            device,
+            data,
+            quick,
+            ray_address=ray_address,
         ),
         "quick": quick,
         "margin": margin,
@@ -295,7 +306,9 @@ def distributed(
             "--launchers",
             help="Comma-separated: torchrun (DDP), mwms (Keras under MultiWorkerMirroredStrategy, a "
             "process per worker), mirrored (Keras under MirroredStrategy, one process), accelerate, "
-            "lightning (the raw loop's wrappers, under torchrun; pip install 'bakeoff[distributed]').",
+            "lightning (the raw loop's wrappers, under torchrun), ray-torch, ray-tf (Ray Train's "
+            "TorchTrainer and TensorflowTrainer on a Ray cluster; `ray` names both). The last four: "
+            "pip install 'bakeoff[distributed]'.",
         ),
     ] = ",".join(DEFAULT_LAUNCHERS),
     scaling: Annotated[
@@ -314,6 +327,15 @@ def distributed(
         ),
     ] = "",
     node_rank: Annotated[int, typer.Option("--node-rank", min=0, help="This node's place in --nodes.")] = 0,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="The Ray cluster the ray-torch and ray-tf launchers run on: 'auto' (`ray start --head` on "
+            "this machine) or HEAD:6379; its workers must see this machine's files [default: "
+            "$BAKEOFF_RAY_ADDRESS, else a local cluster on 127.0.0.1 bakeoff starts and stops per case].",
+        ),
+    ] = None,
     steps: Annotated[
         int | None,
         typer.Option("--steps", min=1, help="Global batches per epoch (default: the whole split)."),
@@ -332,7 +354,8 @@ def distributed(
     as_json: JsonFlag = False,
 ) -> None:
     """Data-parallel training: torchrun + DDP against Keras under MultiWorkerMirroredStrategy and
-    MirroredStrategy, same weights, data, split and Adam rule, at each worker count.
+    MirroredStrategy (and, asked for, Accelerate, Lightning and Ray Train's TorchTrainer and
+    TensorflowTrainer), same weights, data, split and Adam rule, at each worker count.
 
     Gate: each N-worker loss curve equals its framework's one-worker curve, and torch's equals Keras'.
     Measures step time, samples/s, strong/weak scaling efficiency, launch to first step, all-reduce
@@ -360,6 +383,7 @@ def distributed(
             quick,
             steps,
             threads,
+            ray_address,
         ),
     }
     _run_stages(model, out, ["distributed"], options, quick, as_json)

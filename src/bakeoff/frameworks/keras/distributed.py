@@ -63,7 +63,8 @@ def _strategy(launcher: str, workers: int, device: str, threads: int, timeout: f
 
 
 def train(request: dict[str, Any], rank: int) -> None:
-    launched_fixes = strategy_fixes.apply() if request["launcher"] == "mwms" else []
+    # Every launcher but MirroredStrategy's is MultiWorkerMirroredStrategy (mwms, Ray's TensorflowTrainer).
+    launched_fixes = strategy_fixes.apply() if request["launcher"] != "mirrored" else []
     strategy, threads = _strategy(
         request["launcher"],
         request["workers"],
@@ -100,10 +101,13 @@ def train(request: dict[str, Any], rank: int) -> None:
         "first_step_end_wall": timer.first_end_wall,
         "split_matches": split_ok,
         "keras_fixes": launched_fixes,
+        # The workers' addresses in TF_CONFIG (bakeoff's or Ray's): 127.0.0.1 on one machine.
+        "addresses": json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker", []),
         "val_acc": val,
         "pid": os.getpid(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        **({"ray_env_dropped": request["ray_env_dropped"]} if "ray_env_dropped" in request else {}),
         **threads,
     }
     write_rank(request, rank, arrays, meta)
@@ -163,15 +167,19 @@ class FirstStepTimer(StepTimer):
             self.first_end_wall = wall()
 
 
-def main(argv: list[str]) -> int:
-    request = json.loads(Path(argv[0]).read_text())
-    rank = int(argv[1])
+def run_rank(request: dict[str, Any], rank: int) -> int:
+    """One worker, its failure written where its result would be; a process of its own or a Ray actor."""
     try:
         train(request, rank)
     except Exception as exc:
         write_rank_error(request, rank, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         return 3
     return 0
+
+
+def main(argv: list[str]) -> int:
+    request = json.loads(Path(argv[0]).read_text())
+    return run_rank(request, int(argv[1]))
 
 
 if __name__ == "__main__":

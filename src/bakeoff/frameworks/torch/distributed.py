@@ -50,14 +50,23 @@ def train(request: dict[str, Any], rank: int, world: int, local_rank: int) -> No
     device, backend = _device(setup.options.device, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=request["collective_timeout"]))
+    # Under Ray Train the process group is Ray's (set up before this runs, torn down after).
+    owned = not dist.is_initialized()
+    if owned:
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=request["collective_timeout"]))
+    backend = str(dist.get_backend())
     opts, graph = setup.options, setup.graph
     torch.manual_seed(opts.seed)
     model = build(graph)
     load_weights(model, graph, setup.weights)
     model.to(device).train()
     x_train, y_train = _train_data(setup, device)
-    loops = {"torchrun": _ddp_loop, "accelerate": _accelerate_loop, "lightning": _lightning_loop}
+    loops = {
+        "torchrun": _ddp_loop,
+        "accelerate": _accelerate_loop,
+        "lightning": _lightning_loop,
+        "ray-torch": _ray_loop,
+    }
     times, losses, first_end = loops[request["launcher"]](setup, model, device, x_train, y_train, rank, world)
     allreduce = _allreduce_times(model, device)
     # Each rank's loss is its own slice's mean; their mean is the global batch's (equal slices). Summed
@@ -66,7 +75,8 @@ def train(request: dict[str, Any], rank: int, world: int, local_rank: int) -> No
     dist.all_reduce(global_losses)
     global_losses /= world
     val = evaluate(model, [x.to(device) for x in _val(setup)], setup.data["y_val"], graph.spec.task.type)
-    dist.destroy_process_group()
+    if owned:
+        dist.destroy_process_group()
     arrays = {
         "step_times": np.array(times),
         "step_losses": global_losses.cpu().numpy().astype(np.float64),
@@ -80,6 +90,8 @@ def train(request: dict[str, Any], rank: int, world: int, local_rank: int) -> No
         "device": str(device),
         "first_step_end_wall": first_end,
         "wrapper": request["launcher"],
+        # Where the process group met (torchrun's or Ray's MASTER_ADDR): 127.0.0.1 on one machine.
+        "addresses": [f"{os.environ.get('MASTER_ADDR', '')}:{os.environ.get('MASTER_PORT', '')}"],
         "val_acc": val,
         "pid": os.getpid(),
         **threads,
@@ -131,6 +143,34 @@ def _timed(step: Callable[[int], torch.Tensor], steps: int, device: torch.device
 
     started = wall()
     times = time_loop(kept, steps, sync=_sync(device))
+    return times, losses, started + times[0]
+
+
+def _ray_loop(
+    setup: Setup,
+    model: torch.nn.Module,
+    device: torch.device,
+    x_train: list[torch.Tensor],
+    y_train: torch.Tensor,
+    rank: int,
+    world: int,
+) -> Loop:
+    """Ray Train's way: `ray.train.torch.prepare_model` wraps the model in DistributedDataParallel (on
+    the process group Ray set up); then the raw loop's steps."""
+    from ray.train.torch import prepare_model
+
+    wrapped = prepare_model(model, move_to_device=False)
+    train_step = make_step(model, wrapped, setup.graph, setup.options.lr)
+    batches = list(_batches(setup, x_train, y_train, rank, world))
+    losses: list[torch.Tensor] = []
+
+    def step(b: int) -> torch.Tensor:
+        loss = train_step(*batches[b])
+        losses.append(loss.detach())
+        return loss
+
+    started = wall()
+    times = time_loop(step, len(batches), sync=_sync(device))
     return times, losses, started + times[0]
 
 
@@ -256,16 +296,20 @@ def _allreduce_times(model: torch.nn.Module, device: torch.device) -> list[float
     return times
 
 
-def main(argv: list[str]) -> int:
-    request = json.loads(Path(argv[0]).read_text())
-    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+def run_rank(request: dict[str, Any], rank: int, world: int, local_rank: int) -> int:
+    """One rank, its failure written where its result would be; under torchrun or a Ray actor."""
     try:
         train(request, rank, world, local_rank)
     except Exception as exc:
         write_rank_error(request, rank, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         return 3
     return 0
+
+
+def main(argv: list[str]) -> int:
+    request = json.loads(Path(argv[0]).read_text())
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    return run_rank(request, rank, world, int(os.environ.get("LOCAL_RANK", "0")))
 
 
 if __name__ == "__main__":

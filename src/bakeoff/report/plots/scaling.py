@@ -7,6 +7,9 @@ from typing import Any
 
 from bakeoff.report.plots.figure import figure, to_svg
 
+# Launchers measured from two workers on: the one-worker line they start from.
+ONE_WORKER = {"mwms": "mirrored", "ray-tf": "mirrored", "ray-torch": "torchrun"}
+
 
 def scaling(distributed: dict[str, Any] | None) -> str | None:
     rows = (distributed or {}).get("table") or []
@@ -20,7 +23,7 @@ def scaling(distributed: dict[str, Any] | None) -> str | None:
     with figure(6.4, 3.6) as (fig, ax):
         for key, points in lines.items():
             launcher = key.split(" ")[0]
-            base = singles.get(launcher) or singles.get("mirrored" if launcher == "mwms" else launcher)
+            base = singles.get(launcher) or singles.get(ONE_WORKER.get(launcher, launcher))
             if base is not None and all(n > 1 for n, _ in points):
                 points = [(1, base["samples_per_s"]), *points]
             points.sort()

@@ -3,13 +3,16 @@ process group (session), the whole group is killed on error, timeout or Ctrl-C, 
 addresses given (127.0.0.1 on one machine) and ports are picked free.
 
 torchrun starts its own rank processes under it (one group); MultiWorkerMirroredStrategy gets one
-process per worker, each with the TF_CONFIG written here; MirroredStrategy one process for all.
+process per worker, each with the TF_CONFIG written here; MirroredStrategy one process for all. Ray
+Train's launchers start one driver (`ray_train`), which joins the cluster at --ray-address or starts a
+local one on 127.0.0.1 under it: its GCS, raylet and actors are in the driver's group and go with it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -19,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from bakeoff import ray_cluster
 from bakeoff.measure.isolation import worker_env
 from bakeoff.measure.sampler import ResourceSampler
 from bakeoff.npz import load_arrays
 from bakeoff.process_group import LOOPBACK, free_port, stop_group
+from bakeoff.stages.distributed.shared import RAY_LAUNCHERS
 
 # After every rank has written its result, processes get this long to leave before their group is
 # killed (TensorFlow's collective executor can linger at exit).
@@ -121,6 +126,11 @@ def commands(
     launcher: str, request_path: Path, workers: int, nodes: Nodes, run_id: str
 ) -> list[tuple[list[str], dict[str, str]]]:
     """The processes this node starts for a case, each with its extra environment."""
+    if launcher in RAY_LAUNCHERS:
+        driver = [sys.executable, "-m", "bakeoff.stages.distributed.ray_train", str(request_path)]
+        # Ray's actors unpickle functions of bakeoff's: they import it from the driver's path.
+        path = os.pathsep.join(p for p in sys.path if p)
+        return [(driver, {**ray_cluster.RAY_ENV, "PYTHONPATH": path})]
     if launcher in ("torchrun", "accelerate", "lightning"):
         return [(torchrun_command(request_path, workers, nodes, run_id), {})]
     worker = [sys.executable, "-m", "bakeoff.frameworks.keras.distributed", str(request_path)]
@@ -143,6 +153,7 @@ def expected_ranks(launcher: str, workers: int, nodes: Nodes) -> list[int]:
 
 
 def _env(extra: dict[str, str], threads: int, nodes: Nodes) -> dict[str, str]:
+    # A local Ray cluster's actors inherit it too (through the raylet the driver starts).
     env = {**worker_env(), **extra, "OMP_NUM_THREADS": str(threads)}
     if not nodes.hosts or nodes.loopback:
         env["GLOO_SOCKET_IFNAME"] = "lo"  # gloo would otherwise pick the machine's first interface
@@ -180,7 +191,10 @@ def run_group(
     out_dir = workdir / "out"
     out_dir.mkdir(exist_ok=True)
     request_path = workdir / "request.json"
-    request_path.write_text(json.dumps({**request, "out_dir": str(out_dir)}))
+    # A local Ray cluster's sockets go under a short temp dir of their own, removed with the group.
+    ray_temp = ray_cluster.new_temp_dir() if launcher in RAY_LAUNCHERS else None
+    extra = {"ray_temp_dir": str(ray_temp)} if ray_temp else {}
+    request_path.write_text(json.dumps({**request, **extra, "out_dir": str(out_dir)}))
     ranks = expected_ranks(launcher, workers, nodes)
     procs: list[subprocess.Popen[bytes]] = []
     samplers: list[ResourceSampler] = []
@@ -221,13 +235,16 @@ def run_group(
                 error = f"timed out after {timeout:.0f} s"
                 break
             time.sleep(POLL_S)
-        deadline = time.perf_counter() + EXIT_GRACE_S
+        # A local Ray cluster is ours and has nothing left to hand back: no grace (ray.shutdown takes it).
+        own_ray = launcher in RAY_LAUNCHERS and not request.get("ray_address")
+        deadline = time.perf_counter() + (0.0 if own_ray else EXIT_GRACE_S)
         for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.0, deadline - time.perf_counter()))
     finally:
         for proc in procs:
             stop_group(proc, grace=0.0)
+        ray_cluster.remove_temp_dir(ray_temp)
         for sampler in samplers:
             sampler.__exit__(None, None, None)
         for log in logs:

@@ -16,6 +16,8 @@ SCRIPTS = {
     "mirrored": ("keras_single.py", "keras_mirrored.py"),
     "accelerate": ("torch_single.py", "torch_accelerate.py"),
     "lightning": ("torch_single.py", "torch_lightning.py"),
+    "ray-torch": ("torch_single.py", "torch_ray.py"),
+    "ray-tf": ("keras_single.py", "keras_ray.py"),
 }
 
 

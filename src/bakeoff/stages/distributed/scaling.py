@@ -25,7 +25,7 @@ from bakeoff.results.store import make_record
 from bakeoff.spec.graph import Graph
 from bakeoff.stages.distributed.launch import GroupResult, Nodes, run_group
 from bakeoff.stages.distributed.lines import lines_changed
-from bakeoff.stages.distributed.shared import LAUNCHERS, WRAPPERS, check_split
+from bakeoff.stages.distributed.shared import LAUNCHERS, RAY_LAUNCHERS, WRAPPERS, check_split
 from bakeoff.stages.train.shared import TrainOptions, has_dropout
 from bakeoff.stages.train.training import (
     CONVERGENCE_LOSS_RTOL,
@@ -48,6 +48,8 @@ class DistOptions:
     workers: tuple[int, ...] = (1, 2)
     scaling: tuple[str, ...] = ("strong",)
     nodes: Nodes = field(default_factory=Nodes)
+    # The Ray cluster the ray-* launchers join (None: $BAKEOFF_RAY_ADDRESS, else a local one per case).
+    ray_address: str | None = None
     collective_timeout: float = 120.0
     # One process per framework with every core as well: what distributing has to beat on this machine
     # (the one-worker baseline has only a worker's threads). Planned when it differs from the baseline.
@@ -93,6 +95,7 @@ def check(graph: Graph, opts: DistOptions) -> None:
                 f"--launchers {wrapper}: the {wrapper} package is not installed; "
                 "pip install 'bakeoff[distributed]' (it keeps the torch you have)"
             )
+    _check_ray(opts)
     if has_dropout(graph):
         raise UsageError(
             "the distributed stage needs a model without dropout: each worker draws its own masks, so the "
@@ -117,6 +120,24 @@ def check(graph: Graph, opts: DistOptions) -> None:
             f"--node-rank {opts.nodes.rank}: one of 0..{opts.nodes.count - 1} for {opts.nodes.count} nodes"
         )
     check_options(graph, opts.train, load_dataset(graph, opts.train.data, opts.train.seed))
+
+
+def _check_ray(opts: DistOptions) -> None:
+    from bakeoff import ray_cluster
+
+    wanted = [launcher for launcher in opts.launchers if launcher in RAY_LAUNCHERS]
+    if not wanted:
+        return
+    module = {"ray-torch": "ray.train.torch", "ray-tf": "ray.train.tensorflow"}
+    for launcher in wanted:
+        reason = ray_cluster.missing(module[launcher], "distributed")
+        if reason:
+            raise UsageError(f"--launchers {launcher}: {reason}")
+    if opts.nodes.hosts:
+        raise UsageError(
+            f"--launchers {','.join(wanted)} with --nodes: Ray places the workers on its own cluster; "
+            "give --ray-address (the cluster's head) instead of --nodes"
+        )
 
 
 def plan(opts: DistOptions) -> list[Case]:
@@ -163,6 +184,7 @@ def run_distributed(
             "workers": case.workers * opts.nodes.count,
             "threads": case.threads or opts.threads,
             "collective_timeout": opts.collective_timeout,
+            "ray_address": ray_address(opts),
             # The torch baseline trains once more, untimed, from weights one ulp off: how many steps fp32
             # rounding alone leaves the loss in place, the steps the gate compares (training.fp32_horizon).
             "ulp_probe": case.name == "torchrun/workers=1",
@@ -184,10 +206,24 @@ def run_distributed(
     return records
 
 
+def ray_address(opts: DistOptions) -> str | None:
+    from bakeoff import ray_cluster
+
+    return ray_cluster.address_of(opts.ray_address)
+
+
+def _ray_where(opts: DistOptions) -> str:
+    from bakeoff import ray_cluster
+
+    address = ray_address(opts)
+    return ray_cluster.where(address) + ("" if address else ", started for the case and stopped after it")
+
+
 def _settings(case: Case, opts: DistOptions, train: TrainOptions, data: Dataset) -> dict[str, Any]:
     total = case.workers * opts.nodes.count
     threads = case.threads or opts.threads
     process_threads = threads * case.workers if case.launcher == "mirrored" else threads
+    ray = case.launcher in RAY_LAUNCHERS
     return {
         **train.settings(data),
         "api": LAUNCHERS[case.launcher][1],
@@ -204,8 +240,9 @@ def _settings(case: Case, opts: DistOptions, train: TrainOptions, data: Dataset)
         + (
             f" (one process, {process_threads} threads)"
             if case.launcher == "mirrored"
-            else ", a process each"
+            else (", a Ray actor each" if ray else ", a process each")
         ),
+        **({"cluster": _ray_where(opts)} if ray else {}),
         "split": "rank r trains on the r-th equal slice of every global batch",
         "averaging": "mean of the workers' gradients (DDP averages; Keras scales each replica's loss by "
         "1/replicas and sums)",
@@ -238,6 +275,7 @@ def case_record(
     ranks = [result.ranks[k] for k in sorted(result.ranks)]
     first = ranks[0]
     settings["keras_fixes"] = first.meta.get("keras_fixes", [])
+    settings["addresses"] = first.meta.get("addresses", [])
     settings["backend"] = first.meta.get("backend", "collective ops" if framework == "keras" else "")
     times = np.max(np.stack([r.arrays["step_times"] for r in ranks]), axis=0)  # the slowest rank's step
     steady = times[1:] if len(times) > 1 else times
@@ -410,16 +448,23 @@ def _pays(done: dict[str, dict[str, Any]], table: list[dict[str, Any]], cores: i
     )
 
 
+# The torch launchers whose N-worker curve is held to every Keras launcher's (the wrappers are held to
+# the raw loop's instead).
+CROSS_TORCH = ("torchrun", "ray-torch")
+
+
 def _cross_gate(done: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """torch's N-worker loss curve against each Keras launcher's at the same N and global batch."""
+    """torch's N-worker loss curves (torchrun, Ray's TorchTrainer) against each Keras launcher's
+    (MultiWorkerMirroredStrategy, MirroredStrategy, Ray's TensorflowTrainer) at the same N and global
+    batch."""
     out = []
     for name, r in done.items():
         s = r["settings"]
-        if s["launcher"] != "torchrun" or s["scaling"] != "strong":
+        if s["launcher"] not in CROSS_TORCH or s["scaling"] != "strong":
             continue
         for other in done.values():
             o = other["settings"]
-            if o["api"] == "tf.distribute" and o["workers"] == s["workers"] and o["scaling"] == "strong":
+            if other["framework"] == "keras" and o["workers"] == s["workers"] and o["scaling"] == "strong":
                 gate = compare_curves(r["metrics"], other["metrics"], _horizon(done))
                 out.append({"pair": f"{name} vs {other['case']}", "workers": s["workers"], **gate})
     return out

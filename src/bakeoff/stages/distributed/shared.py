@@ -27,9 +27,25 @@ LAUNCHERS: dict[str, tuple[str, str, str]] = {
     # The wrappers the article says make multi-GPU training easy, against the raw loop under torchrun.
     "accelerate": ("torch", "accelerate", "Hugging Face Accelerate (prepare + backward) under torchrun"),
     "lightning": ("torch", "lightning", "PyTorch Lightning Trainer(strategy='ddp').fit under torchrun"),
+    # Ray Train on a Ray cluster (one actor per worker): the same DDP loop and the same Keras fit under
+    # MultiWorkerMirroredStrategy, with the process group / TF_CONFIG set up by Ray instead of bakeoff.
+    "ray-torch": (
+        "torch",
+        "ray-train-torch",
+        "Ray Train TorchTrainer (prepare_model: DistributedDataParallel), one Ray actor per worker",
+    ),
+    "ray-tf": (
+        "keras",
+        "ray-train-tf",
+        "Ray Train TensorflowTrainer (Keras 3 fit under MultiWorkerMirroredStrategy, TF_CONFIG written by "
+        "Ray), one Ray actor per worker",
+    ),
 }
 # Launchers that wrap the raw torch loop: measured at one worker too (their overhead in one process).
 WRAPPERS = ("accelerate", "lightning")
+# Launchers that run on a Ray cluster (--ray-address, else a local one started for the case); `ray` on
+# the command line names both.
+RAY_LAUNCHERS = ("ray-torch", "ray-tf")
 # Timed all-reduces of a buffer the size of the gradients, after training: the collective's own cost.
 ALLREDUCE_REPEATS = 20
 

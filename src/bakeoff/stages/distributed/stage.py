@@ -1,6 +1,7 @@
 """The distributed stage: data-parallel training of the twins with torchrun + DDP, Keras under
-MultiWorkerMirroredStrategy and under MirroredStrategy, at 1..N workers; one record per case, then the
-scaling summary with the correctness gate.
+MultiWorkerMirroredStrategy and under MirroredStrategy (and, asked for, Accelerate, Lightning and Ray
+Train's two trainers), at 1..N workers; one record per case, then the scaling summary with the
+correctness gate.
 
 Opt-in on the CPU (`--stages ...,distributed`): on a few cores workers only share them. `bakeoff run`
 adds it by itself when more than one GPU is found."""
@@ -18,6 +19,7 @@ from bakeoff.stages.context import RunContext
 from bakeoff.stages.distributed.launch import Nodes
 from bakeoff.stages.distributed.scaling import DistOptions, run_distributed, summary_record
 from bakeoff.stages.distributed.scaling import check as check_options
+from bakeoff.stages.distributed.shared import RAY_LAUNCHERS
 from bakeoff.stages.train.shared import TrainOptions
 
 # --quick: a dozen global batches, one epoch.
@@ -38,13 +40,15 @@ def options_for(
     quick: bool,
     steps: int | None = None,
     threads: int | None = None,
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """The stage's entry in a run's options (run.json), read back by `options_of`. `steps` caps the
     global batches per epoch (the first samples of the shuffled split), as --quick does. `threads` is per
-    worker; None: the cores over the largest worker count (the run's --threads is a whole process's)."""
+    worker; None: the cores over the largest worker count (the run's --threads is a whole process's).
+    `ray` among the launchers names both of Ray Train's (ray-torch, ray-tf)."""
     cap = QUICK_STEPS if quick and steps is None else steps
     return {
-        "launchers": launchers,
+        "launchers": expand_launchers(launchers),
         "workers": workers,
         "scaling": scaling,
         "nodes": nodes,
@@ -56,7 +60,17 @@ def options_for(
         "data": data,
         "train_samples": cap * batch_size if cap else None,
         "threads": threads,
+        "ray_address": ray_address,
     }
+
+
+def expand_launchers(launchers: list[str]) -> list[str]:
+    out: list[str] = []
+    for launcher in launchers:
+        for name in RAY_LAUNCHERS if launcher == "ray" else (launcher,):
+            if name not in out:
+                out.append(name)
+    return out
 
 
 def parse_nodes(text: str) -> list[str]:
@@ -87,6 +101,7 @@ def options_of(options: dict[str, Any]) -> DistOptions:
         workers=tuple(d["workers"]),
         scaling=tuple(d["scaling"]),
         nodes=Nodes(tuple(d["nodes"]), d["node_rank"]),
+        ray_address=d.get("ray_address"),
     )
 
 

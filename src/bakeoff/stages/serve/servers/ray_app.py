@@ -210,21 +210,15 @@ def build_app(config: dict[str, Any]) -> Any:
 
 
 def main(config_path: str) -> None:
-    import ray
-    from ray import serve
+    from bakeoff import ray_cluster
 
     config = json.loads(Path(config_path).read_text())
     address = config.get("address")
-    if address:
-        ray.init(address=address, namespace="bakeoff", log_to_driver=False)
-    else:
-        ray.init(
-            _node_ip_address="127.0.0.1",
-            _temp_dir=config["temp_dir"],
-            include_dashboard=False,
-            namespace="bakeoff",
-            log_to_driver=False,
-        )
+    ray_cluster.before_import(address)
+    import ray
+    from ray import serve
+
+    ray_cluster.init(address, config["temp_dir"])
     # On someone else's cluster the proxy must answer from outside its node; here only on 127.0.0.1.
     host = "0.0.0.0" if address and address not in ("auto", "local") else "127.0.0.1"
     serve.start(http_options={"host": host, "port": int(config["port"])})

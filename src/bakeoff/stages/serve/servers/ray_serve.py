@@ -12,14 +12,13 @@ import contextlib
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bakeoff import ray_cluster
 from bakeoff.errors import BakeoffError
 from bakeoff.process_group import free_port, log_tail, start_group, stop_group
 from bakeoff.stages.serve.servers import _http
@@ -27,7 +26,6 @@ from bakeoff.stages.serve.servers.base import HOST, Endpoint, RunningServer, Ser
 from bakeoff.stages.serve.servers.triton import layout_of, pick_artifact
 
 READY_TIMEOUT_S = 180.0
-ADDRESS_ENV = "BAKEOFF_RAY_ADDRESS"
 
 
 @dataclass
@@ -45,8 +43,7 @@ class RayServer(RunningServer):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=60)
         super().stop(grace)
-        if self.temp_dir is not None:
-            shutil.rmtree(self.temp_dir, ignore_errors=True)
+        ray_cluster.remove_temp_dir(self.temp_dir)
 
 
 def proxy_host(address: str | None) -> str:
@@ -74,11 +71,10 @@ class RayServeLauncher:
         if reason:
             raise BakeoffError(reason)
         options = _http.options_of(model)
-        address = options.get("ray_address") or self.address or os.environ.get(ADDRESS_ENV) or None
+        address = ray_cluster.address_of(options.get("ray_address") or self.address)
         artifact, onnx_file = pick_artifact(model.artifacts)
         port = model.port or free_port()
-        # Ray's unix sockets live under its temp dir, and their paths must stay under 108 characters.
-        temp_dir = Path(tempfile.mkdtemp(prefix="bakeoff-ray-"))
+        temp_dir = ray_cluster.new_temp_dir()
         stop_file = model.workdir / "ray_app.stop"
         config = {
             "name": model.name,
@@ -98,11 +94,10 @@ class RayServeLauncher:
         config_path.write_text(json.dumps(config, indent=1))
         stop_file.unlink(missing_ok=True)
         command = [sys.executable, "-m", "bakeoff.stages.serve.servers.ray_app", str(config_path)]
-        env = _http.child_env(
-            PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
-            RAY_USAGE_STATS_ENABLED="0",
-            RAY_DEDUP_LOGS="0",
-        )
+        env = {
+            **_http.child_env(PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
+            **ray_cluster.RAY_ENV,
+        }
         log_path = model.workdir / "ray_serve.log"
         http = f"http://{proxy_host(address)}:{port}"
         ready = f"{http}/v2/models/{model.name}/ready"
@@ -121,10 +116,10 @@ class RayServeLauncher:
         except BaseException:
             stop_group(proc, 10.0)
             log.close()
-            shutil.rmtree(temp_dir, ignore_errors=True)
+            ray_cluster.remove_temp_dir(temp_dir)
             raise
         cold = time.monotonic() - began
-        where = f"the Ray cluster at {address}" if address else "a local Ray cluster on 127.0.0.1"
+        where = ray_cluster.where(address)
         return RayServer(
             server=self.server,
             implementation=(
