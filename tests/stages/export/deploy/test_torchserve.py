@@ -76,10 +76,29 @@ def test_handler_answers_like_the_model(
 
 
 @pytest.mark.slow
-def test_handler_rejects_a_wrong_rank(mar: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_handler_refuses_a_bad_request_and_answers_the_rest_of_its_batch(
+    mar: Path, scripted: tuple[Path, torch.nn.Module], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     handler = _load_served_handler(mar, tmp_path, monkeypatch)
-    with pytest.raises(ValueError, match="fits neither one sample"):
-        handler.handle([{"body": [[[1.0, 2.0, 3.0, 4.0]]]}], None)
+    statuses: dict[int, tuple[int, str]] = {}
+
+    class Context:  # records what TorchServe's Context.set_response_status would send per request
+        def set_response_status(self, code: int, phrase: str, idx: int) -> None:
+            statuses[idx] = (code, phrase)
+
+    sample = torch.randn(4)
+    requests = [
+        {"body": [[[1.0, 2.0, 3.0, 4.0]]]},  # one rank too many
+        {"body": sample.tolist()},
+        {"data": b"[1.0, 2.0,"},  # malformed JSON
+        {"body": [["a", "b", "c", "d"]]},  # strings for floats
+    ]
+    answers = handler.handle(requests, Context())
+    assert sorted(statuses) == [0, 2, 3] and all(code == 400 for code, _ in statuses.values())
+    assert "fits neither one sample" in answers[0]["error"] and "fits neither" in statuses[0][1]
+    assert "JSONDecodeError" in answers[2]["error"] and "error" in answers[3]
+    with torch.no_grad():
+        torch.testing.assert_close(torch.tensor(answers[1]), scripted[1](sample[None])[0])
 
 
 def _load_served_handler(mar: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:

@@ -69,7 +69,9 @@ def test_torchserve_serves_the_mar_with_token_auth(exported: Exported, tmp_path:
             key,
         )
         print("torchserve bad inputs:", statuses)
-        assert all(400 <= s < 600 for s in statuses.values()), statuses
+        # bakeoff's handler refuses each bad request with a 400 of its own; TorchServe's front end
+        # answers the oversized body (413) and the unknown model (404): no 5xx for a client's mistake.
+        assert all(400 <= s < 500 for s in statuses.values()), statuses
         assert requests.post(url, json=exported.x.tolist(), headers=key, timeout=30).status_code == 200
     finally:
         running.stop()

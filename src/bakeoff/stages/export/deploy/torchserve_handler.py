@@ -22,7 +22,24 @@ def handle(data: list[dict[str, Any]] | None, context: Any) -> list[Any] | None:
         _load(context)
     if not data:
         return None
-    return _infer([_decode(request) for request in data])
+    # Each request of a server batch is judged on its own: a malformed one gets a 400 with the reason,
+    # and the well-formed ones beside it are still answered (raising here would fail the whole batch
+    # with TorchServe's 503, blaming the server for the client's mistake).
+    answers: list[Any] = [None] * len(data)
+    good: list[tuple[int, Any, bool]] = []
+    for index, request in enumerate(data):
+        try:
+            tensor = _tensor(_decode(request))
+            good.append((index, tensor, _is_single(tensor, _state["signature"].get("shape"))))
+        except (ValueError, TypeError, RuntimeError) as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            if hasattr(context, "set_response_status"):
+                context.set_response_status(400, message[:200], index)
+            answers[index] = {"error": message}
+    if good:
+        for (index, _, _), answer in zip(good, _infer([(t, one) for _, t, one in good])):  # noqa: B905 (3.8)
+            answers[index] = answer
+    return answers
 
 
 def _load(context: Any) -> None:
@@ -54,27 +71,33 @@ def _decode(request: dict[str, Any]) -> Any:
     return body
 
 
-def _infer(bodies: list[Any]) -> list[Any]:
+def _tensor(body: Any) -> Any:
     import torch
 
-    signature = _state["signature"]
-    dtype = getattr(torch, signature.get("dtype", "float32"))
-    tensors = [torch.as_tensor(body, dtype=dtype) for body in bodies]
-    single = [_is_single(t, signature.get("shape")) for t in tensors]
-    batch = torch.cat([t.unsqueeze(0) if single[i] else t for i, t in enumerate(tensors)])
+    dtype = getattr(torch, _state["signature"].get("dtype", "float32"))
+    return torch.as_tensor(body, dtype=dtype)
+
+
+def _infer(requests: list[tuple[Any, bool]]) -> list[Any]:
+    import torch
+
+    batch = torch.cat([t.unsqueeze(0) if one else t for t, one in requests])
     with torch.inference_mode():
         outputs = _state["model"](batch.to(_state["device"]))
-    return _split(outputs, [1 if single[i] else len(t) for i, t in enumerate(tensors)], single)
+    return _split(outputs, [1 if one else len(t) for t, one in requests], [one for _, one in requests])
 
 
 def _is_single(tensor: Any, shape: list[int] | None) -> bool:
     # Without a signature every body is taken as a batch, the unambiguous reading.
     if shape is None:
         return False
-    if tensor.dim() in (len(shape), len(shape) + 1):
-        return bool(tensor.dim() == len(shape))
+    dims = list(tensor.shape)
+    for single in (True, False):
+        sample = dims if single else dims[1:]
+        if len(sample) == len(shape) and all(d in (None, -1) or d == n for d, n in zip(shape, sample)):  # noqa: B905
+            return single
     raise ValueError(
-        f"request of shape {list(tensor.shape)} fits neither one sample of shape {shape} nor a batch: "
+        f"request of shape {dims} fits neither one sample of shape {shape} nor a batch of them: "
         "send a nested JSON list of that shape, or a list of such samples"
     )
 
