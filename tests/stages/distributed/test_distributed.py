@@ -95,6 +95,8 @@ def test_nodes_parse_and_lay_out_torchrun_and_tf_config() -> None:
     assert "--nnodes=2" in torchrun and "--node-rank=1" in torchrun
     cluster = tf_config(2, nodes, 3)["cluster"]["worker"]
     assert cluster == ["10.0.0.1:29500", "10.0.0.1:29501", "10.0.0.2:29600", "10.0.0.2:29601"]
+    with pytest.raises(UsageError, match=r"both need 127\.0\.0\.1:29501"):
+        check(resolve("simplenet"), _options(nodes=Nodes(("127.0.0.1:29500", "127.0.0.1:29501"), 0)))
     keras = commands("mwms", Path("r.json"), 2, nodes, "id")
     assert [c[0][-1] for c in keras] == ["2", "3"]  # node 1's workers are global workers 2 and 3
 
@@ -236,11 +238,11 @@ def test_a_case_past_its_time_is_killed_with_its_whole_process_group(tmp_path: P
 
 
 @pytest.mark.slow
-def test_two_torch_nodes_on_loopback_train_like_one_process(tmp_path: Path) -> None:
-    """Two "nodes" on 127.0.0.1, one worker each, started side by side as two bakeoffs would be: torchrun's
-    c10d rendezvous at node 0; both ranks hold the same loss curve. The TensorFlow half (a two-host
-    TF_CONFIG, one worker per node) hangs in MultiWorkerMirroredStrategy's start-up on this machine and is
-    left out until that is understood (see docs/distributed.md)."""
+@pytest.mark.parametrize("launcher", ["torchrun", "mwms"])
+def test_two_nodes_on_loopback_train_like_one_process(launcher: str, tmp_path: Path) -> None:
+    """Two "nodes" on 127.0.0.1, one worker each, started side by side as two bakeoffs would be:
+    torchrun's c10d rendezvous at node 0; for TensorFlow a two-host TF_CONFIG (node k's worker listens on
+    node k's port). Both ranks hold the same loss curve, and it is a real two-worker run."""
     from concurrent.futures import ThreadPoolExecutor
 
     from bakeoff.data.datasets import load
@@ -252,10 +254,10 @@ def test_two_torch_nodes_on_loopback_train_like_one_process(tmp_path: Path) -> N
     request = prepare(graph, opts.train, load(graph, None, 0).head(STEPS * BATCH), tmp_path / "inputs")
 
     def node(hosts: tuple[str, ...], k: int) -> GroupResult:
-        req = {**request, "case": "torchrun-two-nodes", "launcher": "torchrun", "workers": 2, "threads": 1}
+        req = {**request, "case": f"{launcher}-two-nodes", "launcher": launcher, "workers": 2, "threads": 1}
         req["collective_timeout"] = 120
         return run_group(
-            "torchrun",
+            launcher,
             req,
             tmp_path / f"node{k}",
             workers=1,
@@ -264,13 +266,17 @@ def test_two_torch_nodes_on_loopback_train_like_one_process(tmp_path: Path) -> N
             timeout=240,
         )
 
-    hosts = (f"127.0.0.1:{free_port()}", "127.0.0.1:0")
+    # Each node's own port: torchrun uses node 0's only, TensorFlow's workers listen on both.
+    hosts = (f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}")
     with ThreadPoolExecutor(2) as pool:
         results = [f.result() for f in [pool.submit(node, hosts, k) for k in (0, 1)]]
     for result in results:
         assert result.ok, result.why()
     node0, node1 = results
     assert node0.ranks[0].meta["world"] == 2 and set(node1.ranks) == {1}
+    if launcher == "mwms":  # the strategy itself saw both nodes' workers
+        assert node0.ranks[0].meta["replicas"] == node1.ranks[1].meta["replicas"] == 2
+        assert node1.ranks[1].meta["split_matches"] is True
     np.testing.assert_allclose(node1.ranks[1].arrays["step_losses"], node0.ranks[0].arrays["step_losses"])
 
 

@@ -119,7 +119,25 @@ def check(graph: Graph, opts: DistOptions) -> None:
         raise UsageError(
             f"--node-rank {opts.nodes.rank}: one of 0..{opts.nodes.count - 1} for {opts.nodes.count} nodes"
         )
+    _check_tf_ports(opts)
     check_options(graph, opts.train, load_dataset(graph, opts.train.data, opts.train.seed))
+
+
+def _check_tf_ports(opts: DistOptions) -> None:
+    """Node k's TensorFlow workers listen on its port + i: two nodes on one host must not overlap."""
+    if not opts.nodes.hosts or not set(opts.launchers) & {"mwms"}:
+        return
+    taken: dict[tuple[str, int], str] = {}
+    for k, given in enumerate(opts.nodes.hosts):
+        host, port = opts.nodes.address(k)
+        for i in range(max(opts.workers)):
+            if (host, port + i) in taken:
+                raise UsageError(
+                    f"--nodes: {given} and {taken[host, port + i]} both need {host}:{port + i} (node k's "
+                    f"TensorFlow workers listen on its port .. port + {max(opts.workers) - 1}); "
+                    "space the ports"
+                )
+            taken[host, port + i] = given
 
 
 def _check_ray(opts: DistOptions) -> None:
