@@ -14,18 +14,34 @@ from bakeoff.measure.sampler import ResourceSampler, ResourceUsage
 
 MB = 1024 * 1024
 
-# Touches every page of 200 MB (a bare bytearray(n) could stay unmapped), burns CPU for 0.6 s, says so,
-# then idles until killed.
+# Touches every page of 200 MB (a bare bytearray(n) could stay unmapped), burns CPU for 0.6 s, says so
+# with the share of a core it got meanwhile, then idles until killed.
 BURNER = """
 import sys, time
 buf = bytearray(200 * 1024 * 1024)
 buf[::4096] = b"\\x01" * (len(buf) // 4096)
-end = time.perf_counter() + 0.6
+start, cpu = time.perf_counter(), time.process_time()
+end = start + 0.6
 while time.perf_counter() < end:
     pass
-print("done", flush=True)
+print("done", (time.process_time() - cpu) / (time.perf_counter() - start), flush=True)
 time.sleep(30)
 """
+
+
+def burned(burner: subprocess.Popen[str]) -> float:
+    """Waits for the burner's spin; the share of a core it got (about 1 on a quiet machine, less where
+    other programs' processes took turns on its core: the tests' `serial` mark cannot keep those away)."""
+    assert burner.stdout is not None
+    done, share = burner.stdout.readline().split()
+    assert done == "done"
+    return float(share)
+
+
+def busy_peak(share: float) -> float:
+    """What the sampler's peak CPU % must beat for a spin that got `share` of a core: half of what it
+    got (psutil counts CPU time in 10 ms ticks, so a 50 ms sample is coarse)."""
+    return 50 * min(1.0, share)
 
 
 def nvml_works() -> bool:
@@ -50,11 +66,10 @@ def burner() -> Iterator[subprocess.Popen[str]]:
 @pytest.mark.serial  # a spinning child must get its core: a test running beside it takes that away
 def test_samples_a_busy_child(burner: subprocess.Popen[str]) -> None:
     with ResourceSampler(burner.pid, interval=0.05, gpu=False) as sampler:
-        assert burner.stdout is not None
-        assert burner.stdout.readline().strip() == "done"
+        share = burned(burner)
     usage = sampler.usage
     assert usage.samples >= 5
-    assert usage.cpu_percent_peak > 50
+    assert usage.cpu_percent_peak > busy_peak(share), (usage.cpu_percent_peak, share)
     assert usage.rss_peak_bytes > 150 * MB
     assert 0 < usage.rss_mean_bytes <= usage.rss_peak_bytes
     assert usage.cores == psutil.cpu_count()
@@ -64,10 +79,9 @@ def test_samples_a_busy_child(burner: subprocess.Popen[str]) -> None:
 @pytest.mark.serial
 def test_children_are_summed_into_the_parent(burner: subprocess.Popen[str]) -> None:
     with ResourceSampler(interval=0.05, gpu=False) as sampler:
-        assert burner.stdout is not None
-        burner.stdout.readline()
+        share = burned(burner)
     assert sampler.usage.rss_peak_bytes > 150 * MB
-    assert sampler.usage.cpu_percent_peak > 50
+    assert sampler.usage.cpu_percent_peak > busy_peak(share), (sampler.usage.cpu_percent_peak, share)
 
 
 def test_idle_self_uses_little_cpu() -> None:
