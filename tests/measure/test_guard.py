@@ -57,7 +57,13 @@ def test_own_work_is_not_foreign_but_another_programs_is() -> None:
     _spin(1.0)
     child.wait(timeout=30)
     own = watch.stop()
-    assert own.foreign_cores < before.foreign_cores + 0.5, (before, own)
+    watch = Watch()
+    time.sleep(1.0)
+    after = watch.stop()
+    # Other tenants' use on both sides of our own work: on a shared machine it can rise between two
+    # seconds, and a rise during our work is theirs, not ours counted as foreign (which would add ~2 cores).
+    baseline = max(before.foreign_cores, after.foreign_cores)
+    assert own.foreign_cores < baseline + 0.5, (before, own, after)
     with busy_elsewhere(30):
         watch = Watch()
         time.sleep(2.0)

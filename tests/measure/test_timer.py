@@ -160,8 +160,12 @@ def test_time_loop_without_sync() -> None:
 
 def test_time_loop_overhead_is_far_below_two_percent_of_a_millisecond() -> None:
     n = 20_000
-    start = time.perf_counter()
-    time_loop(lambda i: None, n, sync=lambda out: None)
-    per_step = (time.perf_counter() - start) / n
+    # The best of five: wall time also counts the moments a loaded machine gave the core to another
+    # process, which is not the loop's cost (the usual way to time a few microseconds).
+    per_step = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        time_loop(lambda i: None, n, sync=lambda out: None)
+        per_step = min(per_step, (time.perf_counter() - start) / n)
     # 2% of a 1 ms step is 20 us; the loop costs well under a microsecond on any machine here.
     assert per_step < 20e-6

@@ -9,6 +9,7 @@ import re
 import select
 import shlex
 import shutil
+import signal
 import time
 from html import unescape
 from pathlib import Path
@@ -188,7 +189,9 @@ def test_recommend_asks_for_what_is_not_given_when_a_terminal_is_attached(quick_
         out += chunk
         if answers and chunk.rstrip().endswith(b":"):
             os.write(fd, answers.pop(0))
-    os.waitpid(pid, 0)
+    if os.waitpid(pid, os.WNOHANG) == (0, 0):  # still asking after the deadline: fail, do not hang
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
     text = out.decode(errors="replace")
     assert "goal" in text and "deploy" in text and "team [" not in text  # --team was given: not asked
     assert "constraints: goal research, team structured, deploy mobile, hardware cpu" in text
