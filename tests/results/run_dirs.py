@@ -4,7 +4,6 @@ a real run, and Rich output rendered to text."""
 from __future__ import annotations
 
 import io
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -125,13 +124,3 @@ def _write_run(
 
 def _copy(run: Path, root: Path, name: str) -> Path:
     return Path(shutil.copytree(run, root / name, ignore=shutil.ignore_patterns("artifacts")))
-
-
-def _quiet_copy(run: Path, root: Path, name: str) -> Path:
-    """A copy of a real run without its guard's probes: quick runs share the machine with the other
-    test worker, and where the guard saw that, compare calls no slowdown a regression (tested on its own)."""
-    copy = _copy(run, root, name)
-    info = json.loads((copy / "run.json").read_text())
-    info.pop("guard", None)
-    (copy / "run.json").write_text(json.dumps(info))
-    return copy

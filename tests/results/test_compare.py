@@ -32,7 +32,6 @@ from tests.results.run_dirs import (
     _copy,
     _infer,
     _pipeline,
-    _quiet_copy,
     _records,
     _render,
     _train,
@@ -338,8 +337,8 @@ def _beyond_spread(times: np.ndarray) -> float:
 
 @pytest.mark.slow
 def test_a_slowed_copy_of_a_real_run_is_flagged(quick_run: Path, tmp_path: Path) -> None:
-    copy = _quiet_copy(quick_run, tmp_path, "slowed")
-    run = load_run(_quiet_copy(quick_run, tmp_path, "original"))
+    copy = _copy(quick_run, tmp_path, "slowed")
+    run = load_run(quick_run)
     # The steadiest cases, slowed beyond their own spread: on a busy machine (the suite runs two workers
     # side by side) a case's rounds can differ by more than 2x (one quick run's batch-1 rounds had
     # medians 0.054, 0.103 and 0.12 ms), and then the bootstrap over rounds rightly puts the low end of
