@@ -59,14 +59,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     root = Path(__file__).parent.parent
     for item in items:
         path = Path(str(item.fspath)).relative_to(root).as_posix()
-        if _SHARED_RUNS & set(getattr(item, "fixturenames", ())) or path in _RUN_READERS:
+        # serve/servers/ first: its own `exported` fixture (an export-only run) is not the quick run's.
+        if path.startswith("tests/stages/serve/servers/"):
+            group = "serve-servers"  # one export of simplenet shared by the Triton, TorchServe and Ray tests
+        elif _SHARED_RUNS & set(getattr(item, "fixturenames", ())) or path in _RUN_READERS:
             group = "shared-runs"
         elif path in _ONNX2TF:
             group = "onnx2tf"
         elif path.startswith("tests/stages/export/deploy/"):
             group = "deploy"
-        elif path.startswith("tests/stages/serve/servers/"):
-            group = "serve-servers"  # one export of simplenet shared by the Triton, TorchServe and Ray tests
         else:
             group = path
         item.add_marker(pytest.mark.xdist_group(group))
