@@ -47,9 +47,10 @@ def _infer(case: str, framework: str, latency: float, rng: np.random.Generator) 
     )
 
 
-def _run(tmp_path: Path, records: list[dict]) -> Path:
+def _run(tmp_path: Path, records: list[dict], options: dict | None = None) -> Path:
     store = RunStore.create(tmp_path, "synthetic")
-    store.write_run({"model": "synthetic", "stages": ["train", "infer"], "options": {}, "environment": {}})
+    info = {"model": "synthetic", "stages": ["train", "infer"], "options": options or {}, "environment": {}}
+    store.write_run(info)
     for record in records:
         store.append(record)
     return store.path
@@ -163,3 +164,29 @@ def test_cloud_inference_compares_native_paths_and_names_onnx_runtime_an_exporte
         r"onnxruntime/torch-onnx is (1\.9|2\.0)\d*x faster than onnxruntime/keras-onnx", exporter
     )
     assert exporter.endswith("the two graphs have the same ops (3 and 3 nodes)")
+
+
+def test_a_quick_run_whose_rounds_share_workers_does_not_decide_inference(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    records = [
+        _infer("onnxruntime/torch-onnx", "native", 0.0003, rng),
+        _infer("litert/keras-tflite-fp32", "native", 0.0001, rng),
+    ]
+    quick = {"quick": True, "infer": {"rounds": 3, "restart_workers": False}}
+    mobile = Constraints(goal="production", deploy="mobile")
+    inference = next(
+        d
+        for d in recommend(load_run(_run(tmp_path, records, quick)), mobile).dimensions
+        if d.name == "inference"
+    )
+    assert (
+        inference.winner is None and "--quick run times every round in the same worker" in inference.finding
+    )
+    assert any("litert/keras-tflite-fp32 is 3.0" in r for r in inference.reasons)  # measured, shown
+    fresh = {"quick": False, "infer": {"rounds": 5, "restart_workers": True}}
+    full = next(
+        d
+        for d in recommend(load_run(_run(tmp_path, records, fresh)), mobile).dimensions
+        if d.name == "inference"
+    )
+    assert full.winner == "TensorFlow"

@@ -69,6 +69,11 @@ DIMENSION_STAGES = {
 # The servers that stand for each side's serving path (Triton and Ray Serve serve the PyTorch artifact here).
 SERVING_SIDES = {"TensorFlow": ("tf-serving",), "PyTorch": ("torchserve", "triton", "ray")}
 BUSY = "not decided: the machine was busy"
+QUICK_INFERENCE = (
+    "not decided: a --quick run times every round in the same worker processes, so its interval cannot "
+    "see how far a fresh process moves all of one framework's cases (between runs, more than the margin); "
+    "run without --quick to decide"
+)
 
 
 @dataclass
@@ -358,6 +363,10 @@ def _inference(run: Run, c: Constraints, margin: float) -> Dimension:
         f"{device}, batch {batch}: best TensorFlow path {k} {_latency(have[k], batch)}",
         f"latency: {sentence}",
     ]
+    if winner and run.info.get("options", {}).get("infer", {}).get("restart_workers") is False:
+        # Five A/A quick runs gave this dimension to TensorFlow twice and left it undecided three times:
+        # rounds in the same workers cannot see a fresh process moving all of a worker's cases together.
+        winner, sentence = None, QUICK_INFERENCE
     if c.deploy in SERVER_TARGETS:
         reasons.append(_exporters(run, done, batch, device, margin))
     return Dimension("inference", title, winner, sentence, reasons)
