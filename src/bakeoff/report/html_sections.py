@@ -259,10 +259,11 @@ def serving(digest: dict[str, Any]) -> str:
             "SavedModel. They show what that API costs on this machine, not TF Serving's own performance.</p>"
         )
     sweep = markup.table(
-        ["case", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"],
+        ["case", "protocol", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"],
         [
             [
                 s["case"],
+                s.get("protocol") or "",
                 s["concurrency"],
                 markup.num(s["rps"]),
                 markup.num(s["p50_ms"], ".1f"),
@@ -271,7 +272,7 @@ def serving(digest: dict[str, Any]) -> str:
             ]
             for s in d["sweep"]
         ],
-        [1, 2, 3, 4, 5],
+        [2, 3, 4, 5, 6],
     )
     bad = srv.bad_input_rows(d)
     bad_table = (

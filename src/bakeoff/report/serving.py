@@ -56,6 +56,7 @@ def digest(run: Run) -> dict[str, Any] | None:
             sweep.append(
                 {
                     "case": r["case"],
+                    "protocol": s.get("load_protocol"),
                     "concurrency": s["concurrency"],
                     "rps": m.get("achieved_rps"),
                     "p50_ms": _ms(m.get("p50_s")),

@@ -66,6 +66,18 @@ def test_serve_stage_records_one_server_and_fails_a_missing_one(
     assert m["resources"]["rss_peak_bytes"] > 0 and m["cold_start_s"] > 0
     sweep = records["tf-serving/batching-on/c4"]
     assert sweep["settings"]["concurrency"] == 4 and sweep["metrics"]["throughput_rps"]
+    grpc = records["tf-serving/batching-on/tfserving-grpc/c4"]  # the same server over its gRPC API
+    assert grpc["status"] == "ok" and grpc["settings"]["load_protocol"] == "tfserving-grpc"
+    assert grpc["metrics"]["ok"] > 0 and not grpc["metrics"]["errors"] and not grpc["metrics"]["timeouts"]
+
+    # The report's serving section: the stand-in said as such, both protocols in the sweep, the matrix.
+    from bakeoff.report import html_sections
+    from bakeoff.report import serving as srv
+
+    digest = {"serve": srv.digest(load_run(run_dir)), "stages": ["serve"]}
+    page = html_sections.serving(digest)
+    assert "not TF Serving&#x27;s own performance" in page or "not TF Serving's own performance" in page
+    assert "tfserving-grpc" in page and "tfserving-rest" in page and "Bad input" in page
 
     # The claims read these records without tripping: TF Serving ran alone, so nothing is compared.
     finding = rules.tf_serving(load_run(run_dir), 0.05)
