@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +20,9 @@ from bakeoff.cli.options import (
 )
 from bakeoff.cli.output import console, print_json
 from bakeoff.errors import UsageError
+
+if TYPE_CHECKING:  # `bakeoff --help` imports nothing of the twins
+    from bakeoff.twins.derive import Derived
 
 
 def zoo(as_json: JsonFlag = False) -> None:
@@ -117,20 +120,16 @@ def parity(
     if torch_ref or keras_ref:
         if model:
             raise UsageError("give either a MODEL or --torch/--keras, not both")
-        if not (torch_ref and keras_ref):
-            raise UsageError("--torch and --keras go together: give both FILE.py:NAME")
-        if not input_shape:
-            raise UsageError("--torch/--keras need --input-shape, e.g. --input-shape 784 or 1,28,28")
-        from bakeoff.twins.layout import read_input_shape
-
-        shapes, readings = [], []
-        for text in input_shape:
-            shape, reading = read_input_shape(parse_shape(text))
-            shapes.append(shape)
-            readings += [reading] if reading else []
+        shapes, readings = input_shapes(input_shape)
         for reading in readings:
             typer.echo(reading, err=True)  # before the check: a wrong reading explains the error it causes
-        result = p.check_pair(torch_ref, keras_ref, shapes, options, match_defaults, out / "byo-errors")
+        if torch_ref and keras_ref:
+            result = p.check_pair(torch_ref, keras_ref, shapes, options, match_defaults, out / "byo-errors")
+        else:
+            derived = derive_one(torch_ref, keras_ref, shapes, out, threads)
+            pair = derived.pair(shapes, match_defaults)
+            result = p.check_pair(pair.torch, pair.keras, shapes, options, match_defaults, out / "byo-errors")
+            readings += derived.notes
         result.notes[:0] = readings
     elif match_defaults:
         raise UsageError("--match-defaults is for your own pair (--torch/--keras); the zoo's twins match")
@@ -153,6 +152,37 @@ def parity(
             screen.print(part)
     if not result.passed:
         raise typer.Exit(1)
+
+
+def input_shapes(texts: list[str] | None) -> tuple[list[tuple[int, ...]], list[str]]:
+    """--input-shape as typed (repeatable): the shapes channels-last, and how each 3-D one was read."""
+    if not texts:
+        raise UsageError("--torch/--keras need --input-shape, e.g. --input-shape 784 or 1,28,28")
+    from bakeoff.twins.layout import read_input_shape
+
+    shapes, readings = [], []
+    for text in texts:
+        shape, reading = read_input_shape(parse_shape(text))
+        shapes.append(shape)
+        readings += [reading] if reading else []
+    return shapes, readings
+
+
+def derive_one(
+    torch_ref: str | None,
+    keras_ref: str | None,
+    shapes: list[tuple[int, ...]],
+    out: Path,
+    threads: int | None,
+) -> Derived:
+    """The spec and twin of the one model given, written to OUT/derived/NAME/."""
+    from bakeoff.twins.byo import parse_ref
+    from bakeoff.twins.derive import derive
+
+    ref, framework = (torch_ref, "torch") if torch_ref else (keras_ref, "keras")
+    assert ref is not None
+    name = parse_ref(ref, f"--{framework}")[1]
+    return derive(ref, framework, shapes, out / "derived" / name, threads)
 
 
 COMMANDS = (zoo, show, parity)
