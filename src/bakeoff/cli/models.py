@@ -12,10 +12,12 @@ from bakeoff.cli.options import (
     Atol,
     Batch,
     GradAtol,
+    InputShape,
     JsonFlag,
-    Model,
+    KerasRef,
     Seed,
     Threads,
+    TorchRef,
     parse_shape,
 )
 from bakeoff.cli.output import console, print_json
@@ -38,16 +40,38 @@ def zoo(as_json: JsonFlag = False) -> None:
 
 
 def show(
-    model: Model,
+    model: Annotated[str | None, typer.Argument(help=MODEL_HELP + " Leave out with --torch/--keras.")] = None,
+    torch_ref: TorchRef = None,
+    keras_ref: KerasRef = None,
+    input_shape: InputShape = None,
     code: Annotated[
         bool, typer.Option("--code", help="Print equivalent PyTorch and Keras source code.")
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show a model's layers with shapes, parameters and FLOPs, or (--code) its PyTorch and Keras code."""
-    from bakeoff.spec.load import resolve
+    """Show a model's layers with shapes, parameters and FLOPs, or (--code) its PyTorch and Keras code.
 
-    graph = resolve(model)
+    With --torch or --keras (and --input-shape) alone, the model is your own: bakeoff derives its spec
+    and shows that, or (--code) the code of both twins, so you can keep the one you did not write.
+    """
+    if torch_ref or keras_ref:
+        if model:
+            raise UsageError("give either a MODEL or --torch/--keras, not both")
+        if torch_ref and keras_ref:
+            raise UsageError("show derives one model: give --torch or --keras, not both")
+        import tempfile
+
+        shapes, readings = input_shapes(input_shape)
+        for reading in readings:
+            typer.echo(reading, err=True)
+        with tempfile.TemporaryDirectory(prefix="bakeoff-show-") as tmp:
+            graph = derive_one(torch_ref, keras_ref, shapes, Path(tmp), None).graph
+    elif model:
+        from bakeoff.spec.load import resolve
+
+        graph = resolve(model)
+    else:
+        raise UsageError("give a MODEL (a zoo name or a YAML spec), or --torch/--keras FILE.py:NAME")
     if code:
         from bakeoff.spec.codegen import keras_code, torch_code
 
@@ -69,23 +93,9 @@ def show(
 
 def parity(
     model: Annotated[str | None, typer.Argument(help=MODEL_HELP + " Leave out with --torch/--keras.")] = None,
-    torch_ref: Annotated[
-        str | None,
-        typer.Option("--torch", help="Your own torch model: FILE.py:NAME (a module, class or factory)."),
-    ] = None,
-    keras_ref: Annotated[
-        str | None, typer.Option("--keras", help="Your own Keras model: FILE.py:NAME (a model or factory).")
-    ] = None,
-    input_shape: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input-shape",
-            help="Per-sample input shape for --torch/--keras, as you would give it to PyTorch: 784, 10,8 "
-            "(a sequence), 1,28,28 (an image, channels-first). An image channels-last (28,28,1) is "
-            "read as such; a 3-D shape with 1 or 3 leading channels is read as channels-first, and "
-            "bakeoff says which reading it took. Repeat for several inputs.",
-        ),
-    ] = None,
+    torch_ref: TorchRef = None,
+    keras_ref: KerasRef = None,
+    input_shape: InputShape = None,
     match_defaults: Annotated[
         bool,
         typer.Option(
@@ -100,7 +110,8 @@ def parity(
         typer.Option(
             "--out",
             help="For --torch/--keras: where the full traceback of an error raised in your model's "
-            "code is saved (OUT/byo-errors/); the error itself is one line.",
+            "code is saved (OUT/byo-errors/; the error itself is one line), and, for one model alone, "
+            "its derived spec and generated twin (OUT/derived/NAME/).",
         ),
     ] = Path("bakeoff-runs"),
     atol: Atol = 1e-5,
@@ -111,6 +122,9 @@ def parity(
     as_json: JsonFlag = False,
 ) -> None:
     """Check that the PyTorch and Keras twins compute the same thing: outputs, every layer, gradients.
+
+    Your own model: --torch and --keras for a pair you wrote; either alone and bakeoff derives the
+    model's spec, writes the other framework's twin as code and checks the two.
 
     Exits 1 when parity fails and names the first layer that diverges.
     """
