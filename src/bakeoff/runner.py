@@ -83,6 +83,7 @@ def run_stages(
         if derived and byo:
             # The run keeps its own copy of the spec and the twin: the pairs it checks point at them.
             derived = derived.moved(store.path / "derived")
+            (store.path / "spec.yaml").write_text(derived.spec_path.read_text())
             options["byo"] = _byo_options(byo, derived)
             progress(options["byo"]["measured"])
     store.write_run(

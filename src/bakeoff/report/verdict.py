@@ -203,6 +203,15 @@ def _headline(
 
 def _caveats(run: Run, c: Constraints) -> list[str]:
     out = []
+    byo = run.info.get("options", {}).get("byo")
+    if byo:
+        failed = [r for r in run.stage("parity") if r["case"].startswith("user-") and r["status"] == "failed"]
+        if failed:
+            out.append(
+                f"parity of your own model FAILED ({failed[0]['message']}): the twins measured here do not "
+                "compute what your model computes, so their numbers may not be your model's."
+            )
+        out.append(f"Your own model: {byo['measured']}.")
     env = run.info.get("environment", {})
     if c.hardware == "gpu" and not env.get("gpus"):
         out.append(
