@@ -62,39 +62,84 @@ class Derived:
         return Derived(self.source, self.user_ref, self.graph, folder, self.notes)
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """One model to derive: FILE.py:NAME, its framework, its input shapes channels-last, where to write."""
+
+    ref: str
+    framework: str
+    input_shapes: list[tuple[int, ...]]
+    folder: Path
+
+
 def derive(
     ref: str, framework: str, input_shapes: list[tuple[int, ...]], folder: Path, threads: int | None = None
 ) -> Derived:
     """The spec of the model at `ref` (FILE.py:NAME, `framework` torch or keras), shapes channels-last;
     writes spec.yaml and the other framework's twin into `folder`. One line per unsupported op."""
-    flag = f"--{framework}"
-    name = parse_ref(ref, flag)[1]
-    request = {
-        "job": "derive",
-        "framework": framework,
-        "ref": ref,
-        "name": name,
-        "input_shapes": [list(s) for s in input_shapes],
-        "threads": threads or physical_cores(),
-    }
+    (result,) = derive_many([Wanted(ref, framework, input_shapes, folder)], threads)
+    if isinstance(result, PairError):
+        raise result
+    return result
+
+
+def derive_many(wanted: list[Wanted], threads: int | None = None) -> list[Derived | PairError]:
+    """Several models with one worker per framework, side by side; a model that cannot be derived
+    gives its PairError and the others still go on."""
+    requests = []
+    for framework in ("torch", "keras"):
+        models = [
+            {
+                "ref": w.ref,
+                "name": parse_ref(w.ref, f"--{framework}")[1],
+                "input_shapes": [list(s) for s in w.input_shapes],
+            }
+            for w in wanted
+            if w.framework == framework
+        ]
+        if models:
+            requests.append(
+                {
+                    "job": "derive",
+                    "framework": framework,
+                    "models": models,
+                    "threads": threads or physical_cores(),
+                }
+            )
     with tempfile.TemporaryDirectory(prefix="bakeoff-derive-") as tmp:
-        result = _run([request], Path(tmp))[framework]
-    data = result.meta["spec"]
+        results = _run(requests, Path(tmp))
+    entries = {f: iter(r.meta["pairs"]) for f, r in results.items()}
+    out: list[Derived | PairError] = []
+    for w in wanted:
+        entry = next(entries[w.framework])
+        if "error" in entry:
+            error = PairError(f"{w.framework}: {entry['error']}")
+            error.detail = entry.get("detail", "")
+            out.append(error)
+            continue
+        try:
+            out.append(_write(w, entry["spec"]))
+        except PairError as exc:
+            out.append(exc)
+    return out
+
+
+def _write(w: Wanted, data: dict[str, object]) -> Derived:
+    flag = f"--{w.framework}"
     try:
-        graph = build_graph(from_dict(data, source=f"the spec derived from {flag} {ref}"))
+        graph = build_graph(from_dict(data, source=f"the spec derived from {flag} {w.ref}"))
     except SpecError as exc:
-        raise PairError(f"{flag} {ref!r}: the derived spec does not hold together: {exc}") from exc
+        raise PairError(f"{flag} {w.ref!r}: the derived spec does not hold together: {exc}") from exc
+    folder = w.folder
     folder.mkdir(parents=True, exist_ok=True)
-    spec = graph.spec.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+    spec = graph.spec.model_dump(mode="json", exclude_none=True)
     (folder / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    code = keras_code(graph) if framework == "torch" else torch_code(graph)
-    twin = OTHER[framework]
-    header = (
-        f"# The {twin} twin bakeoff generated from {flag} {ref}\n# (its spec: spec.yaml, beside this file)\n"
-    )
+    code = keras_code(graph) if w.framework == "torch" else torch_code(graph)
+    twin = OTHER[w.framework]
+    header = f"# The {twin} twin bakeoff generated from {flag} {w.ref}\n# (its spec: spec.yaml beside it)\n"
     (folder / f"twin_{twin}.py").write_text(header + code)
     note = (
-        f"derived a spec of {len(graph.nodes)} layers from {flag} {ref}; generated the {twin} twin "
+        f"derived a spec of {len(graph.nodes)} layers from {flag} {w.ref}; generated the {twin} twin "
         f"{folder / f'twin_{twin}.py'}"
     )
-    return Derived(framework, ref, graph, folder, [note])
+    return Derived(w.framework, w.ref, graph, folder, [note])

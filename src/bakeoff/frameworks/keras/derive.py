@@ -12,14 +12,20 @@ from bakeoff.errors import PairError
 from bakeoff.frameworks.keras.byo import _activation
 from bakeoff.frameworks.keras.parity import configure
 from bakeoff.spec.derive import Builder
-from bakeoff.twins.byo import load_object, user_failure
+from bakeoff.twins.byo import collect_pairs, load_object, user_failure
 
 ACTIVATIONS = {"relu": "relu", "silu": "silu", "swish": "silu", "tanh": "tanh", "sigmoid": "sigmoid"}
 ACTIVATIONS |= {"softmax": "softmax"}
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every model of the request in turn; one that cannot be derived says so in its own entry."""
     meta = configure(request["threads"])
+    arrays, models = collect_pairs(request["models"], _derive)
+    return arrays, {**meta, **models}
+
+
+def _derive(request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     ref = request["ref"]
     model = load_object(ref, "--keras")
     if not isinstance(model, keras.Model):
@@ -72,10 +78,10 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     outputs = list(model.outputs)
     if len(outputs) != 1:
         b.refuse("a model with several outputs", model.name)
-        return {}, {**meta, "spec": b.finish(request["name"], None, ())}
+        return {}, {"spec": b.finish(request["name"], None, ())}
     output = names.get(id(outputs[0]))
     shape = tuple(int(d) for d in outputs[0].shape[1:] if d is not None)
-    return {}, {**meta, "spec": b.finish(request["name"], output, shape)}
+    return {}, {"spec": b.finish(request["name"], output, shape)}
 
 
 def _input_name(tensor: Any) -> str:

@@ -17,7 +17,7 @@ from bakeoff.errors import PairError, one_line
 from bakeoff.frameworks.torch.parity import configure
 from bakeoff.spec.derive import Builder, torch_name
 from bakeoff.spec.graph import same_padding
-from bakeoff.twins.byo import load_object, user_failure
+from bakeoff.twins.byo import collect_pairs, load_object, user_failure
 
 ACTIVATION_MODULES: dict[type[nn.Module], str] = {
     nn.ReLU: "relu",
@@ -57,7 +57,13 @@ class Value:
 
 
 def collect(request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every model of the request in turn; one that cannot be derived says so in its own entry."""
     meta = configure(request["threads"])
+    arrays, models = collect_pairs(request["models"], _derive)
+    return arrays, {**meta, **models}
+
+
+def _derive(request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     ref = request["ref"]
     model = load_object(ref, "--torch")
     if not isinstance(model, nn.Module):
@@ -90,7 +96,7 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         shown = [list(e.shape) for e in examples]
         raise user_failure("--torch", ref, f"--torch model failed on inputs of shape {shown}:", exc) from exc
     spec = Walker(traced, Builder("--torch", ref), shapes).walk(request["name"])
-    return {}, {**meta, "spec": spec}
+    return {}, {"spec": spec}
 
 
 def _embeds(traced: fx.GraphModule, node: fx.Node) -> bool:
