@@ -121,10 +121,10 @@ def _byo_options(byo: dict[str, Any], derived: Derived) -> dict[str, Any]:
     pairs = [{"case": "user-vs-twin", "torch": twin.torch, "keras": twin.keras}]
     if byo.get("torch") and byo.get("keras"):
         pairs.append({"case": "user-pair", "torch": byo["torch"], "keras": byo["keras"]})
-    user = " and ".join(f"--{f} {byo[f]}" for f in ("torch", "keras") if byo.get(f))
     measured = (
         f"the stages measure the twins built from the spec derived from --{derived.source} "
-        f"{derived.user_ref} ({derived.spec_path}), not {user} itself; parity proves them equal to it"
+        f"{derived.user_ref} ({derived.spec_path}), not your own files directly; parity proves them equal "
+        "to your model"
     )
     return {
         **byo,

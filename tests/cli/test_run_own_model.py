@@ -45,6 +45,34 @@ def test_run_on_a_torch_model_alone(tmp_path: Path) -> None:
     assert any(c.startswith("Your own model:") for c in verdict["caveats"])
 
 
+@pytest.mark.slow
+def test_a_failing_pair_is_recorded_and_the_verdict_says_so(tmp_path: Path) -> None:
+    """The pair differs in BatchNorm's defaults: the run goes on (its twins are the torch model's,
+    which match it) but the parity record, the report and the verdict show the failure first."""
+    pairs = FIXTURES / "pairs"
+    result = bakeoff(
+        *("run", "--torch", f"{pairs / 'torch_models.py'}:TabularNet", "--input-shape", "20"),
+        *(
+            "--keras",
+            f"{pairs / 'keras_models.py'}:tabular_net",
+            "--stages",
+            "parity",
+            "--out",
+            str(tmp_path),
+        ),
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    records = {r["case"]: r for r in map(json.loads, (run / "records.jsonl").read_text().splitlines())}
+    assert records["outputs"]["status"] == "ok" and records["user-vs-twin"]["status"] == "ok"
+    assert records["user-pair"]["status"] == "failed"
+    assert "BatchNorm epsilon differs" in records["user-pair"]["message"]
+    caveats = json.loads((run / "results.json").read_text())["verdict"]["caveats"]
+    assert caveats[0].startswith("parity of your own pair FAILED")
+    assert "Parity of your pair" in (run / "report.html").read_text()
+
+
 def test_own_model_mistakes_are_one_line(tmp_path: Path) -> None:
     missing = bakeoff("run", "--torch", "nowhere.py:Net", "--input-shape", "784", "--out", str(tmp_path))
     assert_one_line_error(missing, 2, "--torch 'nowhere.py:Net': file 'nowhere.py' does not exist")
