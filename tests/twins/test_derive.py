@@ -1,8 +1,9 @@
 """One model is enough: specs derived from models written without bakeoff in mind
-(tests/fixtures/single/), their generated twins proven equal to them by the BYO parity check, and the
+(tests/fixtures/single/): a CNN with functional calls, a gelu MLP in Keras, token ids through attention,
+residual adds and a GRU; their generated twins proven equal to them by the BYO parity check, and the
 ops that block a twin listed one per line with where they occur.
 
-Every model is derived in one call (a worker per framework, side by side), and both twins are checked
+Every model is derived in one call (a worker per framework, side by side), and every twin is checked
 in one `check_pairs` call: four worker starts for the whole file."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ MODELS = {
     "Net": (f"{TORCH}:Net", "torch", [(28, 28, 1)]),
     "Blocked": (f"{TORCH}:Blocked", "torch", [(28, 28, 1)]),
     "Branchy": (f"{TORCH}:Branchy", "torch", [(8,)]),
+    "Encoder": (f"{TORCH}:Encoder", "torch", [(12,)]),
     "gelu_mlp": (f"{KERAS}:gelu_mlp", "keras", [(20,)]),
     "blocked": (f"{KERAS}:blocked", "keras", [(8, 8, 1)]),
 }
@@ -39,7 +41,7 @@ def derived(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
 
 @pytest.fixture(scope="module")
 def checked(derived: dict[str, Outcome]) -> dict[str, ParityResult | PairError]:
-    names = ["Net", "gelu_mlp"]
+    names = ["Net", "gelu_mlp", "Encoder"]
     pairs = []
     for name in names:
         one = derived[name]
@@ -87,7 +89,22 @@ def test_keras_mlp_derives_gelu_layer_norm_and_dropout(derived: dict[str, Outcom
     assert "nn.LayerNorm(32, eps=0.001)" in mlp.twin_path.read_text()
 
 
-@pytest.mark.parametrize("name", ["Net", "gelu_mlp"])
+def test_tokens_attention_residual_and_recurrent_last_step(derived: dict[str, Outcome]) -> None:
+    encoder = _derived(derived, "Encoder")
+    assert [n.type for n in encoder.graph.nodes] == [
+        "embedding",
+        "attention",
+        "add",
+        "layer_norm",
+        "gru",
+        "dense",
+    ]
+    assert encoder.graph.inputs[0].dtype == "int64"  # it embeds its input: token ids
+    assert encoder.graph.node("add").inputs == ("embed", "attn")
+    assert encoder.graph.node("gru").layer.return_sequences is False  # seq[:, -1] is the last step
+
+
+@pytest.mark.parametrize("name", ["Net", "gelu_mlp", "Encoder"])
 def test_generated_twin_matches_the_users_model(
     checked: dict[str, ParityResult | PairError], name: str
 ) -> None:
@@ -96,7 +113,7 @@ def test_generated_twin_matches_the_users_model(
     assert result.passed, result.summary()
     assert result.output_max_abs <= 1e-5
     assert result.gradients and all(d.ok for d in result.gradients)
-    assert result.params["torch"] == result.params["keras"]
+    assert result.params["torch"] == result.params["keras"]  # Keras' GRU reset_after holds both biases too
 
 
 def test_unsupported_ops_are_all_listed_one_per_line(derived: dict[str, Outcome]) -> None:

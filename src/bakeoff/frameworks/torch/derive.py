@@ -116,6 +116,7 @@ class Walker:
         self.b = builder
         self.shapes = shapes
         self.values: dict[fx.Node, Value] = {}
+        self.seq_used: set[str] = set()  # recurrent layers whose every step some layer reads
 
     def walk(self, model_name: str) -> dict[str, Any]:
         output: str | None = None
@@ -164,7 +165,7 @@ class Walker:
                     op, node.name, "reads every step of a recurrent layer whose last step is also used"
                 )
                 return None
-            layer["seq_used"] = True
+            self.seq_used.add(value.name)
             return value.name
         if value is None or value.kind != "tensor":
             kind = value.kind if value else "a constant"
@@ -440,6 +441,8 @@ class Walker:
 
     def _getitem(self, node: fx.Node, op: str) -> Value | None:
         value, index = self._arg(node.args[0]), node.args[1]
+        if not node.users:
+            return Value(kind="other")  # `out, _ = lstm(x)` unpacks the states nobody reads
         if value is None or value.kind in ("other", "blocked"):
             return value or Value(kind="other")
         if value.kind in ("rnn", "mha") and index == 0:
@@ -447,7 +450,7 @@ class Walker:
         last = (slice(None), -1)
         if value.kind == "rnn_seq" and index in (last, (slice(None, None, None), -1, slice(None))):
             layer = self.b.layer(value.name)
-            if layer.pop("seq_used", False):
+            if value.name in self.seq_used:
                 self.b.refuse(
                     op, node.name, "reads the last step of a recurrent layer whose every step is also used"
                 )
