@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bakeoff import __version__
 from bakeoff.errors import UsageError, check_choices
@@ -19,6 +20,9 @@ from bakeoff.spec.graph import Graph, build_graph
 from bakeoff.spec.load import from_dict, resolve
 from bakeoff.stages.context import RunContext
 from bakeoff.stages.registry import STAGES
+
+if TYPE_CHECKING:
+    from bakeoff.twins.derive import Derived
 
 
 @dataclass
@@ -63,14 +67,25 @@ def run_stages(
     progress: Callable[[str], None],
     on_stage: Callable[[str], None] = _no_stage,
     constraints: dict[str, str] | None = None,
+    byo: dict[str, Any] | None = None,
 ) -> RunOutcome:
+    """Runs `stages` on `model` (a zoo name or a spec file), or with `byo` ({torch, keras, input_shapes}:
+    the user's own model or pair) on the spec derived from the user's model."""
     stages = check_stages(stages)
-    graph = resolve(model)
     options = {**options, "threads": options.get("threads") or physical_cores()}
-    for stage in stages:
-        STAGES[stage].check(graph, options)
-    store = RunStore.create(out, graph.spec.name)
-    progress(f"run directory {store.path}")
+    with tempfile.TemporaryDirectory(prefix="bakeoff-derive-") as tmp:
+        derived = _derive(byo, Path(tmp), options["threads"], progress) if byo else None
+        graph = derived.graph if derived else resolve(model)
+        for stage in stages:
+            STAGES[stage].check(graph, options)
+        store = RunStore.create(out, graph.spec.name)
+        progress(f"run directory {store.path}")
+        if derived and byo:
+            # The run keeps its own copy of the spec and the twin: the pairs it checks point at them.
+            derived = derived.moved(store.path / "derived")
+            (store.path / "spec.yaml").write_text(derived.spec_path.read_text())
+            options["byo"] = _byo_options(byo, derived)
+            progress(options["byo"]["measured"])
     store.write_run(
         {
             "bakeoff": __version__,
@@ -87,6 +102,37 @@ def run_stages(
         }
     )
     return _execute(RunContext(graph, store, options, progress), stages, on_stage)
+
+
+def _derive(byo: dict[str, Any], folder: Path, threads: int, progress: Callable[[str], None]) -> Derived:
+    """The spec of the user's torch model (of the Keras one when only that is given)."""
+    from bakeoff.twins.derive import derive
+
+    framework = "torch" if byo.get("torch") else "keras"
+    progress(f"deriving a spec from --{framework} {byo[framework]} (a {framework} worker)")
+    return derive(byo[framework], framework, [tuple(s) for s in byo["input_shapes"]], folder, threads)
+
+
+def _byo_options(byo: dict[str, Any], derived: Derived) -> dict[str, Any]:
+    """What the parity stage checks besides the twins: the user's model against its generated twin, and
+    the user's own pair when both sides were given; and the sentence saying what the stages measure."""
+    shapes = [list(s) for s in byo["input_shapes"]]
+    twin = derived.pair([tuple(s) for s in shapes])
+    pairs = [{"case": "user-vs-twin", "torch": twin.torch, "keras": twin.keras}]
+    if byo.get("torch") and byo.get("keras"):
+        pairs.append({"case": "user-pair", "torch": byo["torch"], "keras": byo["keras"]})
+    measured = (
+        f"the stages measure the twins built from the spec derived from --{derived.source} "
+        f"{derived.user_ref} ({derived.spec_path}), not your own files directly; parity proves them equal "
+        "to your model"
+    )
+    return {
+        **byo,
+        "input_shapes": shapes,
+        "pairs": pairs,
+        "measured": measured,
+        "spec": str(derived.spec_path),
+    }
 
 
 def resume(

@@ -53,7 +53,7 @@ SHARED = {
 }
 JOBS = {
     "parity": _parity,
-    **dict.fromkeys(("byo", "train", "pipeline", "fit", "export", "debug"), _framework_job),
+    **dict.fromkeys(("byo", "derive", "train", "pipeline", "fit", "export", "debug"), _framework_job),
     **dict.fromkeys(SHARED, _shared_job),
 }
 
@@ -76,7 +76,7 @@ BLOCKED = {
 
 
 def _block(request: dict[str, Any]) -> None:
-    if request.get("job") == "byo":  # a user's own model file may use anything
+    if request.get("job") in ("byo", "derive"):  # a user's own model file may use anything
         return
     for name in BLOCKED.get(request.get("framework", ""), ()):
         if name not in sys.modules:

@@ -143,9 +143,10 @@ def test_parity_missing_file_is_usage_error(tmp_path: Path) -> None:
     assert_one_line_error(result, 2, "does not exist")
 
 
-def test_parity_pair_needs_both_sides_and_shape(fixtures: Path) -> None:
+def test_parity_own_model_or_pair_needs_a_shape(fixtures: Path) -> None:
+    # One side alone is a model to derive a twin from; it still needs its input shape.
     assert_one_line_error(
-        bakeoff("parity", "--torch", f"{fixtures}/seed_torch.py:SimpleNet"), 2, "go together"
+        bakeoff("parity", "--torch", f"{fixtures}/seed_torch.py:SimpleNet"), 2, "need --input-shape"
     )
     assert_one_line_error(
         bakeoff(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,14 +12,19 @@ from bakeoff.cli.options import (
     Atol,
     Batch,
     GradAtol,
+    InputShape,
     JsonFlag,
-    Model,
+    KerasRef,
     Seed,
     Threads,
+    TorchRef,
     parse_shape,
 )
 from bakeoff.cli.output import console, print_json
 from bakeoff.errors import UsageError
+
+if TYPE_CHECKING:  # `bakeoff --help` imports nothing of the twins
+    from bakeoff.twins.derive import Derived
 
 
 def zoo(as_json: JsonFlag = False) -> None:
@@ -35,16 +40,38 @@ def zoo(as_json: JsonFlag = False) -> None:
 
 
 def show(
-    model: Model,
+    model: Annotated[str | None, typer.Argument(help=MODEL_HELP + " Leave out with --torch/--keras.")] = None,
+    torch_ref: TorchRef = None,
+    keras_ref: KerasRef = None,
+    input_shape: InputShape = None,
     code: Annotated[
         bool, typer.Option("--code", help="Print equivalent PyTorch and Keras source code.")
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show a model's layers with shapes, parameters and FLOPs, or (--code) its PyTorch and Keras code."""
-    from bakeoff.spec.load import resolve
+    """Show a model's layers with shapes, parameters and FLOPs, or (--code) its PyTorch and Keras code.
 
-    graph = resolve(model)
+    With --torch or --keras (and --input-shape) alone, the model is your own: bakeoff derives its spec
+    and shows that, or (--code) the code of both twins, so you can keep the one you did not write.
+    """
+    if torch_ref or keras_ref:
+        if model:
+            raise UsageError("give either a MODEL or --torch/--keras, not both")
+        if torch_ref and keras_ref:
+            raise UsageError("show derives one model: give --torch or --keras, not both")
+        import tempfile
+
+        shapes, readings = input_shapes(input_shape)
+        for reading in readings:
+            typer.echo(reading, err=True)
+        with tempfile.TemporaryDirectory(prefix="bakeoff-show-") as tmp:
+            graph = derive_one(torch_ref, keras_ref, shapes, Path(tmp), None).graph
+    elif model:
+        from bakeoff.spec.load import resolve
+
+        graph = resolve(model)
+    else:
+        raise UsageError("give a MODEL (a zoo name or a YAML spec), or --torch/--keras FILE.py:NAME")
     if code:
         from bakeoff.spec.codegen import keras_code, torch_code
 
@@ -66,23 +93,9 @@ def show(
 
 def parity(
     model: Annotated[str | None, typer.Argument(help=MODEL_HELP + " Leave out with --torch/--keras.")] = None,
-    torch_ref: Annotated[
-        str | None,
-        typer.Option("--torch", help="Your own torch model: FILE.py:NAME (a module, class or factory)."),
-    ] = None,
-    keras_ref: Annotated[
-        str | None, typer.Option("--keras", help="Your own Keras model: FILE.py:NAME (a model or factory).")
-    ] = None,
-    input_shape: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input-shape",
-            help="Per-sample input shape for --torch/--keras, as you would give it to PyTorch: 784, 10,8 "
-            "(a sequence), 1,28,28 (an image, channels-first). An image channels-last (28,28,1) is "
-            "read as such; a 3-D shape with 1 or 3 leading channels is read as channels-first, and "
-            "bakeoff says which reading it took. Repeat for several inputs.",
-        ),
-    ] = None,
+    torch_ref: TorchRef = None,
+    keras_ref: KerasRef = None,
+    input_shape: InputShape = None,
     match_defaults: Annotated[
         bool,
         typer.Option(
@@ -97,7 +110,8 @@ def parity(
         typer.Option(
             "--out",
             help="For --torch/--keras: where the full traceback of an error raised in your model's "
-            "code is saved (OUT/byo-errors/); the error itself is one line.",
+            "code is saved (OUT/byo-errors/; the error itself is one line), and, for one model alone, "
+            "its derived spec and generated twin (OUT/derived/NAME/).",
         ),
     ] = Path("bakeoff-runs"),
     atol: Atol = 1e-5,
@@ -109,6 +123,9 @@ def parity(
 ) -> None:
     """Check that the PyTorch and Keras twins compute the same thing: outputs, every layer, gradients.
 
+    Your own model: --torch and --keras for a pair you wrote; either alone and bakeoff derives the
+    model's spec, writes the other framework's twin as code and checks the two.
+
     Exits 1 when parity fails and names the first layer that diverges.
     """
     from bakeoff.twins import parity as p
@@ -117,20 +134,16 @@ def parity(
     if torch_ref or keras_ref:
         if model:
             raise UsageError("give either a MODEL or --torch/--keras, not both")
-        if not (torch_ref and keras_ref):
-            raise UsageError("--torch and --keras go together: give both FILE.py:NAME")
-        if not input_shape:
-            raise UsageError("--torch/--keras need --input-shape, e.g. --input-shape 784 or 1,28,28")
-        from bakeoff.twins.layout import read_input_shape
-
-        shapes, readings = [], []
-        for text in input_shape:
-            shape, reading = read_input_shape(parse_shape(text))
-            shapes.append(shape)
-            readings += [reading] if reading else []
+        shapes, readings = input_shapes(input_shape)
         for reading in readings:
             typer.echo(reading, err=True)  # before the check: a wrong reading explains the error it causes
-        result = p.check_pair(torch_ref, keras_ref, shapes, options, match_defaults, out / "byo-errors")
+        if torch_ref and keras_ref:
+            result = p.check_pair(torch_ref, keras_ref, shapes, options, match_defaults, out / "byo-errors")
+        else:
+            derived = derive_one(torch_ref, keras_ref, shapes, out, threads)
+            pair = derived.pair(shapes, match_defaults)
+            result = p.check_pair(pair.torch, pair.keras, shapes, options, match_defaults, out / "byo-errors")
+            readings += derived.notes
         result.notes[:0] = readings
     elif match_defaults:
         raise UsageError("--match-defaults is for your own pair (--torch/--keras); the zoo's twins match")
@@ -153,6 +166,37 @@ def parity(
             screen.print(part)
     if not result.passed:
         raise typer.Exit(1)
+
+
+def input_shapes(texts: list[str] | None) -> tuple[list[tuple[int, ...]], list[str]]:
+    """--input-shape as typed (repeatable): the shapes channels-last, and how each 3-D one was read."""
+    if not texts:
+        raise UsageError("--torch/--keras need --input-shape, e.g. --input-shape 784 or 1,28,28")
+    from bakeoff.twins.layout import read_input_shape
+
+    shapes, readings = [], []
+    for text in texts:
+        shape, reading = read_input_shape(parse_shape(text))
+        shapes.append(shape)
+        readings += [reading] if reading else []
+    return shapes, readings
+
+
+def derive_one(
+    torch_ref: str | None,
+    keras_ref: str | None,
+    shapes: list[tuple[int, ...]],
+    out: Path,
+    threads: int | None,
+) -> Derived:
+    """The spec and twin of the one model given, written to OUT/derived/NAME/."""
+    from bakeoff.twins.byo import parse_ref
+    from bakeoff.twins.derive import derive
+
+    ref, framework = (torch_ref, "torch") if torch_ref else (keras_ref, "keras")
+    assert ref is not None
+    name = parse_ref(ref, f"--{framework}")[1]
+    return derive(ref, framework, shapes, out / "derived" / name, threads)
 
 
 COMMANDS = (zoo, show, parity)

@@ -34,6 +34,25 @@ Threads = Annotated[
 ]
 Out = Annotated[Path, typer.Option("--out", help="Where run directories are made.")]
 
+# a user's own model (parity, show, run)
+TorchRef = Annotated[
+    str | None,
+    typer.Option("--torch", help="Your own torch model: FILE.py:NAME (a module, class or factory)."),
+]
+KerasRef = Annotated[
+    str | None, typer.Option("--keras", help="Your own Keras model: FILE.py:NAME (a model or factory).")
+]
+InputShape = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input-shape",
+        help="Per-sample input shape for --torch/--keras, as you would give it to PyTorch: 784, 10,8 "
+        "(a sequence), 1,28,28 (an image, channels-first). An image channels-last (28,28,1) is "
+        "read as such; a 3-D shape with 1 or 3 leading channels is read as channels-first, and "
+        "bakeoff says which reading it took. Repeat for several inputs.",
+    ),
+]
+
 # parity
 Atol = Annotated[
     float, typer.Option("--atol", help="Max abs difference allowed for outputs and activations.")

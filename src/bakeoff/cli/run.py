@@ -37,7 +37,9 @@ from bakeoff.cli.options import (
     Goal,
     GradAtol,
     Hardware,
+    InputShape,
     JsonFlag,
+    KerasRef,
     Lr,
     Margin,
     Model,
@@ -52,6 +54,7 @@ from bakeoff.cli.options import (
     Team,
     TfServingBin,
     Threads,
+    TorchRef,
     all_or,
     constraint_flags,
     given_flag,
@@ -74,6 +77,9 @@ LAUNCHER_NAMES = ("torchrun", "mwms", "mirrored", "accelerate", "lightning", "ra
 DEFAULT_LAUNCHERS = ("torchrun", "mwms", "mirrored")
 FIXED_ON_RESUME = (
     "model",
+    "torch_ref",
+    "keras_ref",
+    "input_shape",
     "out",
     "stages",
     "quick",
@@ -134,6 +140,9 @@ def with_backends(options: dict[str, Any], stages: list[str], backends_text: str
 def run(
     ctx: typer.Context,
     model: Model = "simplenet",
+    torch_ref: TorchRef = None,
+    keras_ref: KerasRef = None,
+    input_shape: InputShape = None,
     out: Out = Path("bakeoff-runs"),
     stages: Annotated[
         str,
@@ -196,6 +205,11 @@ def run(
     --goal/--team/--deploy/--hardware given (or in --config; `bakeoff recommend` re-weighs it later).
     Exits 1 when any check fails; every finished case is already in records.jsonl, and --resume
     finishes a run that was stopped.
+
+    Your own model: --torch FILE.py:NAME and/or --keras FILE.py:NAME with --input-shape. bakeoff derives
+    a spec from it (the torch side when both are given), keeps spec.yaml and the generated twin in the
+    run directory, checks your model against that twin (and your pair, when both are given) in the
+    parity stage, and runs every stage on the twins built from the derived spec.
     """
     from bakeoff import runner
 
@@ -259,11 +273,15 @@ def run(
     # Data parallelism can pay on several GPUs; on the CPU its workers only share the cores: opt-in.
     if not given_flag(ctx, "stages") and len(gpus()) > 1 and "distributed" not in chosen:
         chosen.append("distributed")
-    _run_stages(model, out, chosen, options, quick, as_json, given, track)
+    byo = user_model(model, torch_ref, keras_ref, input_shape)
+    _run_stages(model, out, chosen, options, quick, as_json, given, track, byo)
 
 
 def train(
     model: Model = "simplenet",
+    torch_ref: TorchRef = None,
+    keras_ref: KerasRef = None,
+    input_shape: InputShape = None,
     modes: Modes = ALL_MODES,
     backends: Backends = "",
     epochs: Epochs = 3,
@@ -289,7 +307,9 @@ def train(
         "seed": seed,
         "train": train_options(split(modes), epochs, batch_size, lr, device, data, compile_mode, False),
     }
-    _run_stages(model, out, with_backends(options, ["train"], backends), options, False, as_json)
+    byo = user_model(model, torch_ref, keras_ref, input_shape)
+    stages = with_backends(options, ["train"], backends)
+    _run_stages(model, out, stages, options, False, as_json, byo=byo)
 
 
 def distributed(
@@ -391,6 +411,9 @@ def distributed(
 
 def pipeline(
     model: Annotated[str, typer.Argument(help=MODEL_HELP + " Used for the input-bound check.")] = "simplenet",
+    torch_ref: TorchRef = None,
+    keras_ref: KerasRef = None,
+    input_shape: InputShape = None,
     batch_size: BatchSize = 64,
     quick: Annotated[bool, typer.Option("--quick", help="Fewer batches and passes.")] = False,
     out: Out = Path("bakeoff-runs"),
@@ -410,11 +433,15 @@ def pipeline(
         "quick": quick,
         "train": {"batch_size": batch_size, "lr": 1e-3},
     }
-    _run_stages(model, out, ["pipeline"], options, quick, as_json)
+    byo = user_model(model, torch_ref, keras_ref, input_shape)
+    _run_stages(model, out, ["pipeline"], options, quick, as_json, byo=byo)
 
 
 def infer(
     model: Model = "simplenet",
+    torch_ref: TorchRef = None,
+    keras_ref: KerasRef = None,
+    input_shape: InputShape = None,
     runtimes: Runtimes = ALL_RUNTIMES,
     backends: Backends = "",
     batch_sizes: BatchSizes = DEFAULT_BATCHES,
@@ -443,7 +470,8 @@ def infer(
         "infer": infer_options(all_or(runtimes), parse_batch_sizes(batch_sizes), quick),
     }
     stages = with_backends(options, ["export", "infer"], backends)
-    _run_stages(model, out, stages, options, quick, as_json)
+    byo = user_model(model, torch_ref, keras_ref, input_shape)
+    _run_stages(model, out, stages, options, quick, as_json, byo=byo)
 
 
 def export(
@@ -575,18 +603,45 @@ def _run_stages(
     as_json: bool,
     constraints: dict[str, str] | None = None,
     track: str = "",
+    byo: dict[str, Any] | None = None,
 ) -> None:
     from bakeoff import runner
     from bakeoff.report.live import run_name
 
+    name = run_name(model) if byo is None else byo["name"]
     _execute(
         lambda progress, on_stage: runner.run_stages(
-            model, out, stages, options, progress, on_stage, constraints=constraints
+            model, out, stages, options, progress, on_stage, constraints=constraints, byo=byo
         ),
         as_json,
-        (out, run_name(model), quick, stages),
+        (out, name, quick, stages),
         track,
     )
+
+
+def user_model(
+    model: str, torch_ref: str | None, keras_ref: str | None, input_shape: list[str] | None
+) -> dict[str, Any] | None:
+    """--torch/--keras/--input-shape as the runner takes them; None for a zoo model or a spec."""
+    if not (torch_ref or keras_ref):
+        if input_shape:
+            raise UsageError("--input-shape is for your own model (--torch/--keras); a spec has its shapes")
+        return None
+    if model != "simplenet":
+        raise UsageError("give either a MODEL or --torch/--keras, not both")
+    from bakeoff.cli.models import input_shapes
+    from bakeoff.twins.byo import parse_ref
+
+    names = [parse_ref(ref, flag)[1] for ref, flag in ((torch_ref, "--torch"), (keras_ref, "--keras")) if ref]
+    shapes, readings = input_shapes(input_shape)
+    for reading in readings:
+        typer.echo(reading, err=True)
+    return {
+        "torch": torch_ref,
+        "keras": keras_ref,
+        "input_shapes": [list(s) for s in shapes],
+        "name": names[0],
+    }
 
 
 def _execute(start: Callable[[Any, Any], Any], as_json: bool, plan: Plan | None, track: str = "") -> None:

@@ -97,13 +97,29 @@ def _settings(run: Run) -> dict[str, Any]:
     return found
 
 
+USER_CASES = ("user-vs-twin", "user-pair")
+
+
 def _parity(run: Run) -> dict[str, Any] | None:
     outputs, layers, grads = (run.case("parity", c) for c in ("outputs", "layers", "gradients"))
-    if outputs is None and layers is None:
+    own = [r for r in run.stage("parity") if r["case"] in USER_CASES]
+    if outputs is None and layers is None and not own:
         return None
+    checks = (outputs, layers, grads, *own)
     out: dict[str, Any] = {
-        "status": "failed" if any(r and r["status"] == "failed" for r in (outputs, layers, grads)) else "ok",
+        "status": "failed" if any(r and r["status"] == "failed" for r in checks) else "ok",
         "messages": [r["message"] for r in (outputs, layers, grads) if r and r["message"]],
+        # The user's own model against the twin derived from it, and the user's pair.
+        "user_model": [
+            {
+                "case": r["case"],
+                "status": r["status"],
+                "message": r["message"],
+                "causes": r["metrics"].get("causes", []),
+            }
+            for r in own
+        ],
+        "measured": (run.info.get("options", {}).get("byo") or {}).get("measured"),
     }
     if outputs:
         out["max_abs_output"] = outputs["metrics"].get("max_abs")

@@ -164,6 +164,12 @@ def _parity(digest: dict[str, Any]) -> str:
     for cause in p.get("causes", []):
         fix = f" Fix: {escape(cause['fix'])}." if cause.get("fix") else ""
         head += f'<p class="note">Likely cause ({escape(cause["layer"])}): {escape(cause["text"])}.{fix}</p>'
+    if p.get("measured"):
+        head += f'<p class="note">Your own model: {escape(p["measured"])}.</p>'
+    for own in p.get("user_model", []):
+        what = "your model against its twin" if own["case"] == "user-vs-twin" else "your pair"
+        verdict = markup.status(own["status"], "agree" if own["status"] == "ok" else "DIVERGE")
+        head += f"<p>Parity of {what}: {verdict}: {escape(own['message'])}</p>"
 
     rows = [
         [

@@ -208,6 +208,21 @@ def _headline(
 
 def _caveats(run: Run, c: Constraints) -> list[str]:
     out = []
+    byo = run.info.get("options", {}).get("byo")
+    if byo:
+        failed = {r["case"]: r for r in run.stage("parity") if r["status"] == "failed"}
+        if "user-vs-twin" in failed:
+            out.append(
+                f"parity of your model against its twin FAILED ({failed['user-vs-twin']['message']}): the "
+                "twins measured here do not compute what your model computes, so their numbers may not be "
+                "your model's."
+            )
+        if "user-pair" in failed:
+            out.append(
+                f"parity of your own pair FAILED ({failed['user-pair']['message']}): your Keras model does "
+                "not compute what your torch model computes; the twins measured here are the torch model's."
+            )
+        out.append(f"Your own model: {byo['measured']}.")
     env = run.info.get("environment", {})
     if c.hardware == "gpu" and not env.get("gpus"):
         out.append(

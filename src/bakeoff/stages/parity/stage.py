@@ -25,6 +25,57 @@ def run(ctx: RunContext) -> None:
     if ctx.done and ctx.finished("parity"):  # the runner has said what it keeps
         return
     options = _options(ctx.options)
+    _check_twins(ctx, options)
+    if ctx.options.get("byo"):
+        _check_user_model(ctx, options, ctx.options["byo"])
+
+
+def _check_user_model(ctx: RunContext, options: parity.ParityOptions, byo: dict[str, Any]) -> None:
+    """The user's own model against the twin generated from its spec (and the user's pair, when both
+    sides were given): one record each, so the report and the verdict show a failure beside the rest."""
+    shapes = [tuple(s) for s in byo["input_shapes"]]
+    pairs = [parity.Pair(p["torch"], p["keras"], shapes) for p in byo["pairs"]]
+    against = "its generated twin" + (", and your pair" if len(pairs) > 1 else "")
+    ctx.progress(f"parity: your model against {against} (a worker per framework)")
+    started = time.perf_counter()
+    try:
+        results: list[parity.ParityResult | BakeoffError] = list(
+            parity.check_pairs(pairs, options, ctx.store.path / "byo-errors")
+        )
+    except BakeoffError as exc:
+        results = [exc] * len(pairs)
+    seconds = (time.perf_counter() - started) / len(pairs)
+    for spec, result in zip(byo["pairs"], results, strict=True):
+        what = f"{spec['torch']} ↔ {spec['keras']}"
+        if isinstance(result, BakeoffError):
+            ctx.record(
+                make_record("parity", spec["case"], "failed", message=f"{what}: {result}", seconds=seconds)
+            )
+            continue
+        worst = result.worst_gradient
+        ctx.record(
+            make_record(
+                "parity",
+                spec["case"],
+                "ok" if result.passed else "failed",
+                message=f"{what}: {result.summary()}",
+                settings=result.settings,
+                seconds=seconds,
+                metrics={
+                    "max_abs": result.output_max_abs,
+                    "loss_abs_diff": result.loss_abs_diff,
+                    "max_abs_gradient": worst.max_abs if worst else 0.0,
+                    "first_divergent": result.first_divergent,
+                    "layers": [vars(d) for d in result.layers],
+                    "causes": [vars(c) for c in result.causes],
+                    "notes": result.notes,
+                    "measured": byo["measured"],
+                },
+            )
+        )
+
+
+def _check_twins(ctx: RunContext, options: parity.ParityOptions) -> None:
     ctx.progress("parity: building both twins from one weight set (a worker per framework)")
     started = time.perf_counter()
     try:
