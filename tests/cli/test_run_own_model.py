@@ -17,13 +17,13 @@ NET = f"{FIXTURES / 'single' / 'torch_models.py'}:Net"
 
 @pytest.mark.slow
 def test_run_on_a_torch_model_alone(tmp_path: Path) -> None:
-    # Two stages and two modes keep it short; every stage takes the same derived graph.
+    # Two stages and the two eager modes keep it short; every stage takes the same derived graph.
     result = bakeoff(
         *("run", "--torch", NET, "--input-shape", "1,28,28", "--quick", "--out", str(tmp_path)),
-        *("--stages", "parity,train", "--modes", "torch-eager,keras-graph"),
+        *("--stages", "parity,train", "--modes", "torch-eager,keras-eager"),
         timeout=300,
     )
-    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert run.name.endswith("-Net")
     assert (run / "spec.yaml").is_file() and (run / "derived" / "twin_keras.py").is_file()
@@ -31,7 +31,11 @@ def test_run_on_a_torch_model_alone(tmp_path: Path) -> None:
     own = next(r for r in records if r["stage"] == "parity" and r["case"] == "user-vs-twin")
     assert own["status"] == "ok", own["message"]
     assert "torch_models.py:Net ↔" in own["message"] and "twin_keras.py:model" in own["message"]
-    assert {r["case"] for r in records if r["stage"] == "train"} >= {"torch-eager", "keras-graph"}
+    assert {r["case"] for r in records if r["stage"] == "train"} >= {"torch-eager", "keras-eager"}
+    # Net has dropout: the eager twins' curves are held with dropout off, the final accuracy is not.
+    summary = next(r for r in records if r["stage"] == "train" and r["case"] == "summary")
+    conv = summary["metrics"]["convergence"]
+    assert conv["ok"] and conv["dropout_off"] and conv["steps"] >= 1, conv
     info = json.loads((run / "run.json").read_text())
     assert info["model"] == "Net" and info["spec"]["layers"][0]["name"] == "conv1"
     assert (

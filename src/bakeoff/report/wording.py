@@ -65,6 +65,8 @@ def convergence(conv: dict[str, Any], task: str | None) -> Convergence:
         curves = f"per-step losses not compared ({why}, so the curves differ by design)"
     elif rel is None:
         curves = f"first {steps} losses not comparable (a loss was NaN or infinite)"
+    elif conv.get("dropout_off"):
+        curves = f"first {steps} losses of a run with dropout off within {rel:.1e} (relative)"
     else:
         curves = f"first {steps} losses within {rel:.1e} (relative)"
     gap = conv.get("val_acc_gap_points")
@@ -74,6 +76,8 @@ def convergence(conv: dict[str, Any], task: str | None) -> Convergence:
         scores = f"final validation MSE differs by {gap:.2f}%"
     else:
         scores = f"final validation accuracy gap {gap:.2f} points"
+    if gap is not None and conv.get("dropout_off"):
+        scores += " (not held: each framework draws its own dropout masks)"
     ok = bool(conv.get("ok"))
     if not ok:
         status = f"diverged: {conv.get('why') or 'see the records'}"

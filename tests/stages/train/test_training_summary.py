@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bakeoff.measure.isolation import WorkerResult
+from bakeoff.report import wording
 from bakeoff.results.store import make_record
 from bakeoff.stages.train.training import convergence, fp32_horizon, mode_record, summary_record, time_to
 
@@ -164,6 +165,22 @@ def test_convergence_with_dropout_says_why_the_curves_are_not_compared() -> None
         {"step_losses": torch_losses, "val_acc": 0.9}, {"step_losses": torch_losses, "val_acc": 0.9}
     )
     assert compared["not_compared"] is None
+
+
+def test_with_dropout_the_dropout_off_runs_hold_the_curves_and_not_the_final_accuracy() -> None:
+    torch_losses = list(np.linspace(2.3, 1.0, 30))
+    keras_losses = [x * 1.05 for x in torch_losses]  # other dropout masks: other losses, by design
+    off = list(np.linspace(2.3, 1.9, 16))
+    torch_m = {"step_losses": torch_losses, "val_acc": 0.365, "dropout_off_step_losses": off}
+    keras_m = {"step_losses": keras_losses, "val_acc": 0.458, "dropout_off_step_losses": off}
+    conv = convergence(torch_m, keras_m, dropout=True)
+    assert conv["ok"] and conv["dropout_off"] and conv["steps"] == 16, conv
+    assert conv["val_acc_gap_points"] == pytest.approx(9.3)  # shown, not held
+    text = wording.convergence(conv, "classification").sentence
+    assert "dropout off" in text and "not held" in text and text.endswith(": ok")
+    drifted = [*off[:5], off[5] * 1.01, *off[6:]]
+    bad = convergence(torch_m, {**keras_m, "dropout_off_step_losses": drifted}, dropout=True)
+    assert not bad["ok"] and bad["first_divergent_step"] == 6, bad
 
 
 def test_regression_summary_names_its_target_as_an_mse() -> None:

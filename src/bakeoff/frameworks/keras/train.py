@@ -16,7 +16,16 @@ from bakeoff.frameworks.keras.parity import configure, loss_fn
 from bakeoff.frameworks.keras.weights import load_weights
 from bakeoff.measure.isolation import case_loop
 from bakeoff.spec.graph import Graph
-from bakeoff.stages.train.shared import ADAM, MODES, PEAK_CASE, Setup, accuracy, matmul_peak
+from bakeoff.stages.train.shared import (
+    ADAM,
+    DROPOUT_OFF_STEPS,
+    MODES,
+    PEAK_CASE,
+    Setup,
+    accuracy,
+    has_dropout,
+    matmul_peak,
+)
 from bakeoff.twins.canonical import Weights
 
 
@@ -128,6 +137,8 @@ def train(setup: Setup, mode: str) -> tuple[dict[str, np.ndarray], dict[str, Any
         "val_acc": np.array(val_acc),
         "epoch_seconds": np.array(epoch_seconds),
     }
+    if mode == "eager" and has_dropout(graph):
+        arrays["dropout_off_step_losses"] = dropout_off_losses(setup)
     meta = {
         "val_acc": val_acc[-1],
         "train_acc": train_acc,
@@ -137,3 +148,24 @@ def train(setup: Setup, mode: str) -> tuple[dict[str, np.ndarray], dict[str, Any
         **backend.versions(),
     }
     return arrays, meta
+
+
+def dropout_off_losses(setup: Setup) -> np.ndarray:
+    """The eager run again, untimed, with every dropout rate 0, for DROPOUT_OFF_STEPS steps: the curve the
+    torch side's dropout-off run must match."""
+    plain, opts = setup.without_dropout(), setup.options
+    keras.utils.set_random_seed(opts.seed)
+    model = compiled_model(plain.graph, plain.weights, opts.lr, "eager")
+    order = plain.epoch_indices(0)[: DROPOUT_OFF_STEPS * opts.batch_size]
+    xs = [x[order] for x in plain.inputs("train")]
+    timer = StepTimer()
+    model.fit(
+        xs[0] if len(xs) == 1 else xs,
+        plain.data["y_train"][order],
+        batch_size=opts.batch_size,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[timer],
+    )
+    return np.array(timer.losses)

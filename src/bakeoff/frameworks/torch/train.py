@@ -4,7 +4,8 @@ fp32 drift probe that tells the convergence check how long loss curves can be co
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from bakeoff.measure.timer import time_loop
 from bakeoff.spec.graph import Graph
 from bakeoff.stages.train.shared import (
     ADAM,
+    DROPOUT_OFF_STEPS,
     FP32_DRIFT_RTOL,
     MODES,
     PEAK_CASE,
@@ -145,8 +147,14 @@ def make_step(model: torch.nn.Module, forward: Any, graph: Graph, lr: float) -> 
 
 def train(setup: Setup, mode: str, device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     _, arrays, meta = fit(setup, mode, device)
-    if mode == "eager" and not has_dropout(setup.graph):
-        arrays["ulp_step_losses"] = ulp_losses(setup, device, arrays["step_losses"])
+    if mode == "eager":
+        if has_dropout(setup.graph):
+            plain = setup.without_dropout()
+            off = np.array(list(islice(_untimed_losses(plain, device), DROPOUT_OFF_STEPS)))
+            arrays["dropout_off_step_losses"] = off
+            arrays["ulp_step_losses"] = ulp_losses(plain, device, off)
+        else:
+            arrays["ulp_step_losses"] = ulp_losses(setup, device, arrays["step_losses"])
     return arrays, meta
 
 
@@ -221,22 +229,29 @@ def fit(
     return model, arrays, meta
 
 
+def _untimed_losses(setup: Setup, device: torch.device) -> Iterator[float]:
+    """The eager run's losses, step by step, untimed (the caller stops when it has seen enough)."""
+    _, train_step = _twin(setup, "eager", device)
+    x_train, y_train = _train_data(setup, device)
+    batch = setup.options.batch_size
+    for epoch in range(setup.options.epochs):
+        xs, ys = _epoch(setup, x_train, y_train, epoch)
+        for b in range(setup.batches_per_epoch):
+            s = slice(b * batch, (b + 1) * batch)
+            yield train_step([x[s] for x in xs], ys[s]).item()
+
+
 def ulp_losses(setup: Setup, device: torch.device, reference: np.ndarray) -> np.ndarray:
     """The eager run again, untimed, from starting weights each one ulp off (`Setup.nudged`), up to the first
     step whose loss moves by more than FP32_DRIFT_RTOL from `reference`, the unnudged run's losses: how
     many steps fp32 rounding alone leaves the loss curve in place. A model whose training amplifies
     rounding (a conv net: max-pool and ReLU decisions flip) stops within a few steps."""
-    _, train_step = _twin(setup.nudged(), "eager", device)
-    x_train, y_train = _train_data(setup, device)
-    batch = setup.options.batch_size
     losses: list[float] = []
-    for epoch in range(setup.options.epochs):
-        xs, ys = _epoch(setup, x_train, y_train, epoch)
-        for b in range(setup.batches_per_epoch):
-            s = slice(b * batch, (b + 1) * batch)
-            loss = train_step([x[s] for x in xs], ys[s]).item()
-            want = reference[len(losses)]
-            losses.append(loss)
-            if not abs(loss - want) <= FP32_DRIFT_RTOL * abs(want):
-                return np.array(losses)
+    for loss in _untimed_losses(setup.nudged(), device):
+        if len(losses) == len(reference):
+            break
+        want = reference[len(losses)]
+        losses.append(loss)
+        if not abs(loss - want) <= FP32_DRIFT_RTOL * abs(want):
+            break
     return np.array(losses)

@@ -75,6 +75,10 @@ ADAM_RULE = {
 # than this (relative). Up to that step fp32 rounding alone cannot move a curve by more than a tenth of
 # the convergence check's tolerance (CONVERGENCE_LOSS_RTOL in training.py); past it, it can.
 FP32_DRIFT_RTOL = 1e-5
+# A model with dropout cannot hold its curves to the other framework's (each draws its own masks), nor
+# its final accuracy after a short run (the masks move it by several points): both eager workers train
+# it again, untimed, with every dropout rate 0 for this many steps, and those curves are compared.
+DROPOUT_OFF_STEPS = 16
 PEAK_CASE = "peak"
 PEAK_SIZE = 1024
 
@@ -180,6 +184,15 @@ class Setup:
         rng = np.random.default_rng(self.options.seed)
         weights = {node: {k: _one_ulp(a, rng) for k, a in w.items()} for node, w in self.weights.items()}
         return replace(self, weights=weights)
+
+    def without_dropout(self) -> Setup:
+        """The same setup with every dropout rate 0: what the two frameworks must then compute alike."""
+        spec = self.graph.spec
+        layers = tuple(
+            layer.model_copy(update={"rate": 0.0}) if isinstance(layer, Dropout) else layer
+            for layer in spec.layers
+        )
+        return replace(self, graph=build_graph(spec.model_copy(update={"layers": layers})))
 
 
 def _one_ulp(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
