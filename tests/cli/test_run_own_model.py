@@ -85,3 +85,30 @@ def test_own_model_mistakes_are_one_line(tmp_path: Path) -> None:
     both = bakeoff("run", "lenet", "--torch", NET, "--input-shape", "784", "--out", str(tmp_path))
     assert_one_line_error(both, 2, "give either a MODEL or --torch/--keras, not both")
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_debug_and_distributed_take_your_model_too(tmp_path: Path) -> None:
+    tiny = f"{FIXTURES / 'single' / 'torch_models.py'}:Tiny"
+    debug = bakeoff(
+        *("debug", "--torch", tiny, "--input-shape", "784", "--modes", "torch-eager,keras-eager"),
+        *("--faults", "nan", "--no-pdb", "--json", "--out", str(tmp_path / "debug")),
+        timeout=300,
+    )
+    assert debug.returncode == 0, debug.stdout[-3000:] + debug.stderr[-3000:]
+    found = json.loads(debug.stdout)
+    assert Path(found["run_dir"]).name.endswith("-Tiny")
+    assert (Path(found["run_dir"]) / "derived" / "twin_keras.py").is_file()
+    # Net has dropout, which the distributed stage refuses (each worker would draw its own masks):
+    # the refusal comes from the spec derived from the user's file, before any worker starts.
+    refused = bakeoff(
+        *("distributed", "--torch", NET, "--input-shape", "1,28,28", "--out", str(tmp_path / "dist")),
+        timeout=300,
+    )
+    assert refused.returncode == 2, refused.stdout[-3000:] + refused.stderr[-3000:]
+    # One error line, after the note on how --input-shape was read.
+    assert (
+        refused.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: the distributed stage needs a model without")
+    )

@@ -314,6 +314,9 @@ def train(
 
 def distributed(
     model: Model = "simplenet",
+    torch_ref: TorchRef = None,
+    keras_ref: KerasRef = None,
+    input_shape: InputShape = None,
     workers: Annotated[
         str,
         typer.Option(
@@ -406,7 +409,8 @@ def distributed(
             ray_address,
         ),
     }
-    _run_stages(model, out, ["distributed"], options, quick, as_json)
+    byo = user_model(model, torch_ref, keras_ref, input_shape)
+    _run_stages(model, out, ["distributed"], options, quick, as_json, byo=byo)
 
 
 def pipeline(
@@ -681,6 +685,9 @@ def _execute(start: Callable[[Any, Any], Any], as_json: bool, plan: Plan | None,
 
 def debug(
     model: Model = "simplenet",
+    torch_ref: TorchRef = None,
+    keras_ref: KerasRef = None,
+    input_shape: InputShape = None,
     modes: Modes = ALL_MODES,
     faults: Annotated[
         str,
@@ -714,18 +721,19 @@ def debug(
         "seed": seed,
         "debug": debug_options(split(modes), split(faults), not no_pdb),
     }
+    byo = user_model(model, torch_ref, keras_ref, input_shape)
     if as_json:
         from bakeoff import runner
         from bakeoff.report.build import write_after_run
         from bakeoff.report.debug import digest
 
-        outcome = runner.run_stages(model, out, ["debug"], options, quiet)
+        outcome = runner.run_stages(model, out, ["debug"], options, quiet, byo=byo)
         report = write_after_run(outcome.path, None, [])
         print_json({"run_dir": str(outcome.path), "report": report, **(digest(outcome.latest) or {})})
         if outcome.failed:
             raise typer.Exit(1)
         return
-    _run_stages(model, out, ["debug"], options, False, False)
+    _run_stages(model, out, ["debug"], options, False, False, byo=byo)
 
 
 COMMANDS = (run, train, pipeline, infer, export, convert, distributed, debug)
