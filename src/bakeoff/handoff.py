@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from bakeoff.errors import PairError, one_line
+from bakeoff.npz import save_arrays
 from bakeoff.spec.graph import Graph, build_graph
 from bakeoff.spec.load import from_dict
 from bakeoff.twins.parity import make_batch
@@ -110,7 +111,7 @@ def _torch(model: Any, shapes: list[tuple[int, ...]], folder: Path) -> Handed:
     code = torch_code(graph)
     header = f"# The torch twin bakeoff generated from your {name} object, with its weights\n"
     twin.write_text(header + code + LOAD_WEIGHTS.format(weights=weights.name))
-    np.savez(weights, **_by_twin_names(model, _twin_keys(twin), name))
+    save_arrays(weights, _by_twin_names(model, _twin_keys(twin), name))
     return Handed("torch", f"{twin}:model", name, str(exact), graph)
 
 
@@ -118,7 +119,6 @@ def same_outputs(handed: Handed, batch: int, seed: int, threads: int) -> float:
     """Max |difference| between the outputs of the torch twin (the ref) and the user's exact model (the
     .pt2) on one batch, both run in one torch worker."""
     assert handed.exact is not None and handed.graph is not None
-    from bakeoff.npz import save_arrays
     from bakeoff.twins.parity import _run
 
     inputs = make_batch(handed.graph, batch, seed)[0]
