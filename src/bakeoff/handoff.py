@@ -25,6 +25,7 @@ import numpy as np
 
 from bakeoff.errors import PairError, one_line
 from bakeoff.npz import save_arrays
+from bakeoff.spec.derive import spec_name
 from bakeoff.spec.graph import Graph, build_graph
 from bakeoff.spec.load import from_dict
 from bakeoff.twins.parity import make_batch
@@ -38,6 +39,7 @@ from pathlib import Path as _Path  # noqa: E402
 
 _saved = _np.load(_Path(__file__).with_name("{weights}"))
 model.load_state_dict({{key: torch.from_numpy(_saved[key]) for key in _saved.files}})
+{name} = model  # under the object's class name, which names the derived spec and the run
 """
 
 
@@ -110,9 +112,9 @@ def _torch(model: Any, shapes: list[tuple[int, ...]], folder: Path) -> Handed:
     twin = folder / f"{name}_torch.py"
     code = torch_code(graph)
     header = f"# The torch twin bakeoff generated from your {name} object, with its weights\n"
-    twin.write_text(header + code + LOAD_WEIGHTS.format(weights=weights.name))
+    twin.write_text(header + code + LOAD_WEIGHTS.format(weights=weights.name, name=name))
     save_arrays(weights, _by_twin_names(model, _twin_keys(twin), name))
-    return Handed("torch", f"{twin}:model", name, str(exact), graph)
+    return Handed("torch", f"{twin}:{name}", name, str(exact), graph)
 
 
 def same_outputs(handed: Handed, batch: int, seed: int, threads: int) -> float:
@@ -146,12 +148,11 @@ def _twin_keys(twin: Path) -> dict[str, tuple[int, ...]]:
 
 
 def _by_twin_names(model: Any, wanted: dict[str, tuple[int, ...]], name: str) -> dict[str, np.ndarray]:
-    """The object's state under the twin's names: the spec names a layer after its module's path with
-    the dots made underscores ('features.0' -> features_0)."""
+    """The object's state under the twin's names: the spec names a layer after its module's path."""
     own = {}
     for key, value in model.state_dict().items():
         where, _, part = key.rpartition(".")
-        own[f"{re.sub(r'[^A-Za-z0-9_]', '_', where)}.{part}"] = value.detach().cpu().numpy()
+        own[f"{spec_name(where)}.{part}"] = value.detach().cpu().numpy()
     missing = [k for k, shape in wanted.items() if k not in own or tuple(own[k].shape) != shape]
     if missing:
         raise PairError(
@@ -162,7 +163,9 @@ def _by_twin_names(model: Any, wanted: dict[str, tuple[int, ...]], name: str) ->
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", name) or "model"
+    """A Python name for files and the twin's variable."""
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", name) or "model"
+    return f"m_{safe}" if safe[0].isdigit() else safe
 
 
 def _said(exc: BaseException) -> str:
