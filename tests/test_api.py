@@ -110,3 +110,17 @@ def test_import_bakeoff_imports_no_framework() -> None:
     heavy = "{'torch', 'tensorflow', 'keras'}"
     code = f"import sys, bakeoff; bakeoff.__version__; assert not {heavy} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_arrays_become_the_npz_that_data_takes(tmp_path: Path) -> None:
+    """A torch user's images come channels-first; the .npz holds them channels-last, as specs do."""
+    import numpy as np
+
+    from bakeoff.api import _data
+
+    x, y = np.zeros((4, 1, 28, 28), np.float32), np.arange(4)
+    saved = _data((x, y), tmp_path, (1, 28, 28))
+    assert saved is not None
+    with np.load(saved) as arrays:
+        assert arrays["x"].shape == (4, 28, 28, 1) and list(arrays["y"]) == [0, 1, 2, 3]
+    assert _data("mnist", tmp_path, None) == "mnist" and _data(None, tmp_path, None) is None

@@ -210,7 +210,8 @@ def _data(data: Any, folder: Path, input_shape: Any) -> str | None:
     typed = None if input_shape is None else _shapes(input_shape)[0]
     for key, x in list(arrays.items()):
         x = np.asarray(x)
-        if key != "y" and x.ndim == 4 and typed and tuple(x.shape[1:]) not in typed:
+        turned = (*x.shape[2:], x.shape[1]) if x.ndim == 4 else ()
+        if key != "y" and typed and tuple(x.shape[1:]) not in typed and turned in typed:
             x = x.transpose(0, 2, 3, 1)  # a channels-first batch, as torch takes it
         arrays[key] = x
     folder.mkdir(parents=True, exist_ok=True)
