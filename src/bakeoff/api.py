@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ def run(
         torch, keras, zoo = _sides(model, torch, keras)
         settings = RunSettings(quick=quick, epochs=epochs, batch_size=batch_size, seed=seed, threads=threads)
         if modes is not None:
-            settings = RunSettings(**{**settings.__dict__, "modes": tuple(modes)})
+            settings = replace(settings, modes=tuple(modes))
         byo: dict[str, Any] | None = None
         own: _Own | None = None
         notes: list[str] = []
@@ -110,7 +111,7 @@ def run(
         folder = own.folder if own else Path(out)
         saved = _data(data, folder, input_shape)
         if saved is not None:
-            settings = RunSettings(**{**settings.__dict__, "data": saved})
+            settings = replace(settings, data=saved)
         options = run_options(settings)
         say = progress or (lambda line: None)
         exact = own.exact(settings.batch, seed, threads or physical_cores()) if own else None
