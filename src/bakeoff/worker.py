@@ -22,6 +22,7 @@ from bakeoff.frameworks import package
 from bakeoff.npz import load_arrays, save_arrays
 from bakeoff.spec.graph import build_graph
 from bakeoff.spec.schema import ModelSpec
+from bakeoff.twins.byo import USER_JOBS
 from bakeoff.twins.canonical import load_weights
 
 
@@ -53,7 +54,7 @@ SHARED = {
 }
 JOBS = {
     "parity": _parity,
-    **dict.fromkeys(("byo", "derive", "train", "pipeline", "fit", "export", "debug"), _framework_job),
+    **dict.fromkeys((*USER_JOBS, "train", "pipeline", "fit", "export", "debug"), _framework_job),
     **dict.fromkeys(SHARED, _shared_job),
 }
 
@@ -76,7 +77,7 @@ BLOCKED = {
 
 
 def _block(request: dict[str, Any]) -> None:
-    if request.get("job") in ("byo", "derive"):  # a user's own model file may use anything
+    if request.get("job") in USER_JOBS:  # a user's own model file may use anything
         return
     for name in BLOCKED.get(request.get("framework", ""), ()):
         if name not in sys.modules:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -18,13 +18,9 @@ from bakeoff.cli.options import (
     Seed,
     Threads,
     TorchRef,
-    parse_shape,
 )
 from bakeoff.cli.output import console, print_json
 from bakeoff.errors import UsageError
-
-if TYPE_CHECKING:  # `bakeoff --help` imports nothing of the twins
-    from bakeoff.twins.derive import Derived
 
 
 def zoo(as_json: JsonFlag = False) -> None:
@@ -65,6 +61,8 @@ def show(
         for reading in readings:
             typer.echo(reading, err=True)
         with tempfile.TemporaryDirectory(prefix="bakeoff-show-") as tmp:
+            from bakeoff.twins.own import derive_one
+
             graph = derive_one(torch_ref, keras_ref, shapes, Path(tmp), None).graph
     elif model:
         from bakeoff.spec.load import resolve
@@ -137,13 +135,9 @@ def parity(
         shapes, readings = input_shapes(input_shape)
         for reading in readings:
             typer.echo(reading, err=True)  # before the check: a wrong reading explains the error it causes
-        if torch_ref and keras_ref:
-            result = p.check_pair(torch_ref, keras_ref, shapes, options, match_defaults, out / "byo-errors")
-        else:
-            derived = derive_one(torch_ref, keras_ref, shapes, out, threads)
-            pair = derived.pair(shapes, match_defaults)
-            result = p.check_pair(pair.torch, pair.keras, shapes, options, match_defaults, out / "byo-errors")
-            readings += derived.notes
+        from bakeoff.twins.own import check_own
+
+        result = check_own(torch_ref, keras_ref, shapes, options, match_defaults, out)
         result.notes[:0] = readings
     elif match_defaults:
         raise UsageError("--match-defaults is for your own pair (--torch/--keras); the zoo's twins match")
@@ -172,31 +166,9 @@ def input_shapes(texts: list[str] | None) -> tuple[list[tuple[int, ...]], list[s
     """--input-shape as typed (repeatable): the shapes channels-last, and how each 3-D one was read."""
     if not texts:
         raise UsageError("--torch/--keras need --input-shape, e.g. --input-shape 784 or 1,28,28")
-    from bakeoff.twins.layout import read_input_shape
+    from bakeoff.twins.layout import read_input_shapes
 
-    shapes, readings = [], []
-    for text in texts:
-        shape, reading = read_input_shape(parse_shape(text))
-        shapes.append(shape)
-        readings += [reading] if reading else []
-    return shapes, readings
-
-
-def derive_one(
-    torch_ref: str | None,
-    keras_ref: str | None,
-    shapes: list[tuple[int, ...]],
-    out: Path,
-    threads: int | None,
-) -> Derived:
-    """The spec and twin of the one model given, written to OUT/derived/NAME/."""
-    from bakeoff.twins.byo import parse_ref
-    from bakeoff.twins.derive import derive
-
-    ref, framework = (torch_ref, "torch") if torch_ref else (keras_ref, "keras")
-    assert ref is not None
-    name = parse_ref(ref, f"--{framework}")[1]
-    return derive(ref, framework, shapes, out / "derived" / name, threads)
+    return read_input_shapes(texts)
 
 
 COMMANDS = (zoo, show, parity)

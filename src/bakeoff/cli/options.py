@@ -8,13 +8,13 @@ comma-separated text into lists and raise UsageError (one line, exit 2) for text
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bakeoff.errors import UsageError
+from bakeoff.twins.layout import parse_shape as parse_shape  # --input-shape, parsed in the library
 
 MODEL_HELP = "A zoo model name (see `bakeoff zoo`) or a path to a YAML spec."
 Model = Annotated[str, typer.Argument(help=MODEL_HELP)]
@@ -234,12 +234,3 @@ def parse_batch_sizes(text: str) -> list[int]:
         return [int(b) for b in split(text)]
     except ValueError as exc:
         raise UsageError(f"--batch-sizes {text!r}: expected integers like 1,8,64,256") from exc
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """--input-shape: '784', '28,28,1', '28x28x1' or '(28, 28, 1)' -> a tuple of positive integers."""
-    parts = re.split(r"[,x]", text.replace(" ", "").strip("()[]"))
-    shape = tuple(int(p) for p in parts if p.isdigit())
-    if len(shape) != len(parts) or any(d <= 0 for d in shape):
-        raise UsageError(f"--input-shape {text!r}: expected positive integers like 784 or 28,28,1")
-    return shape

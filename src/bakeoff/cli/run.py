@@ -64,6 +64,7 @@ from bakeoff.cli.options import (
 from bakeoff.cli.output import console, print_json, progress, quiet
 from bakeoff.errors import UsageError
 from bakeoff.measure import DEFAULT_MARGIN
+from bakeoff.run_options import DEFAULT_LAUNCHERS
 
 # (out, model, quick, stages): what the time estimate of the live display needs.
 Plan = tuple[Path, str, bool, list[str]]
@@ -73,8 +74,6 @@ Plan = tuple[Path, str, bool, list[str]]
 # The distributed stage's launchers (bakeoff.stages.distributed.shared.LAUNCHERS, which a test holds
 # this to), named here so `bakeoff --help` imports nothing heavy.
 LAUNCHER_NAMES = ("torchrun", "mwms", "mirrored", "accelerate", "lightning", "ray-torch", "ray-tf")
-# What `bakeoff run` and `bakeoff distributed` start by default: the wrappers are an optional extra.
-DEFAULT_LAUNCHERS = ("torchrun", "mwms", "mirrored")
 FIXED_ON_RESUME = (
     "model",
     "torch_ref",
@@ -220,11 +219,7 @@ def run(
     from bakeoff.measure.env import gpus
     from bakeoff.report.constraints import given as given_constraints
     from bakeoff.report.live import resumed_plan
-    from bakeoff.stages.distributed.stage import options_for as distributed_options
-    from bakeoff.stages.export.stage import options_for as export_options
-    from bakeoff.stages.infer.stage import options_for as infer_options
-    from bakeoff.stages.serve.stage import options_for as serve_options
-    from bakeoff.stages.train.stage import options_for as train_options
+    from bakeoff.run_options import RunSettings, run_options
 
     given = given_constraints(constraint_flags(goal, team, deploy, hardware), config)
     if resume is not None:
@@ -244,31 +239,36 @@ def run(
             track,
         )
         return
-    options = {
-        "threads": threads,
-        "seed": seed,
-        "parity": {"atol": atol, "grad_atol": grad_atol, "batch": batch},
-        "train": train_options(split(modes), epochs, batch_size, lr, device, data, compile_mode, quick),
-        "export": export_options(all_or(artifacts), epochs, batch_size, lr, data, 18, quick),
-        "infer": infer_options(all_or(runtimes), parse_batch_sizes(batch_sizes), quick),
-        "serve": serve_options(all_or(servers), slo_ms, duration, quick, tfserving_bin, ray_address),
-        "distributed": distributed_options(
-            list(DEFAULT_LAUNCHERS),
-            [1, 2],
-            ["strong"],
-            [],
-            0,
-            epochs,
-            batch_size,
-            lr,
-            device,
-            data,
-            quick,
-            ray_address=ray_address,
-        ),
-        "quick": quick,
-        "margin": margin,
-    }
+
+    def listed(text: str) -> tuple[str, ...] | None:
+        names = all_or(text)
+        return None if names is None else tuple(names)
+
+    settings = RunSettings(
+        quick=quick,
+        modes=tuple(split(modes)),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        device=device,
+        data=data,
+        compile_mode=compile_mode,
+        atol=atol,
+        grad_atol=grad_atol,
+        batch=batch,
+        artifacts=listed(artifacts),
+        runtimes=listed(runtimes),
+        batch_sizes=tuple(parse_batch_sizes(batch_sizes)),
+        servers=listed(servers),
+        slo_ms=slo_ms,
+        duration=duration,
+        tfserving_bin=tfserving_bin,
+        ray_address=ray_address,
+        seed=seed,
+        threads=threads,
+        margin=margin,
+    )
+    options = run_options(settings)
     chosen = with_backends(options, split(stages), backends)
     # Data parallelism can pay on several GPUs; on the CPU its workers only share the cores: opt-in.
     if not given_flag(ctx, "stages") and len(gpus()) > 1 and "distributed" not in chosen:

@@ -123,7 +123,7 @@ def run_summary(outcome: Any) -> list[Table | Text]:
         if r["stage"] == "debug" and r["status"] == "ok":
             continue  # the debug tables above hold one row per case
         status = "[green]ok[/]" if r["status"] == "ok" else "[red bold]failed[/]"
-        table.add_row(r["stage"], r["case"], status, Text(_headline(r)))
+        table.add_row(r["stage"], r["case"], status, Text(record_line(r)))
     parts: list[Table | Text] = []
     if "parity" in outcome.results:
         parts += parity_tables(outcome.results["parity"])[:2]  # header and per-layer table
@@ -187,7 +187,7 @@ def serve_tables(records: list[dict[str, Any]]) -> list[Table | Text]:
     return parts
 
 
-def _headline(record: dict[str, Any]) -> str:
+def record_line(record: dict[str, Any]) -> str:
     m = record["metrics"]
     if record["status"] == "failed" and record["message"]:
         return str(record["message"])

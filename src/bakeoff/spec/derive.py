@@ -15,6 +15,12 @@ from typing import Any
 from bakeoff.errors import PairError
 
 
+def spec_name(where: str) -> str:
+    """The identifier a place in the user's model is named by in a spec (before making it unique)."""
+    base = re.sub(r"\W", "_", where).strip("_") or "layer"
+    return base if base[0].isalpha() or base[0] == "_" else f"l_{base}"
+
+
 @dataclass
 class Builder:
     flag: str  # --torch or --keras: the side the user gave
@@ -26,8 +32,7 @@ class Builder:
 
     def name(self, where: str) -> str:
         """A spec name (an identifier, unique) for a place in the user's model: 'features.0' -> features_0."""
-        base = re.sub(r"\W", "_", where).strip("_") or "layer"
-        base = base if base[0].isalpha() or base[0] == "_" else f"l_{base}"
+        base = spec_name(where)
         name, n = base, 1
         while name in self.names:
             n += 1

@@ -16,8 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 from bakeoff.errors import ANSI, BakeoffError, PairError, one_line
 
+# Worker jobs that load a user's own model: each gets a fresh process, free to import anything.
+USER_JOBS = ("byo", "derive", "outputs")
+
+# A model saved in its framework's own format (`bakeoff.parity`/`run` save a session's objects so):
+# the file is the whole model, so the ref has no :NAME and the model is named after the file.
+SAVED = (".keras", ".pt2")
+
 
 def parse_ref(ref: str, flag: str) -> tuple[Path, str]:
+    if ref.endswith(SAVED):
+        saved = Path(ref)
+        if not saved.is_file():
+            raise PairError(f"{flag} {ref!r}: file '{saved}' does not exist")
+        return saved, saved.stem
     path_text, sep, name = ref.rpartition(":")
     if not sep or not path_text or not name:
         raise PairError(f"{flag} {ref!r}: expected FILE.py:NAME, e.g. {flag} models.py:SimpleNet")
@@ -32,7 +44,10 @@ def parse_ref(ref: str, flag: str) -> tuple[Path, str]:
 def user_failure(flag: str, ref: str, what: str, exc: BaseException) -> PairError:
     """One plain line for an exception raised inside the user's code: what failed, the exception's type
     and message, and the user's own file and line where it was raised (the deepest frame in that file)."""
-    path = str(parse_ref(ref, flag)[0].resolve())
+    try:
+        path = str(parse_ref(ref, flag)[0].resolve())
+    except PairError:  # a model object from the caller's session: no file of the user's to point at
+        path = ""
     tb, line = exc.__traceback__, None
     while tb is not None:
         if tb.tb_frame.f_code.co_filename == path:
@@ -46,8 +61,11 @@ def user_failure(flag: str, ref: str, what: str, exc: BaseException) -> PairErro
 
 
 def load_object(ref: str, flag: str) -> Any:
-    """The object NAME in FILE; a class or function is called without arguments to make the model."""
+    """The object NAME in FILE; a class or function is called without arguments to make the model.
+    A saved model (FILE.keras, FILE.pt2) is loaded with its framework's own loader."""
     path, name = parse_ref(ref, flag)
+    if ref.endswith(SAVED):
+        return _load_saved(path, flag, ref)
     module_name = f"bakeoff_user_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -73,6 +91,22 @@ def load_object(ref: str, flag: str) -> Any:
         except Exception as exc:
             raise user_failure(flag, ref, f"{flag} {ref!r}: {name}() raised", exc) from exc
     return obj
+
+
+def _load_saved(path: Path, flag: str, ref: str) -> Any:
+    # Imported here: the worker that loads a file has imported its framework already; the parent never.
+    try:
+        if path.suffix == ".keras":
+            import keras
+
+            return keras.models.load_model(path)
+        import torch
+
+        # A .pt2 holds an ExportedProgram: its graph and weights, no Python class to unpickle.
+        return torch.export.load(str(path)).module()
+    except Exception as exc:
+        what = f"{type(exc).__name__}: {one_line(str(exc))}"
+        raise PairError(f"{flag} {ref!r}: cannot load it: {what}") from exc
 
 
 if TYPE_CHECKING:  # the parent parses refs here without numpy's import

@@ -118,13 +118,14 @@ def derive_many(wanted: list[Wanted], threads: int | None = None) -> list[Derive
             out.append(error)
             continue
         try:
-            out.append(_write(w, entry["spec"]))
+            out.append(write_derived(w, entry["spec"]))
         except PairError as exc:
             out.append(exc)
     return out
 
 
-def _write(w: Wanted, data: dict[str, object]) -> Derived:
+def write_derived(w: Wanted, data: dict[str, object]) -> Derived:
+    """spec.yaml and the twin's code from a derived spec (`data`), written into `w.folder`."""
     flag = f"--{w.framework}"
     try:
         graph = build_graph(from_dict(data, source=f"the spec derived from {flag} {w.ref}"))

@@ -4,6 +4,10 @@ around, and the user is told which reading was taken."""
 
 from __future__ import annotations
 
+import re
+
+from bakeoff.errors import UsageError
+
 CHANNELS = (1, 3)
 
 
@@ -28,3 +32,22 @@ def read_input_shape(shape: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
     return shape, (
         f"--input-shape {typed}: read as {how}; torch gets {c},{shape[0]},{shape[1]} and Keras {typed}"
     )
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """--input-shape: '784', '28,28,1', '28x28x1' or '(28, 28, 1)' -> a tuple of positive integers."""
+    parts = re.split(r"[,x]", text.replace(" ", "").strip("()[]"))
+    shape = tuple(int(p) for p in parts if p.isdigit())
+    if len(shape) != len(parts) or any(d <= 0 for d in shape):
+        raise UsageError(f"--input-shape {text!r}: expected positive integers like 784 or 28,28,1")
+    return shape
+
+
+def read_input_shapes(texts: list[str]) -> tuple[list[tuple[int, ...]], list[str]]:
+    """Shapes as typed, one per input: the shapes channels-last, and how each 3-D one was read."""
+    shapes, readings = [], []
+    for text in texts:
+        shape, reading = read_input_shape(parse_shape(text))
+        shapes.append(shape)
+        readings += [reading] if reading else []
+    return shapes, readings

@@ -23,7 +23,7 @@ from bakeoff.npz import save_arrays
 from bakeoff.spec.flops import count_params
 from bakeoff.spec.graph import Graph
 from bakeoff.twins import explain
-from bakeoff.twins.byo import parse_ref
+from bakeoff.twins.byo import USER_JOBS, parse_ref
 from bakeoff.twins.canonical import canonical_weights, save_weights
 
 
@@ -132,7 +132,7 @@ def make_batch(graph: Graph, batch: int, seed: int) -> tuple[list[np.ndarray], n
 
 def _run(requests: list[dict[str, Any]], workdir: Path) -> dict[str, WorkerResult]:
     # A user's own files get a process of their own: importing them could leave anything behind.
-    results = run_workers(requests, workdir, fresh=any(r["job"] in ("byo", "derive") for r in requests))
+    results = run_workers(requests, workdir, fresh=any(r["job"] in USER_JOBS for r in requests))
     for result in results:
         if not result.ok:
             # The user's own pair failing to load or match is a usage error; anything else is a failure.

@@ -66,9 +66,25 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 def _derive(request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     ref = request["ref"]
     model = load_object(ref, "--torch")
+    shapes = [tuple(s) for s in request["input_shapes"]]
+    return {}, {"spec": spec_of(model, ref, shapes, request["name"])}
+
+
+def spec_of(model: Any, ref: str, shapes: list[tuple[int, ...]], name: str) -> dict[str, Any]:
+    """The spec of a torch module; `shapes` channels-last. Runs in a worker for a file, and in the
+    caller's own process for `bakeoff.parity`'s model object (whose class no worker can import); the
+    module is left in the train/eval mode it came in."""
     if not isinstance(model, nn.Module):
         raise PairError(f"--torch {ref!r} gave a {type(model).__name__}, not a torch.nn.Module")
+    training = model.training
     model.eval()
+    try:
+        return _spec(model, ref, shapes, name)
+    finally:
+        model.train(training)
+
+
+def _spec(model: nn.Module, ref: str, shapes: list[tuple[int, ...]], name: str) -> dict[str, Any]:
     try:
         traced = fx.symbolic_trace(model)
     except Exception as exc:
@@ -78,7 +94,6 @@ def _derive(request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
             "blocks a derived spec, give a --keras model too"
         ) from exc
     # Torch takes images channels-first; the shapes come channels-last, as a spec holds them.
-    shapes = [tuple(s) for s in request["input_shapes"]]
     examples = [torch.randn(2, *((s[2], s[0], s[1]) if len(s) == 3 else s)) for s in shapes]
     placeholders = [n for n in traced.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != len(shapes):
@@ -95,8 +110,7 @@ def _derive(request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     except Exception as exc:
         shown = [list(e.shape) for e in examples]
         raise user_failure("--torch", ref, f"--torch model failed on inputs of shape {shown}:", exc) from exc
-    spec = Walker(traced, Builder("--torch", ref), shapes).walk(request["name"])
-    return {}, {"spec": spec}
+    return Walker(traced, Builder("--torch", ref), shapes).walk(name)
 
 
 def _embeds(traced: fx.GraphModule, node: fx.Node) -> bool:
