@@ -82,25 +82,19 @@ def test_own_model_mistakes_are_one_line(tmp_path: Path) -> None:
     assert_one_line_error(missing, 2, "--torch 'nowhere.py:Net': file 'nowhere.py' does not exist")
     no_shape = bakeoff("parity", "--keras", NET, "--out", str(tmp_path))
     assert_one_line_error(no_shape, 2, "need --input-shape")
+    for command in ("debug", "distributed", "train", "infer"):  # every stage command takes --torch
+        no_shape = bakeoff(command, "--torch", NET, "--out", str(tmp_path))
+        assert_one_line_error(no_shape, 2, "need --input-shape")
     both = bakeoff("run", "lenet", "--torch", NET, "--input-shape", "784", "--out", str(tmp_path))
     assert_one_line_error(both, 2, "give either a MODEL or --torch/--keras, not both")
     assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.slow
-def test_debug_and_distributed_take_your_model_too(tmp_path: Path) -> None:
-    tiny = f"{FIXTURES / 'single' / 'torch_models.py'}:Tiny"
-    debug = bakeoff(
-        *("debug", "--torch", tiny, "--input-shape", "784", "--modes", "torch-eager,keras-eager"),
-        *("--faults", "nan", "--no-pdb", "--json", "--out", str(tmp_path / "debug")),
-        timeout=300,
-    )
-    assert debug.returncode == 0, debug.stdout[-3000:] + debug.stderr[-3000:]
-    found = json.loads(debug.stdout)
-    assert Path(found["run_dir"]).name.endswith("-Tiny")
-    assert (Path(found["run_dir"]) / "derived" / "twin_keras.py").is_file()
-    # Net has dropout, which the distributed stage refuses (each worker would draw its own masks):
-    # the refusal comes from the spec derived from the user's file, before any worker starts.
+def test_distributed_takes_your_model_too(tmp_path: Path) -> None:
+    """debug and distributed take --torch/--keras as run and train do (the same user_model plumbing):
+    Net has dropout, which the distributed stage refuses (each worker would draw its own masks), and the
+    refusal comes from the spec derived from the user's file, before any worker starts."""
     refused = bakeoff(
         *("distributed", "--torch", NET, "--input-shape", "1,28,28", "--out", str(tmp_path / "dist")),
         timeout=300,
