@@ -72,6 +72,32 @@ def test_own_work_is_not_foreign_but_another_programs_is() -> None:
     assert busy.noisy and "other processes used" in busy.why
 
 
+# A server started through a launcher: the launcher's child spins; the group is then killed, so no
+# process of ours ever reaps the spinner (init does) and its CPU time never reaches our own counters.
+_SPIN = "import time\nend = time.time() + 4\nwhile time.time() < end: pass"
+_LAUNCHER = (
+    f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {_SPIN!r}])\ntime.sleep(60)"
+)
+
+
+@pytest.mark.serial  # its baseline is the machine's load: another test running beside it moves that
+def test_a_killed_groups_unreaped_descendants_count_as_ours(tmp_path: Path) -> None:
+    from bakeoff.process_group import start_group, stop_group
+
+    watch = Watch()
+    time.sleep(1.0)
+    before = watch.stop()
+    watch = Watch()
+    launcher, log = start_group([sys.executable, "-c", _LAUNCHER], tmp_path / "launcher.log")
+    time.sleep(4.2)
+    stop_group(launcher, grace=0.0)  # SIGKILL to the group: the spinner dies unreaped by us
+    log.close()
+    own = watch.stop()
+    # Without the readings the spinner's ~4 CPU seconds in ~4.5 s would be ~0.9 cores of "other programs";
+    # with them at most its last half second is lost.
+    assert own.foreign_cores < before.foreign_cores + 0.3, (before, own)
+
+
 def test_the_guard_can_be_told_not_to_judge(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BAKEOFF_GUARD", "off")
     with busy_elsewhere(30):

@@ -166,27 +166,26 @@ def test_cloud_inference_compares_native_paths_and_names_onnx_runtime_an_exporte
     assert exporter.endswith("the two graphs have the same ops (3 and 3 nodes)")
 
 
-def test_a_quick_run_whose_rounds_share_workers_does_not_decide_inference(tmp_path: Path) -> None:
+def test_a_quick_run_shows_but_does_not_decide_training_and_inference(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     records = [
+        _train("torch-eager", "torch", 0.002, rng),
+        _train("keras-graph", "keras", 0.004, rng),
         _infer("onnxruntime/torch-onnx", "native", 0.0003, rng),
         _infer("litert/keras-tflite-fp32", "native", 0.0001, rng),
     ]
-    quick = {"quick": True, "infer": {"rounds": 3, "restart_workers": False}}
     mobile = Constraints(goal="production", deploy="mobile")
-    inference = next(
-        d
-        for d in recommend(load_run(_run(tmp_path, records, quick)), mobile).dimensions
-        if d.name == "inference"
-    )
-    assert (
-        inference.winner is None and "--quick run times every round in the same worker" in inference.finding
-    )
-    assert any("litert/keras-tflite-fp32 is 3.0" in r for r in inference.reasons)  # measured, shown
-    fresh = {"quick": False, "infer": {"rounds": 5, "restart_workers": True}}
-    full = next(
-        d
-        for d in recommend(load_run(_run(tmp_path, records, fresh)), mobile).dimensions
-        if d.name == "inference"
-    )
-    assert full.winner == "TensorFlow"
+    quick = recommend(load_run(_run(tmp_path, records, {"quick": True})), mobile)
+    dims = {d.name: d for d in quick.dimensions}
+    for name, measured in (
+        ("training", "torch-eager is 2.0"),
+        ("inference", "litert/keras-tflite-fp32 is 3.0"),
+    ):
+        assert dims[name].winner is None and "a --quick run times each contender" in dims[name].finding
+        assert any(measured in r for r in dims[name].reasons)  # measured, shown
+    assert quick.overall is None and "a --quick run shows training speed, inference" in quick.headline
+    full = recommend(load_run(_run(tmp_path, records, {"quick": False})), mobile)
+    assert {d.name: d.winner for d in full.dimensions if d.name in ("training", "inference")} == {
+        "training": "PyTorch",
+        "inference": "TensorFlow",
+    }

@@ -69,10 +69,16 @@ DIMENSION_STAGES = {
 # The servers that stand for each side's serving path (Triton and Ray Serve serve the PyTorch artifact here).
 SERVING_SIDES = {"TensorFlow": ("tf-serving",), "PyTorch": ("torchserve", "triton", "ray")}
 BUSY = "not decided: the machine was busy"
-QUICK_INFERENCE = (
-    "not decided: a --quick run times every round in the same worker processes, so its interval cannot "
-    "see how far a fresh process moves all of one framework's cases (between runs, more than the margin); "
-    "run without --quick to decide"
+# The dimensions a --quick run measures but does not decide. Five A/A quick runs of simplenet on a quiet
+# 2-core machine moved keras-xla's training step from 2.9 to 5.0 ms and TensorFlow's inference lead from
+# 1.02x to 1.39x, each run's interval far narrower: one short stretch of one process per contender
+# cannot show how far the next run moves. Full runs (fresh workers each inference round, every epoch's
+# steps) gave the same winners three times out of three.
+QUICK_UNDECIDED = ("training", "inference")
+QUICK = (
+    "not decided: a --quick run times each contender in one short stretch of one process, which cannot "
+    "show how far the next run moves (between quick runs, more than the margin); run without --quick "
+    "to decide"
 )
 
 
@@ -126,6 +132,11 @@ def recommend(run: Run, constraints: Constraints, margin: float | None = None) -
     for dim in dims:
         dim.weight = weights[dim.name]
     backends = _keras_backends(run, margin)
+    if run.info.get("options", {}).get("quick"):
+        for dim in dims:
+            if dim.name in QUICK_UNDECIDED and dim.winner:
+                dim.reasons.append(f"measured: {dim.finding}")
+                dim.winner, dim.finding = None, QUICK
     busy = noisy_stages(run.info.get("guard"))
     for dim in dims:
         stage = DIMENSION_STAGES.get(dim.name)
@@ -190,6 +201,12 @@ def _headline(
         return (
             f"No winner for {target}: the machine was busy while {', '.join(busy)} were measured, so "
             "they are not decided; rerun on a quiet machine."
+        )
+    quick = [d.title for d in dims if d.finding == QUICK]
+    if not decided and quick:
+        return (
+            f"No winner for {target}: a --quick run shows {', '.join(quick)} but does not decide them "
+            "(see each dimension for what it measured); run without --quick to decide."
         )
     if not decided:
         return f"No winner for {target}: no dimension showed a difference outside the ±{margin:.0%} margin."
@@ -378,10 +395,6 @@ def _inference(run: Run, c: Constraints, margin: float) -> Dimension:
         f"{device}, batch {batch}: best TensorFlow path {k} {_latency(have[k], batch)}",
         f"latency: {sentence}",
     ]
-    if winner and run.info.get("options", {}).get("infer", {}).get("restart_workers") is False:
-        # Five A/A quick runs gave this dimension to TensorFlow twice and left it undecided three times:
-        # rounds in the same workers cannot see a fresh process moving all of a worker's cases together.
-        winner, sentence = None, QUICK_INFERENCE
     if c.deploy in SERVER_TARGETS:
         reasons.append(_exporters(run, done, batch, device, margin))
     return Dimension("inference", title, winner, sentence, reasons)
