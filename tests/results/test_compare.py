@@ -97,6 +97,25 @@ def test_slower_b_is_a_regression_and_ratios_match_numpy_medians(tmp_path: Path)
     assert "2 regression(s) in B" in text
 
 
+def test_cases_that_stood_still_while_their_stage_sped_up_are_not_regressions(tmp_path: Path) -> None:
+    """An A/A pair of quick runs: the compiled modes ran 1.26x faster in B, the eager ones did not move.
+    Against the stage's shift the eager modes look 1.26x slower, but their raw ratios show no slowdown."""
+    modes = {"torch-eager": 0.0024, "torch-compile": 0.0026, "keras-eager": 0.054, "keras-graph": 0.0069}
+    modes["keras-xla"] = 0.005
+    faster = {"torch-compile", "keras-graph", "keras-xla"}
+    a = _write_run(tmp_path, "a", [_train(m, step, seed=i) for i, (m, step) in enumerate(modes.items())])
+    b_records = [
+        _train(m, step / (1.26 if m in faster else 1.0), seed=i + 10)
+        for i, (m, step) in enumerate(modes.items())
+    ]
+    c = compare(load_run(a), load_run(_write_run(tmp_path, "b", b_records)))
+    assert c.regressions == [], [(r.case, r.verdict) for r in c.speed]
+    # A case really slowed is still flagged with the others moving: raw and relative agree.
+    b_records[0] = _train("torch-eager", 0.0024 * 1.5, seed=10)
+    slowed = compare(load_run(a), load_run(_write_run(tmp_path, "b2", b_records)))
+    assert [r.case for r in slowed.regressions] == ["torch-eager"]
+
+
 def test_a_slowdown_measured_on_a_busy_machine_is_shown_but_not_called(tmp_path: Path) -> None:
     records = _records()
     records[1]["metrics"]["step_times"] = [t * 2 for t in records[1]["metrics"]["step_times"]]

@@ -11,7 +11,8 @@ first step, pipeline samples/s per pass, inference latency per batch size):
   segments of the run's steps; pipeline: passes), so drift between rounds widens the interval;
 - where the whole interval lies beyond the practical margin (`threshold`, 5% by default) on the slow
   side, B is slower by more than the margin for sure: a REGRESSION; the mirror image is an
-  improvement;
+  improvement. Each case is judged against its stage's common shift (the machine's speed), and a
+  regression or improvement must show in the raw ratio too;
 - where the whole interval lies inside ±margin: "no practical difference";
 - otherwise a change that may be under the margin: a "minor slowdown" or "minor speedup" when the
   interval excludes 1.0, "no significant difference" when it does not. Neither is flagged.
@@ -186,11 +187,13 @@ def _against_shift(row: SpeedRow, shift: float | None, threshold: float) -> Spee
     factor = 1.0 / shift if row.higher_is_better else shift
     r = row.ratio
     relative = Ratio(r.ratio / factor, r.low / factor, r.high / factor, r.level, r.n_boot)
-    return replace(
-        row,
-        relative=relative,
-        verdict=speed_verdict(relative, higher_is_better=row.higher_is_better, threshold=threshold),
-    )
+    verdict = speed_verdict(relative, higher_is_better=row.higher_is_better, threshold=threshold)
+    if verdict in (REGRESSION, IMPROVEMENT) and row.verdict != verdict:
+        # Against the shift alone a case that stood still while the rest of its stage sped up would be a
+        # regression: an A/A pair of quick runs did exactly that (the eager modes stayed, the compiled ones
+        # ran 1.26x faster). A regression (or an improvement) must show in the raw ratio as well.
+        return row  # judged, and shown, on the raw ratio
+    return replace(row, relative=relative, verdict=verdict)
 
 
 def _unjudged(verdict: str) -> str:
