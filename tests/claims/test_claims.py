@@ -19,6 +19,7 @@ from bakeoff.claims.render import markdown_lines, terminal_table
 from bakeoff.claims.rules import FAILS, HOLDS, NOT_MEASURED, RULES, SAME, STATUSES, UNDECIDED
 from bakeoff.cli import app
 from bakeoff.report.build import write_report
+from bakeoff.report.serving import OWN_TFSERVING
 from bakeoff.results.run import Run, load_run
 from bakeoff.results.store import make_record
 from tests.results.run_dirs import _infer, _render, _train, _write_run
@@ -159,6 +160,15 @@ def test_a_new_stage_lights_its_claims_up_without_touching_the_catalogue(tmp_pat
     by_id = {c.claim.id: c for c in check_claims(run)}
     assert by_id["tf-serving"].status == HOLDS
     assert [c.what for c in by_id["tf-serving"].finding.comparisons] == ["request latency", "throughput"]
+    # The same numbers from bakeoff's stand-in for TF Serving decide nothing about TF Serving.
+    records[0]["settings"]["implementation"] = OWN_TFSERVING
+    stand_in = {c.claim.id: c for c in check_claims(_run(tmp_path, "stand-in", records, stages=("serve",)))}
+    finding = stand_in["tf-serving"].finding
+    assert (
+        stand_in["tf-serving"].status == NOT_MEASURED
+        and "tensorflow_model_server did not run" in finding.summary
+    )
+    assert "TF Serving beats every other server" in finding.summary and len(finding.comparisons) == 2
     assert by_id["triton-batching"].status == HOLDS
     assert by_id["torchserve-batching"].status == NOT_MEASURED
     assert "without torchserve" in by_id["torchserve-batching"].finding.summary

@@ -21,6 +21,7 @@ import numpy as np
 from bakeoff.measure import rounds
 from bakeoff.measure.stats import Ratio
 from bakeoff.report.digest import family
+from bakeoff.report.serving import OWN_TFSERVING
 from bakeoff.report.targets import NATIVE_RUNTIMES
 from bakeoff.results.run import Run
 from bakeoff.stages.export.artifacts import ARTIFACTS
@@ -461,7 +462,21 @@ def tf_serving(run: Run, margin: float) -> Finding:
         SAME: "TF Serving and the best other server are equal here on latency and throughput",
         FAILS: "another server beats TF Serving here",
     }
-    return _finding(comparisons, says)
+    found = _finding(comparisons, says)
+    if any(_implementation(r) == OWN_TFSERVING for r in tfs):
+        # The stand-in speaks TF Serving's API; its speed says nothing about tensorflow_model_server's.
+        return Finding(
+            NOT_MEASURED,
+            "tensorflow_model_server did not run (not installed here): bakeoff's implementation of its API "
+            f"stood in, and its numbers are not TF Serving's (the stand-in: {found.summary})",
+            found.comparisons,
+            ("install tensorflow_model_server (or give --tfserving-bin) to check the claim",),
+        )
+    return found
+
+
+def _implementation(record: dict[str, Any]) -> str | None:
+    return record["settings"].get("implementation") or record["metrics"].get("implementation")
 
 
 def _batching(run: Run, server: str, margin: float) -> Finding:
