@@ -205,8 +205,9 @@ def _headline(
     quick = [d.title for d in dims if d.finding == QUICK]
     if not decided and quick:
         return (
-            f"No winner for {target}: a --quick run shows {', '.join(quick)} but does not decide them "
-            "(see each dimension for what it measured); run without --quick to decide."
+            f"No winner for {target}: a --quick run shows {' and '.join(quick)} but does not decide "
+            f"{'it' if len(quick) == 1 else 'them'} (see each dimension for what it measured); run without "
+            "--quick to decide."
         )
     if not decided:
         return f"No winner for {target}: no dimension showed a difference outside the ±{margin:.0%} margin."
