@@ -162,16 +162,7 @@ def _ray_loop(
     wrapped = prepare_model(model, move_to_device=False)
     train_step = make_step(model, wrapped, setup.graph, setup.options.lr)
     batches = list(_batches(setup, x_train, y_train, rank, world))
-    losses: list[torch.Tensor] = []
-
-    def step(b: int) -> torch.Tensor:
-        loss = train_step(*batches[b])
-        losses.append(loss.detach())
-        return loss
-
-    started = wall()
-    times = time_loop(step, len(batches), sync=_sync(device))
-    return times, losses, started + times[0]
+    return _timed(lambda b: train_step(*batches[b]), len(batches), device)
 
 
 def _accelerate_loop(
