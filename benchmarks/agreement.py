@@ -2,14 +2,15 @@
 
 For ONNX Runtime, LiteRT and TorchScript at batch 1 and 256, in one fresh process per case (the
 runtime's own worker kind), the artifact bakeoff exported is timed two ways, interleaved round by round
-(A B, then B A): bakeoff's own path (its loader, its predict wrapper, `measure` with the stage's
-default budget) and an independent loop (the runtime's own API, loaded by hand with the same threads,
-the same input array, `time.perf_counter` around each call, as many calls as bakeoff made). The ratio
-is the median over rounds of bakeoff's round median over the plain loop's in the same round (the two
-sides of a round share the machine's state, which on a shared VM swings within seconds), with a
-bootstrap CI over rounds; the worst is printed last.
+(A B, then B A, block by block until each side has timed --round-s): bakeoff's own path (its
+loader, its bound call, `measure` with the stage's default budget) and an independent loop (the
+runtime's own API, loaded by hand with the same threads, the same input array, `time.perf_counter`
+around each call, as many calls as bakeoff made). The ratio is the median over rounds of bakeoff's
+round median over the plain loop's in the same round (the two sides of a round share the machine's
+state, which on a shared VM swings within seconds), with a bootstrap CI over rounds; the pooled
+medians' ratio is printed beside it, and the worst per-round ratio last.
 
-Usage: .venv/bin/python benchmarks/agreement.py [--run RUN_DIR] [--rounds 20]
+Usage: .venv/bin/python benchmarks/agreement.py [--run RUN_DIR] [--rounds 20] [--round-s 0.1]
 Without --run, `bakeoff infer simplenet --quick` makes the artifacts first (about half a minute).
 """
 
@@ -39,6 +40,7 @@ import numpy as np
 
 request = json.loads(sys.argv[1])
 from bakeoff.measure.timer import measure
+from bakeoff.runtimes import bind
 from bakeoff.stages.export.artifacts import ARTIFACTS, path_of
 from bakeoff.stages.export.shared import ExportJob
 from bakeoff.stages.export.verify import load_artifact
@@ -103,7 +105,7 @@ for size in request["sizes"]:
     ours, theirs = [], []
 
     def bakeoff_side():
-        m = measure(partial(predict, feed), min_time=defaults.min_time, max_time=defaults.max_time,
+        m = measure(bind(predict, feed), min_time=defaults.min_time, max_time=defaults.max_time,
                     max_runs=defaults.max_runs)
         return m.times
 
@@ -118,12 +120,19 @@ for size in request["sizes"]:
         return times
 
     for round_ in range(request["rounds"]):
-        if round_ % 2 == 0:
-            b = bakeoff_side()
-            p = plain_side(len(b))
-        else:
-            p = plain_side(len(ours[-1]) if ours else 100)
-            b = bakeoff_side()
+        # A round alternates blocks (bakeoff's measure, then as many plain calls, then the reverse)
+        # until each side has timed ROUND_S: one block of 250 calls of 10 us is too short a window
+        # to cancel the machine's swings, and the per-round ratio scattered by +-10% at batch 1.
+        b, p, forward, block = [], [], round_ % 2 == 0, defaults.max_runs
+        while min(sum(b), sum(p)) < request["round_s"]:
+            if forward:
+                mine = bakeoff_side()
+                p += plain_side(len(mine))
+            else:
+                p += plain_side(block)
+                mine = bakeoff_side()
+            b += mine
+            block, forward = len(mine), not forward
         ours.append(b)
         theirs.append(p)
     # Side by side within a round, the machine's state (here its speed swings ~2x within seconds) is
@@ -167,6 +176,9 @@ def main() -> int:
     )
     parser.add_argument("--run", type=Path, help="a run directory with exported artifacts")
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument(
+        "--round-s", type=float, default=0.1, help="seconds each side times per round (default 0.1)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bakeoff-agreement-") as tmp:
         run = args.run or make_run(Path(tmp))
@@ -180,6 +192,7 @@ def main() -> int:
                 "worker": worker,
                 "sizes": list(SIZES),
                 "rounds": args.rounds,
+                "round_s": args.round_s,
             }
             done = subprocess.run(
                 [sys.executable, "-c", CASE, json.dumps(request)], capture_output=True, text=True, timeout=600
@@ -191,12 +204,15 @@ def main() -> int:
                 continue
             for size, r in json.loads(done.stdout.strip().splitlines()[-1]).items():
                 rows.append((f"{runtime}/{artifact}", int(size), r))
-    print(f"{'case':34} {'batch':>5} {'bakeoff us':>11} {'plain us':>10} {'ratio':>7} {'95% CI':>13}  calls")
+    print(
+        f"{'case':34} {'batch':>5} {'bakeoff us':>11} {'plain us':>10} {'ratio':>7} {'95% CI':>13} "
+        f"{'pooled':>7}  calls"
+    )
     for case, size, r in rows:
         ci = f"{r['ci'][0]:.3f}-{r['ci'][1]:.3f}"
         print(
             f"{case:34} {size:5d} {r['bakeoff_s'] * 1e6:11.1f} {r['plain_s'] * 1e6:10.1f} "
-            f"{r['ratio']:7.3f} {ci:>13}  {r['calls']}"
+            f"{r['ratio']:7.3f} {ci:>13} {r['bakeoff_s'] / r['plain_s']:7.3f}  {r['calls']}"
         )
     if not rows:
         return 1

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from bakeoff.runtimes import LoadOptions, Predict
+from bakeoff.runtimes import Bindable, Call, LoadOptions, Predict
 
 
 def _ordered(details: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
@@ -27,38 +27,47 @@ def load(path: Path, options: LoadOptions) -> Predict:
     names = [i["name"] for i in (options.spec or {}).get("inputs", [])]
     inputs = _ordered(interpreter.get_input_details(), names)
     output = interpreter.get_output_details()[0]["index"]
-    shapes: list[tuple[int, ...]] = [tuple(int(n) for n in d["shape"]) for d in inputs]
-    # Bound once, and the common case (inputs already the right shape and dtype) kept to a few checks:
-    # at batch 1 a LiteRT call takes ~8 us here, and each extra lookup showed against a plain loop of
-    # set_tensor/invoke/get_tensor (benchmarks/agreement.py).
     slots = [(d["index"], np.dtype(d["dtype"])) for d in inputs]
+    planned: list[tuple[int, ...]] = [tuple(int(n) for n in d["shape"]) for d in inputs]
+    plan = [object()]  # replaced at every re-plan: a bound call sees whether its plan still stands
     set_tensor, invoke, get_tensor = interpreter.set_tensor, interpreter.invoke, interpreter.get_tensor
 
-    def resize(arrays: list[np.ndarray]) -> None:
-        # Re-plans the graph: only when the batch changes.
-        for d, a in zip(inputs, arrays, strict=True):
-            interpreter.resize_tensor_input(d["index"], a.shape, strict=False)
-        interpreter.allocate_tensors()
-        shapes[:] = [a.shape for a in arrays]
+    def fit(arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """The inputs as the interpreter takes them; the graph re-planned only when a shape changes."""
+        if len(arrays) != len(slots):
+            raise ValueError(f"this LiteRT model takes {len(slots)} input(s), got {len(arrays)}")
+        shapes = [a.shape for a in arrays]
+        if shapes != planned:
+            for d, shape in zip(inputs, shapes, strict=True):
+                interpreter.resize_tensor_input(d["index"], shape, strict=False)
+            interpreter.allocate_tensors()
+            planned[:] = shapes
+            plan[0] = object()
+        return [a if a.dtype == d else a.astype(d) for a, (_, d) in zip(arrays, slots, strict=True)]
 
-    def predict(arrays: list[np.ndarray]) -> np.ndarray:
-        if len(arrays) != len(slots) or any(a.shape != s for a, s in zip(arrays, shapes, strict=True)):
-            resize(arrays)
-        for (index, dtype), a in zip(slots, arrays, strict=True):
-            set_tensor(index, a if a.dtype is dtype or a.dtype == dtype else a.astype(dtype))
+    def run(arrays: list[np.ndarray]) -> np.ndarray:
+        for (index, _), a in zip(slots, arrays, strict=True):
+            set_tensor(index, a)
         invoke()
         return get_tensor(output)  # a copy already: the interpreter may reuse its buffer
 
-    if len(slots) != 1:
-        return predict
-    (index, dtype), shape = slots[0], shapes
+    def predict(arrays: list[np.ndarray]) -> np.ndarray:
+        return run(fit(arrays))
 
-    def predict_one(arrays: list[np.ndarray]) -> np.ndarray:
-        a = arrays[0]
-        if len(arrays) != 1 or a.shape != shape[0]:
-            resize(arrays)
-        set_tensor(index, a if a.dtype is dtype or a.dtype == dtype else a.astype(dtype))
-        invoke()
-        return get_tensor(output)
+    def bind(arrays: list[np.ndarray]) -> Call:
+        fitted = fit(arrays)
+        mine = plan[0]
+        if len(fitted) != 1:
+            return lambda: run(fitted if plan[0] is mine else fit(fitted))
+        (index, _), a = slots[0], fitted[0]
 
-    return predict_one
+        def call() -> np.ndarray:
+            if plan[0] is not mine:  # another binding re-planned the graph since
+                fit(fitted)
+            set_tensor(index, a)
+            invoke()
+            return get_tensor(output)
+
+        return call
+
+    return Bindable(predict, bind)

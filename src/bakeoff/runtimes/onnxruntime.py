@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from bakeoff.runtimes import LoadOptions, Predict
+from bakeoff.runtimes import Bindable, Call, LoadOptions, Predict
 
 
 def session(path: Path, threads: int, provider: str = "CPUExecutionProvider") -> ort.InferenceSession:
@@ -37,4 +37,8 @@ def load(path: Path, options: LoadOptions) -> Predict:
         # run() takes and returns host arrays, so a GPU provider's copies are inside the call.
         return run(None, dict(zip(names, inputs, strict=True)))[0]
 
-    return predict
+    def bind(inputs: list[np.ndarray]) -> Call:
+        feed = dict(zip(names, inputs, strict=True))
+        return lambda: run(None, feed)[0]
+
+    return Bindable(predict, bind)

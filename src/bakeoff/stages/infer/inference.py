@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import asdict, dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import numpy as np
 from bakeoff.measure.isolation import WorkerResult, case_loop, run_grouped
 from bakeoff.measure.timer import measure
 from bakeoff.results.store import make_record
-from bakeoff.runtimes import DEFAULT_RUNTIMES, RUNTIMES, WORKERS, Runtime
+from bakeoff.runtimes import DEFAULT_RUNTIMES, RUNTIMES, WORKERS, Runtime, bind
 from bakeoff.stages.export.artifacts import ARTIFACTS, Artifact
 from bakeoff.stages.export.shared import ExportJob
 from bakeoff.stages.export.verify import check_outputs, judge, load_artifact
@@ -101,7 +100,7 @@ def run_case(job: ExportJob, runtime: str, artifact: Artifact, request: dict[str
     for size in request["batch_sizes"]:
         feed = _batch(xs, size)
         m = measure(
-            partial(predict, feed),
+            bind(predict, feed),
             min_time=request["min_time"],
             max_time=request["max_time"],
             max_runs=request["max_runs"],
