@@ -22,6 +22,7 @@ from bakeoff.results.comparison import (
     REGRESSION,
     SAME,
     UNCHANGED,
+    WITHIN_SPREAD,
     Comparison,
     SpeedRow,
 )
@@ -187,6 +188,27 @@ def test_a_shift_every_case_shares_is_the_machine_and_one_slowed_case_is_a_regre
     c = compare(a, one)
     assert [(r.case, r.verdict) for r in c.regressions] == [("litert/case4", REGRESSION)]
     assert "REGRESSION: B 1.50x slower than the stage" in _render(compare_tables(c))
+
+
+def test_a_change_inside_the_stage_spread_is_not_called_on_either_ratio(tmp_path: Path) -> None:
+    """An A/A pair of quick runs: a pipeline case ran 1.27x faster (CI 1.08-1.52) in a stage whose cases
+    moved ±18% between the runs. Beyond the spread against the stage's shift, but not in the raw ratio:
+    not an improvement. Cases inside the spread but outside the margin are "within the spread"."""
+    a = load_run(_write_run(tmp_path, "a", _many({}, 1)))
+    around = {
+        f"{'onnxruntime' if i % 2 else 'litert'}/case{i}": 1.2 * (1.06, 0.94, 1.0)[i % 3] for i in range(12)
+    }
+    b = load_run(_write_run(tmp_path, "b", _many({**around, "litert/case0": 0.85}, 2)))
+    c = compare(a, b)
+    assert 0.2 < c.spreads["infer"] < 0.4, c.spreads
+    row = _speed(c, "infer", "litert/case0", 1)
+    assert row.ratio is not None and row.ratio.high < 0.9  # 1.18x faster, raw, for sure
+    # Judged, and shown, on the raw ratio: inside the spread.
+    assert (row.verdict, row.relative, c.regressions) == (WITHIN_SPREAD, None, [])
+    assert row.margin == pytest.approx(c.spreads["infer"])
+    assert _speed(c, "infer", "onnxruntime/case1", 1).verdict == WITHIN_SPREAD  # 1.06x the shift
+    assert f"within the run-to-run spread (±{c.spreads['infer']:.0%})" in _render(compare_tables(c))
+    assert [r.verdict for r in c.speed].count(IMPROVEMENT) == 0
 
 
 def _rounds(record: dict[str, Any], drift: list[float], factor: float = 1.0) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from bakeoff.results.comparison import (
     REGRESSION,
     SAME,
     UNCHANGED,
+    WITHIN_SPREAD,
     Comparison,
     QualityRow,
     SpeedRow,
@@ -121,14 +122,18 @@ def _speed_verdict(r: SpeedRow, margin: float) -> Text:
     if r.verdict in (MINOR_SLOWDOWN, MINOR_SPEEDUP) and slow:
         word = "slower" if r.verdict == MINOR_SLOWDOWN else "faster"
         change = abs(slow - 1) if word == "slower" else abs(1 / slow - 1)
+        used = margin if r.margin is None else r.margin
         return Text(
-            f"{r.verdict}: B {change:.1%} {word}, maybe under the ±{margin:.0%} margin{noisy}", style="yellow"
+            f"{r.verdict}: B {change:.1%} {word}{than}, maybe under the ±{used:.0%} margin{noisy}",
+            style="yellow",
         )
     if r.verdict == NOT_COMPARED:
         return Text("not compared: no raw samples", style="dim")
     if r.verdict == CHANGED and slow:
         word = f"{slow:.2f}x slower" if slow > 1 else f"{1 / slow:.2f}x faster"
         return Text(f"{CHANGED}: B {word}{noisy}", style="yellow")
+    if r.verdict == WITHIN_SPREAD:
+        return Text(f"{WITHIN_SPREAD} (±{r.margin:.0%}){noisy}", style="dim")
     if r.verdict == NO_PRACTICAL_DIFFERENCE:
         return Text(f"{NO_PRACTICAL_DIFFERENCE}{noisy}")
     return Text(f"{SAME}{noisy}")

@@ -13,7 +13,8 @@ first step, pipeline samples/s per pass, inference latency per batch size):
   side, B is slower by more than the margin for sure: a REGRESSION; the mirror image is an
   improvement. Each case is judged against its stage's common shift (the machine's speed), and a
   regression or improvement must show in the raw ratio too;
-- where the whole interval lies inside ±margin: "no practical difference";
+- where the whole interval lies inside ±margin: "no practical difference" (or "within the run-to-run
+  spread" where only the stage's spread, wider than the margin, holds it);
 - otherwise a change that may be under the margin: a "minor slowdown" or "minor speedup" when the
   interval excludes 1.0, "no significant difference" when it does not. Neither is flagged.
 
@@ -54,6 +55,7 @@ from bakeoff.results.comparison import (
     SAME,
     SPEED_THRESHOLD,
     UNCHANGED,
+    WITHIN_SPREAD,
     Comparison,
     QualityRow,
     SpeedRow,
@@ -82,7 +84,7 @@ def compare(
     spreads = {} if absolute else stage_spreads(speed, shifts)
     groups = _groups(speed)
     speed = [
-        _against_shift(r, shifts.get(groups[id(r)]), max(threshold, spreads.get(r.stage, 0.0))) for r in speed
+        _against_shift(r, shifts.get(groups[id(r)]), threshold, spreads.get(r.stage, 0.0)) for r in speed
     ]
     quality, status = _quality_rows(a, b), _status_rows(a, b)
     busy = {**noisy_stages(a.info.get("guard")), **noisy_stages(b.info.get("guard"))}
@@ -180,20 +182,28 @@ def stage_spreads(rows: list[SpeedRow], shifts: dict[str, float]) -> dict[str, f
     return out
 
 
-def _against_shift(row: SpeedRow, shift: float | None, threshold: float) -> SpeedRow:
-    """`row` judged on its ratio divided by its stage's shift (the ratio shown stays the raw one)."""
-    if row.ratio is None or not shift:
+def _against_shift(row: SpeedRow, shift: float | None, threshold: float, spread: float) -> SpeedRow:
+    """`row` judged on its ratio divided by its stage's shift (the ratio shown stays the raw one), with
+    the wider of --margin (`threshold`) and the stage's run-to-run `spread` as its margin."""
+    if row.ratio is None:
         return row
-    factor = 1.0 / shift if row.higher_is_better else shift
-    r = row.ratio
-    relative = Ratio(r.ratio / factor, r.low / factor, r.high / factor, r.level, r.n_boot)
-    verdict = speed_verdict(relative, higher_is_better=row.higher_is_better, threshold=threshold)
-    if verdict in (REGRESSION, IMPROVEMENT) and row.verdict != verdict:
+    margin = max(threshold, spread)
+    judged = row.ratio
+    if shift:
+        factor = 1.0 / shift if row.higher_is_better else shift
+        r = row.ratio
+        judged = Ratio(r.ratio / factor, r.low / factor, r.high / factor, r.level, r.n_boot)
+    verdict = speed_verdict(judged, higher_is_better=row.higher_is_better, threshold=margin)
+    raw = speed_verdict(row.ratio, higher_is_better=row.higher_is_better, threshold=margin)
+    if verdict in (REGRESSION, IMPROVEMENT) and raw != verdict:
         # Against the shift alone a case that stood still while the rest of its stage sped up would be a
         # regression: an A/A pair of quick runs did exactly that (the eager modes stayed, the compiled ones
-        # ran 1.26x faster). A regression (or an improvement) must show in the raw ratio as well.
-        return row  # judged, and shown, on the raw ratio
-    return replace(row, relative=relative, verdict=verdict)
+        # ran 1.26x faster). A regression (or an improvement) must show in the raw ratio as well, beyond
+        # the same margin: an A/A pair's pipeline case moved 1.27x (CI 1.08-1.52) inside a ±18% spread.
+        judged, verdict = row.ratio, raw
+    if verdict == NO_PRACTICAL_DIFFERENCE and judged.practical(threshold) != "equivalent":
+        verdict = WITHIN_SPREAD
+    return replace(row, relative=judged if judged is not row.ratio else None, verdict=verdict, margin=margin)
 
 
 def _unjudged(verdict: str) -> str:

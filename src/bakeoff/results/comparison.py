@@ -25,6 +25,9 @@ REGRESSION = "regression"
 IMPROVEMENT = "improvement"
 SAME = "no significant difference"
 NO_PRACTICAL_DIFFERENCE = "no practical difference"
+# Inside the stage's run-to-run spread (wider than --margin) but not inside --margin: the two runs
+# cannot tell this case apart, which is not the same as showing it unchanged.
+WITHIN_SPREAD = "within the run-to-run spread"
 # What a regression or improvement is called between runs that are not like for like.
 CHANGED = "changed (not like for like)"
 MINOR_SLOWDOWN = "minor slowdown"
@@ -52,6 +55,9 @@ class SpeedRow:
     # The ratio divided by its stage's common shift (compare.stage_shifts), which the verdict judges;
     # None when judged on the raw ratio (--absolute, or too few cases in the stage).
     relative: Ratio | None = None
+    # The practical margin the verdict used: --margin, or the stage's run-to-run spread between the two
+    # runs where that is wider (compare.stage_spreads). None: --margin.
+    margin: float | None = None
 
     @property
     def slowdown(self) -> float | None:
@@ -83,6 +89,7 @@ class SpeedRow:
             "relative_ratio": self.relative.to_dict() if self.relative else None,
             "slowdown": self.slowdown,
             "verdict": self.verdict,
+            "margin": self.margin,
             "noisy": self.noisy,
         }
 
