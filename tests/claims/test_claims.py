@@ -84,6 +84,17 @@ def test_a_claim_measured_on_a_busy_machine_is_not_decided(tmp_path: Path) -> No
     assert busy.finding.comparisons  # what was measured is still shown
 
 
+@pytest.mark.parametrize("compile_step", [0.002, 0.003])  # a win, and no practical difference
+def test_a_quick_run_shows_but_does_not_decide_speed_claims(tmp_path: Path, compile_step: float) -> None:
+    """As the verdict: between quick runs the modes move by more than the margin."""
+    records = _training(compile_step, 0.004 if compile_step == 0.002 else 0.003)
+    quick = _status(_run(tmp_path, "quick", records, quick=True), "compile-vs-xla")
+    assert quick.status == UNDECIDED and quick.finding.comparisons
+    assert quick.finding.summary.startswith("a --quick run times each contender")
+    assert "; measured: " in quick.finding.summary
+    assert _status(_run(tmp_path, "full", records), "compile-vs-xla").status in (HOLDS, SAME)
+
+
 def _steps(mode: str, step: float, spread: float, n: int, seed: int) -> dict[str, Any]:
     times = list(step * np.random.default_rng(seed).lognormal(0, spread, n))
     metrics = {"step_times": times, "step_s": {"median": float(np.median(times))}}

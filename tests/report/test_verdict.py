@@ -185,6 +185,12 @@ def test_a_quick_run_shows_but_does_not_decide_training_and_inference(tmp_path: 
         assert any(measured in r for r in dims[name].reasons)  # measured, shown
     shows = "a --quick run shows training speed and inference for mobile but does not decide them"
     assert quick.overall is None and shows in quick.headline
+    # Nor does it call a tie: the next quick run may put the pair outside the margin.
+    tied = [_train("torch-eager", "torch", 0.003, rng), _train("keras-graph", "keras", 0.003, rng)]
+    even = recommend(load_run(_run(tmp_path / "tied", tied, {"quick": True})), mobile)
+    (training,) = [d for d in even.dimensions if d.name == "training"]
+    assert training.finding.startswith("not decided: a --quick run")
+    assert any("no practical difference" in r for r in training.reasons)
     full = recommend(load_run(_run(tmp_path, records, {"quick": False})), mobile)
     assert {d.name: d.winner for d in full.dimensions if d.name in ("training", "inference")} == {
         "training": "PyTorch",

@@ -98,7 +98,7 @@ def _write_run(
     *,
     started: str = "2026-11-25T03:00:00+0000",
     finished: bool = True,
-    quick: bool = True,
+    quick: bool = False,
     stages: tuple[str, ...] = ("parity", "train", "pipeline", "infer"),
     env: dict[str, Any] | None = None,
     model: str = "simplenet",

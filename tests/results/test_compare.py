@@ -296,11 +296,11 @@ def test_regression_task_scores_compare_as_mse(tmp_path: Path) -> None:
 
 def test_warnings_name_what_differs(tmp_path: Path) -> None:
     env = {**ENV, "cpu": "Intel Xeon", "libraries": {**ENV["libraries"], "torch": "2.14.0"}}
-    c = _pair(tmp_path, _records(), env=env, quick=False)
+    c = _pair(tmp_path, _records(), env=env, quick=True)
     text = "\n".join(c.warnings)
     assert "CPU AMD EPYC vs Intel Xeon" in text
     assert "torch 2.13.0+cpu vs 2.14.0" in text
-    assert "A is a quick run, B a full one" in text
+    assert "A is a full run, B a quick one" in text
     assert "tensorflow" not in text  # unchanged libraries are not named
 
 

@@ -20,7 +20,7 @@ from tests.results.run_dirs import ENV, _copy, _parity, _records, _render, _trai
 
 def test_list_runs_shows_finished_partial_and_empty_runs_and_skips_other_folders(tmp_path: Path) -> None:
     # Names sort opposite to start times: the listing must order by started_at, newest first.
-    _write_run(tmp_path, "a-finished", _records(), started="2026-11-25T05:00:00+0000")
+    _write_run(tmp_path, "a-finished", _records(), started="2026-11-25T05:00:00+0000", quick=True)
     partial = [_parity(), _train("torch-eager", 0.002)]
     _write_run(tmp_path, "b-partial", partial, started="2026-11-25T04:00:00+0000", finished=False)
     _write_run(tmp_path, "c-empty", [], started="2026-11-25T03:00:00+0000", finished=False)

@@ -12,6 +12,7 @@ from bakeoff.errors import UsageError
 from bakeoff.measure import DEFAULT_MARGIN
 from bakeoff.measure.guard import noisy_stages
 from bakeoff.results.run import Run
+from bakeoff.results.runs import QUICK_UNDECIDED_STAGES, QUICK_WHY, was_quick
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ def _decide(claim: Claim, run: Run, margin: float) -> Finding:
         return Finding(NOT_MEASURED, why)
     if finding.status == NOT_MEASURED:
         return replace(finding, summary=f"{finding.summary}; needs {claim.needs}")
+    if was_quick(run.info) and claim.stage in QUICK_UNDECIDED_STAGES and finding.status != UNDECIDED:
+        # As the verdict: a quick run shows training and inference speed but does not decide them.
+        return replace(finding, status=UNDECIDED, summary=f"{QUICK_WHY}; measured: {finding.summary}")
     busy = noisy_stages(run.info.get("guard")).get(claim.stage)
     if busy and finding.status != UNDECIDED:
         # Numbers taken while other programs ran may be theirs: shown, but they decide nothing.

@@ -25,6 +25,7 @@ from bakeoff.report.targets import (
     WEIGHTS,
 )
 from bakeoff.results.run import Run
+from bakeoff.results.runs import QUICK_WHY
 from bakeoff.stages.export.artifacts import ARTIFACTS
 
 CHOICES = {
@@ -69,17 +70,9 @@ DIMENSION_STAGES = {
 # The servers that stand for each side's serving path (Triton and Ray Serve serve the PyTorch artifact here).
 SERVING_SIDES = {"TensorFlow": ("tf-serving",), "PyTorch": ("torchserve", "triton", "ray")}
 BUSY = "not decided: the machine was busy"
-# The dimensions a --quick run measures but does not decide. Five A/A quick runs of simplenet on a quiet
-# 2-core machine moved keras-xla's training step from 2.9 to 5.0 ms and TensorFlow's inference lead from
-# 1.02x to 1.39x, each run's interval far narrower: one short stretch of one process per contender
-# cannot show how far the next run moves. Full runs (fresh workers each inference round, every epoch's
-# steps) gave the same winners three times out of three.
+# The dimensions a --quick run measures but does not decide (results.runs.QUICK_WHY says why).
 QUICK_UNDECIDED = ("training", "inference")
-QUICK = (
-    "not decided: a --quick run times each contender in one short stretch of one process, which cannot "
-    "show how far the next run moves (between quick runs, more than the margin); run without --quick "
-    "to decide"
-)
+QUICK = f"not decided: {QUICK_WHY}"
 
 
 @dataclass
@@ -134,7 +127,9 @@ def recommend(run: Run, constraints: Constraints, margin: float | None = None) -
     backends = _keras_backends(run, margin)
     if run.info.get("options", {}).get("quick"):
         for dim in dims:
-            if dim.name in QUICK_UNDECIDED and dim.winner:
+            # "No practical difference" from one short stretch is as unsafe as a win: the next quick run
+            # may put the same pair outside the margin.
+            if dim.name in QUICK_UNDECIDED and not dim.finding.startswith(("not measured", "not decided")):
                 dim.reasons.append(f"measured: {dim.finding}")
                 dim.winner, dim.finding = None, QUICK
     busy = noisy_stages(run.info.get("guard"))

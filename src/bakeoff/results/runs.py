@@ -137,6 +137,18 @@ def _read_info(path: Path) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
+# What a --quick run shows but does not decide (the verdict's training and inference dimensions, the
+# claims of these stages), and why. Five A/A quick runs of simplenet on a quiet 2-core machine moved
+# keras-xla's training step from 2.9 to 5.0 ms and TensorFlow's inference lead from 1.02x to 1.39x, each
+# run's interval far narrower. Full runs (fresh workers each inference round, every epoch's steps) gave
+# the same winners three times out of three.
+QUICK_UNDECIDED_STAGES = ("train", "infer")
+QUICK_WHY = (
+    "a --quick run times each contender in one short stretch of one process, which cannot show how far "
+    "the next run moves (between quick runs, more than the margin); run without --quick to decide"
+)
+
+
 def was_quick(info: dict[str, Any]) -> bool | None:
     """Whether run.json's options say --quick; None where they do not say."""
     quick = (info.get("options") or {}).get("quick")
