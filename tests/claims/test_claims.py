@@ -19,9 +19,9 @@ from bakeoff.claims.render import markdown_lines, terminal_table
 from bakeoff.claims.rules import FAILS, HOLDS, NOT_MEASURED, RULES, SAME, STATUSES, UNDECIDED
 from bakeoff.cli import app
 from bakeoff.report.build import write_report
-from bakeoff.report.serving import OWN_TFSERVING
 from bakeoff.results.run import Run, load_run
 from bakeoff.results.store import make_record
+from bakeoff.stages.serve import OWN_TFSERVING
 from tests.results.run_dirs import _infer, _render, _train, _write_run
 
 STAGES = ("parity", "train", "pipeline", "export", "infer")

@@ -21,10 +21,10 @@ import numpy as np
 from bakeoff.measure import rounds
 from bakeoff.measure.stats import Ratio
 from bakeoff.report.digest import family
-from bakeoff.report.serving import OWN_TFSERVING
 from bakeoff.report.targets import NATIVE_RUNTIMES
 from bakeoff.results.run import Run
 from bakeoff.stages.export.artifacts import ARTIFACTS
+from bakeoff.stages.serve import OWN_TFSERVING
 
 HOLDS = "holds"
 FAILS = "does not hold"

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from bakeoff.results.run import Run
+from bakeoff.stages.serve import OWN_TFSERVING
 
-OWN_TFSERVING = "TF Serving API, bakeoff's implementation"
 BAD_INPUTS = ("malformed_json", "wrong_shape", "wrong_dtype", "oversized", "unknown_model")
 
 

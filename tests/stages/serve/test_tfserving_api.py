@@ -26,7 +26,8 @@ X = np.random.default_rng(0).random((5, 784), dtype=np.float32)
 
 @pytest.fixture(scope="module")
 def server(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    from bakeoff.stages.serve.servers.tfserving import OWN, launcher
+    from bakeoff.stages.serve import OWN_TFSERVING
+    from bakeoff.stages.serve.servers.tfserving import launcher
 
     model = ServeModel(
         name="simplenet",
@@ -44,7 +45,7 @@ def server(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         },
     )
     running = launcher.start(model)
-    assert running.implementation == OWN  # no tensorflow_model_server on these machines
+    assert running.implementation == OWN_TFSERVING  # no tensorflow_model_server on these machines
     pgid = running.pid
     yield running
     running.stop()

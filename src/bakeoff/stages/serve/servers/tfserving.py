@@ -16,9 +16,9 @@ from typing import Any
 
 from bakeoff.errors import BakeoffError
 from bakeoff.process_group import free_port, start_group
+from bakeoff.stages.serve import OWN_TFSERVING
 from bakeoff.stages.serve.servers.base import HOST, Endpoint, RunningServer, ServeModel, wait_until
 
-OWN = "TF Serving API, bakeoff's implementation"
 REAL = "tensorflow_model_server"
 SAVEDMODEL = "keras-savedmodel"
 
@@ -63,7 +63,7 @@ class TfServingLauncher:
             implementation = REAL
         else:
             cmd = self._own_command(model, base, rest, grpc_port, labels)
-            implementation = OWN
+            implementation = OWN_TFSERVING
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": _pythonpath()}
         started = time.monotonic()
         proc, log = start_group(cmd, log_path, env=env)
