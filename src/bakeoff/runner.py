@@ -31,6 +31,7 @@ class RunOutcome:
     records: list[dict[str, Any]]
     seconds: float
     results: dict[str, Any] = field(default_factory=dict)
+    graph: Graph | None = None  # the model the stages ran on (derived, for your own model)
 
     @property
     def latest(self) -> list[dict[str, Any]]:
@@ -220,4 +221,4 @@ def _execute(ctx: RunContext, stages: list[str], on_stage: Callable[[str], None]
         stage_seconds=took,
         guard=_merge_guard(ctx.store.read_run().get("guard") or {}, guard),
     )
-    return RunOutcome(ctx.store.path, ctx.store.records(), seconds, ctx.results)
+    return RunOutcome(ctx.store.path, ctx.store.records(), seconds, ctx.results, ctx.graph)

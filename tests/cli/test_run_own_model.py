@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.cli.test_cli import assert_one_line_error
@@ -82,12 +83,48 @@ def test_own_model_mistakes_are_one_line(tmp_path: Path) -> None:
     assert_one_line_error(missing, 2, "--torch 'nowhere.py:Net': file 'nowhere.py' does not exist")
     no_shape = bakeoff("parity", "--keras", NET, "--out", str(tmp_path))
     assert_one_line_error(no_shape, 2, "need --input-shape")
-    for command in ("debug", "distributed", "train", "infer"):  # every stage command takes --torch
+    # every stage command takes --torch
+    for command in ("debug", "distributed", "train", "infer", "export", "convert"):
         no_shape = bakeoff(command, "--torch", NET, "--out", str(tmp_path))
         assert_one_line_error(no_shape, 2, "need --input-shape")
     both = bakeoff("run", "lenet", "--torch", NET, "--input-shape", "784", "--out", str(tmp_path))
     assert_one_line_error(both, 2, "give either a MODEL or --torch/--keras, not both")
     assert not any(tmp_path.iterdir())
+
+
+TABULAR = """
+import torch
+from torch import nn
+
+
+class Tab(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 16), nn.Tanh())
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+"""
+
+
+@pytest.mark.slow
+def test_export_writes_your_models_twin_for_a_server(tmp_path: Path) -> None:
+    (tmp_path / "tab.py").write_text(TABULAR)
+    deploy = tmp_path / "deploy"
+    args = ("export", "--torch", f"{tmp_path / 'tab.py'}:Tab", "--input-shape", "12", "--epochs", "1")
+    done = bakeoff(*args, "--to", str(deploy), "--out", str(tmp_path / "runs"), timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"wrote {deploy / 'Tab.onnx'}" in " ".join(done.stdout.split())
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(deploy / "Tab.onnx"), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {session.get_inputs()[0].name: np.zeros((2, 12), np.float32)})
+    assert out.shape == (2, 3)
+    # The layout is checked before anything is derived or trained: the file is there now.
+    again = bakeoff(*args, "--to", str(deploy), "--out", str(tmp_path / "runs"))
+    assert_one_line_error(again, 2, "Tab.onnx already exists")
+    assert len(list((tmp_path / "runs").iterdir())) == 1
 
 
 @pytest.mark.slow

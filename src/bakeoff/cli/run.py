@@ -480,6 +480,9 @@ def infer(
 
 def export(
     model: Model = "simplenet",
+    torch_ref: TorchRef = None,
+    keras_ref: KerasRef = None,
+    input_shape: InputShape = None,
     target: Annotated[
         str,
         typer.Option(
@@ -506,6 +509,7 @@ def export(
 ) -> None:
     """Write what a model server loads: the trained twin exported, verified, then laid out for the target.
 
+    Your own model: --torch or --keras FILE.py:NAME with --input-shape; its derived twin is exported.
     Exits 1, writing nothing, when the artifact it needs fails to export or verify.
     """
     from bakeoff import runner
@@ -513,18 +517,24 @@ def export(
     from bakeoff.stages.export import deployment
     from bakeoff.stages.export.stage import options_for as export_options
 
-    graph = resolve(model)
-    needed = deployment.check(graph, target, source, dest, name or graph.spec.name)
+    byo = user_model(model, torch_ref, keras_ref, input_shape)
+    # Your own model's graph is derived in the run: until then, what can be checked without it is.
+    known = None if byo else resolve(model)
+    label = name or (known.spec.name if known else str(byo and byo["name"]))
+    needed = deployment.check(known, target, source, dest, label)
     options = {
         "threads": threads,
         "seed": seed,
         "export": export_options(list(needed), epochs, 64, 1e-3, data, opset, False),
     }
     out = console()
-    outcome = runner.run_stages(model, runs, ["export"], options, quiet if as_json else progress(out))
-    written = deployment.write_from_run(
-        graph, target, source, outcome.path, outcome.latest, dest, name or graph.spec.name
-    )
+    lines = quiet if as_json else progress(out)
+    outcome = runner.run_stages(model, runs, ["export"], options, lines, byo=byo)
+    graph = outcome.graph or known
+    assert graph is not None
+    if known is None:
+        deployment.check(graph, target, source, dest, label)
+    written = deployment.write_from_run(graph, target, source, outcome.path, outcome.latest, dest, label)
     if as_json:
         print_json(
             {"run_dir": str(outcome.path), "written": [str(p) for p in written], "records": outcome.latest}
@@ -542,6 +552,9 @@ def export(
 
 def convert(
     model: Model = "simplenet",
+    torch_ref: TorchRef = None,
+    keras_ref: KerasRef = None,
+    input_shape: InputShape = None,
     direction: Annotated[
         str,
         typer.Option(
@@ -571,12 +584,14 @@ def convert(
 
     The PyTorch twin's ONNX file becomes a TensorFlow SavedModel (onnx2tf) and the Keras twin's ONNX file a
     torch.nn.Module (onnx2torch); each is run over the validation set and compared with the model it came
-    from. Exits 1 when a conversion fails or does not match.
+    from. Your own model: --torch or --keras FILE.py:NAME with --input-shape. Exits 1 when a conversion
+    fails or does not match.
     """
     from bakeoff import runner
     from bakeoff.stages.export.converters import conversions
     from bakeoff.stages.export.stage import options_for as export_options
 
+    byo = user_model(model, torch_ref, keras_ref, input_shape)
     wanted = conversions(direction)
     out = console()
     lines = quiet if as_json else progress(out)
@@ -586,7 +601,7 @@ def convert(
         ensure_env(lines, install=setup)  # without --setup, a missing env is one line naming the fix
     export = export_options(wanted, epochs, 64, 1e-3, data, opset, False)
     options = {"threads": threads, "seed": seed, "export": export}
-    outcome = runner.run_stages(model, runs, ["export"], options, lines)
+    outcome = runner.run_stages(model, runs, ["export"], options, lines, byo=byo)
     if as_json:
         print_json({"run_dir": str(outcome.path), "records": outcome.latest})
     else:

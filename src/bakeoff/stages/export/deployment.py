@@ -36,11 +36,12 @@ DEFAULT_SOURCE = {
 ALL_TARGETS = tuple(DEFAULT_SOURCE)
 
 
-def check(graph: Graph, target: str, source: str | None, out: Path, name: str) -> tuple[str, ...]:
-    """Everything that can be known before exporting: a mistake costs no training or export time."""
+def check(graph: Graph | None, target: str, source: str | None, out: Path, name: str) -> tuple[str, ...]:
+    """Everything that can be known before exporting: a mistake costs no training or export time. Without
+    the graph (your own model's is derived in the run) what needs the model's inputs is left out."""
     names = needs(target, source)
     check_name(name)
-    if target == "torchserve" and len(graph.inputs) > 1:
+    if target == "torchserve" and graph is not None and len(graph.inputs) > 1:
         raise UsageError(
             "--target torchserve: bakeoff's handler feeds one input tensor; this model has "
             f"{len(graph.inputs)} ({', '.join(i.name for i in graph.inputs)})"
