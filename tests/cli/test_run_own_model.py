@@ -124,6 +124,9 @@ def test_export_writes_your_models_twin_for_a_server(tmp_path: Path) -> None:
     # The layout is checked before anything is derived or trained: the file is there now.
     again = bakeoff(*args, "--to", str(deploy), "--out", str(tmp_path / "runs"))
     assert_one_line_error(again, 2, "Tab.onnx already exists")
+    two = (*args[:3], "--input-shape", "12", "--input-shape", "3", "--target", "torchserve")
+    refused = bakeoff(*two, "--to", str(deploy), "--out", str(tmp_path / "runs"))
+    assert_one_line_error(refused, 2, "bakeoff's handler feeds one input tensor; this model has 2")
     assert len(list((tmp_path / "runs").iterdir())) == 1
 
 

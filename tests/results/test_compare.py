@@ -211,6 +211,18 @@ def test_a_change_inside_the_stage_spread_is_not_called_on_either_ratio(tmp_path
     assert [r.verdict for r in c.speed].count(IMPROVEMENT) == 0
 
 
+def test_a_case_slower_than_a_but_faster_than_its_stage_is_not_called(tmp_path: Path) -> None:
+    """The machine ran 1.8x slower in B and one case only 1.3x: a regression in the raw ratio, an
+    improvement against the stage's shift. Which of the two moved it cannot be told: neither is called."""
+    a = load_run(_write_run(tmp_path, "a", _many({}, 1)))
+    b = load_run(_write_run(tmp_path, "b", _many({"*": 1.8, "litert/case4": 1.3}, 2)))
+    c = compare(a, b)
+    row = _speed(c, "infer", "litert/case4", 1)
+    assert row.ratio is not None and row.ratio.low > 1.2  # slower than A, for sure
+    assert row.relative is not None and row.relative.high < 0.8  # faster than its stage, for sure
+    assert row.verdict == SAME and c.regressions == [] and c.improvements == []
+
+
 def _rounds(record: dict[str, Any], drift: list[float], factor: float = 1.0) -> dict[str, Any]:
     """Five rounds of 100 calls, each round shifted by its own drift, as a worker restart shifts it."""
     rng = np.random.default_rng(len(drift) + int(1000 * sum(drift)))

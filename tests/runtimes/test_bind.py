@@ -85,6 +85,8 @@ def test_a_litert_binding_survives_another_binding_replanning_the_graph(tmp_path
     four = bind(predict, _rows(4))  # resizes the interpreter under `one`
     np.testing.assert_allclose(one(), _rows(1)[0] @ W, rtol=1e-6)
     np.testing.assert_allclose(four(), _rows(4)[0] @ W, rtol=1e-6)
+    np.testing.assert_allclose(one(), _rows(1)[0] @ W, rtol=1e-6)  # and back, twice over
+    np.testing.assert_allclose(one(), _rows(1)[0] @ W, rtol=1e-6)
     np.testing.assert_allclose(predict([_rows(2)[0].astype(np.float64)]), _rows(2)[0] @ W, rtol=1e-6)
     with pytest.raises(ValueError, match="takes 1 input"):
         predict(_rows(1) * 2)

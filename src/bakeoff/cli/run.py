@@ -392,6 +392,7 @@ def distributed(
     options = {
         "threads": threads,
         "seed": seed,
+        "quick": quick,
         "distributed": options_for(
             split(launchers),
             counts,
@@ -470,6 +471,7 @@ def infer(
     options = {
         "threads": threads,
         "seed": seed,
+        "quick": quick,  # read by the verdict, the claims, `runs` and `compare`
         "export": export_options(all_or(artifacts), epochs, 64, 1e-3, data, opset, quick),
         "infer": infer_options(all_or(runtimes), parse_batch_sizes(batch_sizes), quick),
     }
@@ -513,6 +515,7 @@ def export(
     Exits 1, writing nothing, when the artifact it needs fails to export or verify.
     """
     from bakeoff import runner
+    from bakeoff.spec.derive import model_spec_name
     from bakeoff.spec.load import resolve
     from bakeoff.stages.export import deployment
     from bakeoff.stages.export.stage import options_for as export_options
@@ -520,8 +523,10 @@ def export(
     byo = user_model(model, torch_ref, keras_ref, input_shape)
     # Your own model's graph is derived in the run: until then, what can be checked without it is.
     known = None if byo else resolve(model)
-    label = name or (known.spec.name if known else str(byo and byo["name"]))
-    needed = deployment.check(known, target, source, dest, label)
+    label = name or (known.spec.name if known else model_spec_name(str(byo and byo["name"])))
+    needed = deployment.check(
+        known, target, source, dest, label, inputs=len(byo["input_shapes"]) if byo else None
+    )
     options = {
         "threads": threads,
         "seed": seed,

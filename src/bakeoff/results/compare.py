@@ -195,7 +195,12 @@ def _against_shift(row: SpeedRow, shift: float | None, threshold: float, spread:
         judged = Ratio(r.ratio / factor, r.low / factor, r.high / factor, r.level, r.n_boot)
     verdict = speed_verdict(judged, higher_is_better=row.higher_is_better, threshold=margin)
     raw = speed_verdict(row.ratio, higher_is_better=row.higher_is_better, threshold=margin)
-    if verdict in (REGRESSION, IMPROVEMENT) and raw != verdict:
+    flagged = (REGRESSION, IMPROVEMENT)
+    if verdict in flagged and raw in flagged and raw != verdict:
+        # Opposite ways: slower than A but faster than its stage (or the reverse). The machine's swing
+        # and the case's own change cannot be told apart: neither is called.
+        verdict = SAME
+    elif verdict in flagged and raw != verdict:
         # Against the shift alone a case that stood still while the rest of its stage sped up would be a
         # regression: an A/A pair of quick runs did exactly that (the eager modes stayed, the compiled ones
         # ran 1.26x faster). A regression (or an improvement) must show in the raw ratio as well, beyond

@@ -56,7 +56,7 @@ class SpeedRow:
     # None when judged on the raw ratio (--absolute, or too few cases in the stage).
     relative: Ratio | None = None
     # The practical margin the verdict used: --margin, or the stage's run-to-run spread between the two
-    # runs where that is wider (compare.stage_spreads). None: --margin.
+    # runs where that is wider (compare.stage_spreads). None: no ratio was judged.
     margin: float | None = None
 
     @property
@@ -201,10 +201,11 @@ def _run_ref(run: Run) -> dict[str, Any]:
 
 
 def rule_text(threshold: float = SPEED_THRESHOLD, absolute: bool = False) -> str:
-    against = "" if absolute else ", against its stage's common shift,"
+    against = "" if absolute else ", against its stage's common shift and in the raw ratio,"
+    spread = "" if absolute else " (or the stage's run-to-run spread, where wider)"
     return (
         f"ratio = B's median / A's median, 95% CI bootstrapped over rounds, then calls; regression: B "
-        f"slower{against} by more than the ±{threshold:.0%} margin over the whole CI, an accuracy drop over "
-        f"{ACCURACY_POINTS} points (MSE {MSE_RELATIVE:.0%} worse), a gate pass -> fail, or a case ok in A "
-        "and failed in B"
+        f"slower{against} by more than the ±{threshold:.0%} margin{spread} over the whole CI, an accuracy "
+        f"drop over {ACCURACY_POINTS} points (MSE {MSE_RELATIVE:.0%} worse), a gate pass -> fail, or a case "
+        "ok in A and failed in B"
     )

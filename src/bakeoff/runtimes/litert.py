@@ -57,13 +57,25 @@ def load(path: Path, options: LoadOptions) -> Predict:
     def bind(arrays: list[np.ndarray]) -> Call:
         fitted = fit(arrays)
         mine = plan[0]
+
+        def refit() -> None:
+            nonlocal mine
+            fit(fitted)  # another binding re-planned the graph since: plan it for these shapes again
+            mine = plan[0]
+
         if len(fitted) != 1:
-            return lambda: run(fitted if plan[0] is mine else fit(fitted))
+
+            def call_many() -> np.ndarray:
+                if plan[0] is not mine:
+                    refit()
+                return run(fitted)
+
+            return call_many
         (index, _), a = slots[0], fitted[0]
 
         def call() -> np.ndarray:
-            if plan[0] is not mine:  # another binding re-planned the graph since
-                fit(fitted)
+            if plan[0] is not mine:
+                refit()
             set_tensor(index, a)
             invoke()
             return get_tensor(output)

@@ -70,9 +70,8 @@ class Builder:
         for spec_input in self.inputs:
             if spec_input["name"] in embedded:
                 spec_input["dtype"] = "int64"
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", model_name)[:64] or "model"
         return {
-            "name": name,
+            "name": model_spec_name(model_name),
             "description": f"derived by bakeoff from {self.flag} {self.ref}",
             "inputs": self.inputs,
             "layers": self.layers,
@@ -94,3 +93,9 @@ def torch_name(cls: type) -> str:
     if module.startswith("torch.nn.modules"):
         module = "torch.nn"
     return f"{module}.{cls.__qualname__}"
+
+
+def model_spec_name(model_name: str) -> str:
+    """A derived spec's name (and the run's, and a deployment's default): the user's class or factory
+    name, with what a file or model name cannot hold replaced."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", model_name)[:64] or "model"

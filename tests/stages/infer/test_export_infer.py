@@ -119,6 +119,12 @@ def test_infer_table_and_gate_are_printed(tmp_path: Path) -> None:
         "int8 (full)",
     ):
         assert text in result.stdout, text
+    # A quick infer run says so, as `run --quick` does: the verdict and the claims show, not decide, speed.
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert json.loads((run / "run.json").read_text())["options"]["quick"] is True
+    verdict = json.loads((run / "results.json").read_text())["verdict"]
+    (inference,) = [d for d in verdict["dimensions"] if d["name"] == "inference"]
+    assert inference["winner"] is None, inference  # measured (or straddling), never decided
 
 
 @pytest.mark.parametrize(

@@ -36,15 +36,18 @@ DEFAULT_SOURCE = {
 ALL_TARGETS = tuple(DEFAULT_SOURCE)
 
 
-def check(graph: Graph | None, target: str, source: str | None, out: Path, name: str) -> tuple[str, ...]:
+def check(
+    graph: Graph | None, target: str, source: str | None, out: Path, name: str, inputs: int | None = None
+) -> tuple[str, ...]:
     """Everything that can be known before exporting: a mistake costs no training or export time. Without
-    the graph (your own model's is derived in the run) what needs the model's inputs is left out."""
+    the graph (your own model's is derived in the run), `inputs` says how many the model takes."""
     names = needs(target, source)
     check_name(name)
-    if target == "torchserve" and graph is not None and len(graph.inputs) > 1:
+    count = len(graph.inputs) if graph is not None else inputs or 1
+    if target == "torchserve" and count > 1:
+        named = f" ({', '.join(i.name for i in graph.inputs)})" if graph is not None else ""
         raise UsageError(
-            "--target torchserve: bakeoff's handler feeds one input tensor; this model has "
-            f"{len(graph.inputs)} ({', '.join(i.name for i in graph.inputs)})"
+            f"--target torchserve: bakeoff's handler feeds one input tensor; this model has {count}{named}"
         )
     taken = [out / name] if target in ("tfserving", "triton") else [out / f"{name}.mar"]
     if target in ("onnx", "tflite"):
