@@ -18,6 +18,7 @@ from bakeoff.results.comparison import (
     MINOR_SLOWDOWN,
     MINOR_SPEEDUP,
     NO_PRACTICAL_DIFFERENCE,
+    NOISY_TRAINING,
     NOT_COMPARED,
     REGRESSION,
     SAME,
@@ -223,6 +224,21 @@ def test_a_case_slower_than_a_but_faster_than_its_stage_is_not_called(tmp_path: 
     assert row.verdict == SAME and c.regressions == [] and c.improvements == []
 
 
+def test_a_noisy_training_window_is_shown_but_not_called(tmp_path: Path) -> None:
+    """torch-eager 1.8x slower in B, its steps spread like a shared VM's (IQR ~50% of the median): one
+    window of one process per run cannot tell that from the machine, as three A/A full runs showed."""
+    a = _write_run(tmp_path, "a", _records())
+    records = _records()
+    rng = np.random.default_rng(5)
+    steps = records[1]["metrics"]["step_times"]
+    records[1]["metrics"]["step_times"] = [steps[0], *(t * 1.8 * rng.lognormal(0, 0.4) for t in steps[1:])]
+    c = compare(load_run(a), load_run(_write_run(tmp_path, "b", records)))
+    row = _speed(c, "train", "torch-eager")
+    assert row.noisy and row.ratio is not None and row.ratio.low > 1.3
+    assert row.verdict == NOISY_TRAINING and c.regressions == []
+    assert "not judged: noisy training window: B 1." in _render(compare_tables(c))
+
+
 def _rounds(record: dict[str, Any], drift: list[float], factor: float = 1.0) -> dict[str, Any]:
     """Five rounds of 100 calls, each round shifted by its own drift, as a worker restart shifts it."""
     rng = np.random.default_rng(len(drift) + int(1000 * sum(drift)))
@@ -415,21 +431,25 @@ def test_a_slowed_copy_of_a_real_run_is_flagged(quick_run: Path, tmp_path: Path)
     c = compare(run, load_run(copy))
 
     flagged = {(r.stage, r.case, getattr(r, "batch", None)) for r in c.regressions}
-    assert flagged == {("infer", infer_case, 1), ("train", mode, None)}
+    train = _speed(c, "train", mode)
+    # A training mode timed in a noisy window (IQR over 10% of its median, usual on a shared 2-core VM)
+    # is shown, not called; a steady one is called.
+    called = {("infer", infer_case, 1)} | (set() if train.noisy else {("train", mode, None)})
+    assert flagged == called
+    assert train.verdict == (NOISY_TRAINING if train.noisy else REGRESSION)
     infer = _speed(c, "infer", infer_case, 1)
     assert infer.ratio is not None and infer.ratio.low > 1.0
     assert infer.ratio.ratio == pytest.approx(np.median(times * infer_factor) / np.median(times))
-    train = _speed(c, "train", mode)
     assert train.ratio is not None and train.ratio.low > 1.0
     assert train.ratio.ratio == pytest.approx(np.median(steps * train_factor) / np.median(steps))
     # Everything left alone, the other batch size of the slowed case included, is unchanged.
     for row in c.speed:
-        if (row.stage, row.case, row.batch) not in flagged:
+        if (row.stage, row.case, row.batch) not in flagged | {("train", mode, None)}:
             assert row.ratio is not None and row.ratio.ratio == 1.0, row
             assert row.verdict in (SAME, NO_PRACTICAL_DIFFERENCE), row
     text = _render(compare_tables(c))
-    assert "2 regression(s) in B" in text
-    for factor in (infer_factor, train_factor):
+    assert f"{len(called)} regression(s) in B" in text
+    for factor in (infer_factor, train_factor) if len(called) == 2 else (infer_factor,):
         assert f"REGRESSION: B {factor:.2f}x slower" in text
 
 

@@ -12,6 +12,7 @@ from bakeoff.results.comparison import (
     MINOR_SLOWDOWN,
     MINOR_SPEEDUP,
     NO_PRACTICAL_DIFFERENCE,
+    NOISY_TRAINING,
     NOT_COMPARED,
     REGRESSION,
     SAME,
@@ -132,6 +133,10 @@ def _speed_verdict(r: SpeedRow, margin: float) -> Text:
     if r.verdict == CHANGED and slow:
         word = f"{slow:.2f}x slower" if slow > 1 else f"{1 / slow:.2f}x faster"
         return Text(f"{CHANGED}: B {word}{noisy}", style="yellow")
+    if r.verdict == NOISY_TRAINING and slow:
+        word = f"{slow:.2f}x slower" if slow > 1 else f"{1 / slow:.2f}x faster"
+        why = "; its step times spread over 10% of their median (IQR) in A or B"
+        return Text(f"{NOISY_TRAINING}: B {word}{than}{why}", style="yellow")
     if r.verdict == WITHIN_SPREAD:
         return Text(f"{WITHIN_SPREAD} (±{r.margin:.0%}){noisy}", style="dim")
     if r.verdict == NO_PRACTICAL_DIFFERENCE:

@@ -30,6 +30,8 @@ NO_PRACTICAL_DIFFERENCE = "no practical difference"
 WITHIN_SPREAD = "within the run-to-run spread"
 # What a regression or improvement is called between runs that are not like for like.
 CHANGED = "changed (not like for like)"
+# A training mode's regression or improvement whose step times are noisy in either run: shown, not called.
+NOISY_TRAINING = "not judged: noisy training window"
 MINOR_SLOWDOWN = "minor slowdown"
 MINOR_SPEEDUP = "minor speedup"
 NOT_COMPARED = "not compared"

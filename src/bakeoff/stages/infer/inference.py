@@ -5,9 +5,10 @@ and peak RSS (sampled from outside the worker).
 
 Every case is measured in rounds: in each round every case runs once, in worker order that alternates
 (torch, keras, native, then native, keras, torch: A B B A, so a linear drift falls on both sides
-alike), and by default each round starts fresh workers, so what differs between two processes (memory
-placement, a thread pool's start, the clock) shows up between rounds, where the hierarchical bootstrap
-of `measure.rounds` sees it, instead of between runs, where only a second run would."""
+alike), and by default every other round starts fresh workers (rounds 1, 3 and 5 of 5), so what differs
+between two processes (memory placement, a thread pool's start, the clock) shows up between rounds, where
+the hierarchical bootstrap of `measure.rounds` sees it, instead of between runs, where only a second run
+would."""
 
 from __future__ import annotations
 
@@ -40,9 +41,26 @@ class InferOptions:
     # records.jsonl and the bootstrap of every ratio takes a fraction of a second.
     max_runs: int = 250
     rounds: int = 5
-    # A fresh worker per round costs the worker's start (~1-5 s each here); --quick keeps its workers.
+    # Fresh worker processes every `restart_every` rounds. A fresh set costs the workers' start: 10-20 s
+    # here (TensorFlow's import alone 4-10 s), which every round made 40% of the stage and pushed the
+    # default run past 3 minutes on a slow stretch of this machine (191 s). --quick keeps its workers.
     restart_workers: bool = True
+    restart_every: int = 2
     case_timeout: float = 600.0
+
+    def fresh(self, index: int) -> bool:
+        """Whether round `index` (from 0) starts fresh worker processes (the first always does)."""
+        if index == 0:
+            return True
+        return self.restart_workers and self.restart_every > 0 and index % self.restart_every == 0
+
+    def restarts(self) -> str:
+        fresh = [i + 1 for i in range(self.rounds) if self.fresh(i)]
+        if fresh == [1]:
+            return "the same workers in every round"
+        if len(fresh) == self.rounds:
+            return "fresh workers each round"
+        return f"fresh workers at rounds {', '.join(map(str, fresh))} (the rounds between share them)"
 
     def settings(self, threads: int, gpu: bool) -> dict[str, Any]:
         return {
@@ -53,7 +71,7 @@ class InferOptions:
             "returns a host numpy output" + ("" if gpu else " (CPU only here: no copies to make)"),
             "inputs": "validation samples, repeated to fill the batch",
             "rounds": f"{self.rounds} rounds, cases interleaved round by round in alternating order, "
-            + ("fresh workers each round" if self.restart_workers else "the same workers in every round")
+            + self.restarts()
             + "; times, round_sizes hold every call of every round; ratio CIs: bootstrap over rounds, "
             "then calls",
             "cold_start": "load = reading the artifact into a ready session in a worker that already "
@@ -298,7 +316,7 @@ def run_inference(
         forward = index % 2 == 0
         if options.rounds > 1:
             progress(f"infer: round {index + 1} of {options.rounds}, {len(live)} case(s)")
-        if options.restart_workers and index:
+        if index and options.fresh(index):
             POOL.close()  # fresh processes: what differs between two of them is seen between rounds
         run_grouped(
             {**request, "round": index},
