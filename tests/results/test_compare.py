@@ -236,7 +236,9 @@ def test_a_noisy_training_window_is_shown_but_not_called(tmp_path: Path) -> None
     row = _speed(c, "train", "torch-eager")
     assert row.noisy and row.ratio is not None and row.ratio.low > 1.3
     assert row.verdict == NOISY_TRAINING and c.regressions == []
-    assert "not judged: noisy training window: B 1." in _render(compare_tables(c))
+    text = _render(compare_tables(c))
+    assert "not judged: noisy training window: B 1." in text
+    assert "no regressions in B; 0 improvement(s), 1 training mode(s) not judged (noisy window)" in text
 
 
 def _rounds(record: dict[str, Any], drift: list[float], factor: float = 1.0) -> dict[str, Any]:

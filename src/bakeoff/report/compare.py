@@ -198,16 +198,21 @@ def _status_table(rows: list[StatusRow]) -> FittedTable:
 
 def _verdict(c: Comparison) -> Text:
     bad, good = len(c.regressions), len(c.improvements)
+    noisy = sum(r.verdict == NOISY_TRAINING for r in c.speed)
+    if noisy:  # said on the last line too: a CI gate reading it must know training went unjudged
+        good_text = f"{good} improvement(s), {noisy} training mode(s) not judged (noisy window)"
+    else:
+        good_text = f"{good} improvement(s)"
     if bad:
-        return Text(f"{bad} regression(s) in B; {good} improvement(s)", style="red bold")
+        return Text(f"{bad} regression(s) in B; {good_text}", style="red bold")
     if c.unlike:
         return Text(f"not like for like ({c.unlike}): no regression is called", style="yellow bold")
     moved = [s for s, v in c.shifts.items() if not 1 / (1 + c.threshold) <= v <= 1 + c.threshold]
     if moved and not bad:
         return Text(
-            f"no regressions in B against each stage's shift; {good} improvement(s) (but {', '.join(moved)} "
+            f"no regressions in B against each stage's shift; {good_text} (but {', '.join(moved)} "
             "moved as a whole: see the warnings)",
             style="green bold",
         )
     caveat = " (but see the warnings above)" if c.warnings else ""
-    return Text(f"no regressions in B; {good} improvement(s){caveat}", style="green bold")
+    return Text(f"no regressions in B; {good_text}{caveat}", style="green bold")

@@ -18,6 +18,10 @@ first step, pipeline samples/s per pass, inference latency per batch size):
 - otherwise a change that may be under the margin: a "minor slowdown" or "minor speedup" when the
   interval excludes 1.0, "no significant difference" when it does not. Neither is flagged.
 
+A stage the machine guard found busy in either run is shown but judges nothing. A training mode is timed
+in one window of one process per run, so where that window was noisy (IQR over 10% of the median in A
+or B) its regression or improvement is shown as "not judged: noisy training window".
+
 Two runs that are not like for like (another model or spec, other options, a quick run against a full
 one) are compared and shown, but nothing in them is called a regression: the difference may be the
 setup's.
@@ -214,11 +218,11 @@ def _against_shift(row: SpeedRow, shift: float | None, threshold: float, spread:
 
 
 def _training_noise(row: SpeedRow) -> SpeedRow:
-    """A training mode is timed in one window of one process per run (inference in rounds of fresh
-    processes), so its interval cannot see how far the next run moves. Where that window was itself
-    noisy (IQR over 10% of the median in A or B), a regression or improvement is shown, not called:
-    three A/A full runs of simplenet on a 2-core VM had torch-eager's step at 1.57, 2.77 and 1.79 ms,
-    each run's segments steady, and every mode's window noisy."""
+    """A training mode is timed in one window of one process per run (inference in rounds, fresh
+    processes every other round), so its interval cannot see how far the next run moves. Where that
+    window was itself noisy (IQR over 10% of the median in A or B), a regression or improvement is
+    shown, not called: three A/A full runs of simplenet on a 2-core VM had torch-eager's step at 1.57,
+    2.77 and 1.79 ms, each run's segments steady, and every mode's window noisy."""
     if row.stage == "train" and row.noisy and row.verdict in (REGRESSION, IMPROVEMENT):
         return replace(row, verdict=NOISY_TRAINING)
     return row

@@ -14,13 +14,14 @@ def test_the_default_restarts_every_other_round_and_quick_never() -> None:
         in default.settings(2, False)["rounds"]
     )
     quick = options_of({"infer": options_for(None, [1, 256], quick=True)})
-    assert [i for i in range(quick.rounds) if quick.fresh(i)] == [0]
+    assert [i for i in range(quick.rounds) if quick.fresh(i)] == []  # the export stage's workers, kept
     assert "the same workers in every round" in quick.settings(2, False)["rounds"]
     every = InferOptions(restart_every=1)
     assert all(every.fresh(i) for i in range(5)) and every.restarts() == "fresh workers each round"
 
 
 def test_a_run_recorded_before_restart_every_reads_back() -> None:
-    """run.json of an earlier run has restart_workers and no restart_every: resuming it still works."""
+    """run.json of an earlier run has restart_workers and no restart_every: it restarted every round,
+    and resuming it still does."""
     old = options_of({"infer": {"runtimes": ["onnxruntime"], "batch_sizes": [1], "restart_workers": True}})
-    assert old.restart_every == 2 and old.fresh(2) and not old.fresh(1)
+    assert old.restart_every == 1 and all(old.fresh(i) for i in range(5))

@@ -5,10 +5,10 @@ and peak RSS (sampled from outside the worker).
 
 Every case is measured in rounds: in each round every case runs once, in worker order that alternates
 (torch, keras, native, then native, keras, torch: A B B A, so a linear drift falls on both sides
-alike), and by default every other round starts fresh workers (rounds 1, 3 and 5 of 5), so what differs
-between two processes (memory placement, a thread pool's start, the clock) shows up between rounds, where
-the hierarchical bootstrap of `measure.rounds` sees it, instead of between runs, where only a second run
-would."""
+alike), and by default every other round starts fresh workers (rounds 1, 3 and 5 of 5; round 1 does not
+inherit the export stage's), so what differs between two processes (memory placement, a thread pool's
+start, the clock) shows up between rounds, where the hierarchical bootstrap of `measure.rounds` sees it,
+instead of between runs, where only a second run would."""
 
 from __future__ import annotations
 
@@ -49,15 +49,14 @@ class InferOptions:
     case_timeout: float = 600.0
 
     def fresh(self, index: int) -> bool:
-        """Whether round `index` (from 0) starts fresh worker processes (the first always does)."""
-        if index == 0:
-            return True
+        """Whether round `index` (from 0) starts fresh worker processes. Round 0 counts: without it the
+        first round would run in the workers the export stage left, which loaded these artifacts."""
         return self.restart_workers and self.restart_every > 0 and index % self.restart_every == 0
 
     def restarts(self) -> str:
         fresh = [i + 1 for i in range(self.rounds) if self.fresh(i)]
-        if fresh == [1]:
-            return "the same workers in every round"
+        if not fresh:
+            return "the same workers in every round, those the earlier stages started where they did"
         if len(fresh) == self.rounds:
             return "fresh workers each round"
         return f"fresh workers at rounds {', '.join(map(str, fresh))} (the rounds between share them)"
@@ -316,7 +315,7 @@ def run_inference(
         forward = index % 2 == 0
         if options.rounds > 1:
             progress(f"infer: round {index + 1} of {options.rounds}, {len(live)} case(s)")
-        if index and options.fresh(index):
+        if options.fresh(index):
             POOL.close()  # fresh processes: what differs between two of them is seen between rounds
         run_grouped(
             {**request, "round": index},
