@@ -218,8 +218,8 @@ def _against_shift(row: SpeedRow, shift: float | None, threshold: float, spread:
 
 
 def _training_noise(row: SpeedRow) -> SpeedRow:
-    """A training mode is timed in one window of one process per run (inference in rounds, fresh
-    processes every other round), so its interval cannot see how far the next run moves. Where that
+    """A training mode is timed in one window of one process per run (inference in rounds of fresh
+    processes), so its interval cannot see how far the next run moves. Where that
     window was itself noisy (IQR over 10% of the median in A or B), a regression or improvement is
     shown, not called: three A/A full runs of simplenet on a 2-core VM had torch-eager's step at 1.57,
     2.77 and 1.79 ms, each run's segments steady, and every mode's window noisy."""

@@ -5,9 +5,9 @@ and peak RSS (sampled from outside the worker).
 
 Every case is measured in rounds: in each round every case runs once, in worker order that alternates
 (torch, keras, native, then native, keras, torch: A B B A, so a linear drift falls on both sides
-alike), and by default every other round starts fresh workers (rounds 1, 3 and 5 of 5; round 1 does not
-inherit the export stage's), so what differs between two processes (memory placement, a thread pool's
-start, the clock) shows up between rounds, where the hierarchical bootstrap of `measure.rounds` sees it,
+alike), and by default every round after the first starts fresh workers (the first runs in those the
+export stage started), so what differs between two processes (memory placement, a thread pool's start,
+the clock) shows up between rounds, where the hierarchical bootstrap of `measure.rounds` sees it,
 instead of between runs, where only a second run would."""
 
 from __future__ import annotations
@@ -42,24 +42,32 @@ class InferOptions:
     max_runs: int = 250
     rounds: int = 5
     # Fresh worker processes every `restart_every` rounds. A fresh set costs the workers' start: 10-20 s
-    # here (TensorFlow's import alone 4-10 s), which every round made 40% of the stage and pushed the
-    # default run past 3 minutes on a slow stretch of this machine (191 s). --quick keeps its workers.
+    # here (TensorFlow's import alone 4-10 s). Every other round kept the default run near 150 s on a
+    # slow stretch of this machine, against 178-191 s, but its bootstrap over rounds counts two rounds of
+    # one process as two draws: three A/A full runs then moved the cloud-inference winner between
+    # TensorFlow and "not decided", where every round held it steady. --quick keeps its workers.
     restart_workers: bool = True
-    restart_every: int = 2
+    restart_every: int = 1
     case_timeout: float = 600.0
 
     def fresh(self, index: int) -> bool:
-        """Whether round `index` (from 0) starts fresh worker processes. Round 0 counts: without it the
-        first round would run in the workers the export stage left, which loaded these artifacts."""
-        return self.restart_workers and self.restart_every > 0 and index % self.restart_every == 0
+        """Whether round `index` (from 0) starts fresh worker processes. The first runs in the workers
+        the earlier stages started (export's verification loaded these artifacts in them): a process of
+        its own all the same, and a fresh set more would cost 10-20 s."""
+        return (
+            index > 0 and self.restart_workers and self.restart_every > 0 and index % self.restart_every == 0
+        )
 
     def restarts(self) -> str:
         fresh = [i + 1 for i in range(self.rounds) if self.fresh(i)]
+        first = "round 1 in the workers the earlier stages started"
         if not fresh:
             return "the same workers in every round, those the earlier stages started where they did"
-        if len(fresh) == self.rounds:
-            return "fresh workers each round"
-        return f"fresh workers at rounds {', '.join(map(str, fresh))} (the rounds between share them)"
+        if len(fresh) == self.rounds - 1:
+            return f"fresh workers each round after the first ({first})"
+        return (
+            f"fresh workers at rounds {', '.join(map(str, fresh))} ({first}; the rounds between share theirs)"
+        )
 
     def settings(self, threads: int, gpu: bool) -> dict[str, Any]:
         return {
