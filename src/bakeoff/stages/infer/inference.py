@@ -43,9 +43,9 @@ class InferOptions:
     rounds: int = 5
     # Fresh worker processes every `restart_every` rounds. A fresh set costs the workers' start: 10-20 s
     # here (TensorFlow's import alone 4-10 s). Every other round kept the default run near 150 s on a
-    # slow stretch of this machine, against 178-191 s, but its bootstrap over rounds counts two rounds of
-    # one process as two draws: three A/A full runs then moved the cloud-inference winner between
-    # TensorFlow and "not decided", where every round held it steady. --quick keeps its workers.
+    # slow stretch of this machine, against 161-191 s, but its bootstrap over rounds counts two rounds of
+    # one process as two draws. (Three A/A full runs moved the cloud-inference winner between TensorFlow
+    # and "not decided" with either policy: see docs/measurement.md.) --quick keeps its workers.
     restart_workers: bool = True
     restart_every: int = 1
     case_timeout: float = 600.0
