@@ -140,8 +140,8 @@ def _read_info(path: Path) -> dict[str, Any] | None:
 # What a --quick run shows but does not decide (the verdict's training and inference dimensions, the
 # claims of these stages), and why. Five A/A quick runs of simplenet on a quiet 2-core machine moved
 # keras-xla's training step from 2.9 to 5.0 ms and TensorFlow's inference lead from 1.02x to 1.39x, each
-# run's interval far narrower. Full runs (5 inference rounds in fresh workers, every epoch's steps) gave
-# the same winners three times out of three, twice over.
+# run's interval far narrower. Full runs decide them, though on a shared VM a close call still needs a
+# repeated full run (docs/measurement.md has the A/A full runs).
 QUICK_UNDECIDED_STAGES = ("train", "infer")
 QUICK_WHY = (
     "a --quick run times each contender in one short stretch of one process, which cannot show how far "
