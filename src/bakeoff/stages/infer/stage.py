@@ -25,7 +25,6 @@ def options_for(runtimes: list[str] | None, batch_sizes: list[int], quick: bool)
     return {
         "runtimes": list(DEFAULT_RUNTIMES) if runtimes is None else runtimes,
         "batch_sizes": sizes,
-        "restart_every": InferOptions.restart_every,
         **(
             {"min_time": 0.02, "max_time": 0.05, "max_runs": 100, "rounds": 3, "restart_workers": False}
             if quick
@@ -38,8 +37,6 @@ def options_of(options: dict[str, Any]) -> InferOptions:
     infer: dict[str, Any] = {
         k: tuple(v) if isinstance(v, list) else v for k, v in options.get("infer", {}).items()
     }
-    if "restart_workers" in infer and "restart_every" not in infer:
-        infer["restart_every"] = 1  # a run recorded before restart_every restarted in every round
     return InferOptions(**infer)
 
 
