@@ -35,6 +35,8 @@ from bakeoff.npz import load_arrays, save_arrays
 
 # How often the parent looks for finished jobs and cases: each job's end is noticed this late at most.
 POLL_S = 0.02
+# The worker's end of its reply pipe, by file descriptor number.
+REPLY_FD_ENV = "BAKEOFF_REPLY_FD"
 
 
 @dataclass
@@ -70,13 +72,24 @@ class Worker:
         self.framework = framework
         self.log_path = logdir / f"{framework}-{next(self._ids)}.log"
         self._log: IO[str] = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bakeoff.worker", "--serve"],
-            stdin=subprocess.PIPE,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=worker_env(framework),
-        )
+        # A pipe for the replies of a conducted job (measure.conduct): its commands come on stdin, as job
+        # paths do. Only the worker holds the write end, so its death reads as the pipe's end here.
+        self.replies, write_end = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bakeoff.worker", "--serve"],
+                stdin=subprocess.PIPE,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env={**worker_env(framework), REPLY_FD_ENV: str(write_end)},
+                pass_fds=(write_end,),
+            )
+        except BaseException:
+            os.close(self.replies)
+            self._log.close()
+            raise
+        finally:
+            os.close(write_end)
 
     @property
     def alive(self) -> bool:
@@ -103,6 +116,9 @@ class Worker:
             self.proc.kill()
             self.proc.wait()
         self._log.close()
+        if self.replies >= 0:  # once: a second close could hit a descriptor reused since
+            os.close(self.replies)
+            self.replies = -1
 
 
 class Pool:

@@ -83,6 +83,59 @@ def test_every_cpu_runtime_runs_every_artifact_of_its_format(run: dict[str, Any]
     assert set(summary) == {"1", "4"} and all(info["fastest"] in expected for info in summary.values())
 
 
+def test_a_worker_that_dies_mid_round_takes_only_its_case(
+    run: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The torch worker is killed (SIGKILL, from here) as TorchScript's first timing block is asked for:
+    that case fails, saying how; torch eager, loaded before it, is loaded again in a fresh worker and
+    timed; ONNX Runtime's case, in its own worker, never notices; no worker is left behind."""
+    import os
+    import signal
+
+    import psutil
+
+    from bakeoff.measure.conduct import Conducted
+    from bakeoff.measure.isolation import POOL
+    from bakeoff.spec.load import resolve
+    from bakeoff.stages.export.exporter import job_request
+    from bakeoff.stages.infer.inference import InferOptions, run_inference
+
+    victim = "torchscript/torch-torchscript"
+    cases = ["torch-eager/torch-twin", victim, "onnxruntime/torch-onnx"]
+    real_ask, killed = Conducted.ask, []
+
+    def ask(self: Conducted, command: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if command.get("case") == victim and command["op"] == "measure" and not killed:
+            killed.append(self.pid)
+            os.kill(self.pid, signal.SIGKILL)
+        return real_ask(self, command, timeout)
+
+    monkeypatch.setattr(Conducted, "ask", ask)
+    options = InferOptions(batch_sizes=(1, 4), rounds=2, min_time=0.005, max_time=0.01, max_runs=20)
+    request = job_request(resolve(TINY), Path(run["run_dir"]) / "artifacts", 1)
+    records: list[dict[str, Any]] = []
+    POOL.close()
+    try:
+        run_inference(request, cases, options, {}, tmp_path, records.append)
+        workers = [p.pid for p in psutil.Process().children() if p.pid != killed[0]]
+    finally:
+        POOL.close()
+    assert not set(workers) & {p.pid for p in psutil.Process().children()}
+    got = {r["case"]: r for r in records}
+    assert set(got) == set(cases)
+    failed = got[victim]
+    assert failed["status"] == "failed", failed["message"]
+    assert "batch 1: torch worker died from signal 9" in failed["message"], failed["message"]
+    assert failed["message"].endswith("(round 1 of 2)"), failed["message"]
+    for case in ("torch-eager/torch-twin", "onnxruntime/torch-onnx"):
+        record = got[case]
+        assert record["status"] == "ok", (case, record["message"])
+        for batch in record["metrics"]["batches"].values():
+            assert len(batch["round_sizes"]) == 2 and [len(b) for b in batch["block_sizes"]] == [2, 2]
+    # Torch eager's first load is the one reported; the reload in the fresh worker is not a cold start.
+    assert len(got["torch-eager/torch-twin"]["metrics"]["cold_starts"]) == 2
+
+
 def test_a_corrupted_artifact_fails_verification_loudly(run: dict[str, Any], tmp_path: Path) -> None:
     import onnx
     from onnx import numpy_helper

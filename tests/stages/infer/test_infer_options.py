@@ -23,3 +23,23 @@ def test_a_run_recorded_before_restart_every_reads_back() -> None:
     and resuming it still does."""
     old = options_of({"infer": {"runtimes": ["onnxruntime"], "batch_sizes": [1], "restart_workers": True}})
     assert old.restart_every == 1 and [i for i in range(5) if old.fresh(i)] == [1, 2, 3, 4]
+
+
+def test_a_round_takes_one_case_of_each_worker_in_turn() -> None:
+    from bakeoff.stages.infer.inference import turns
+
+    cases = ["torch-eager/a", "torchscript/b", "tf-savedmodel/c", "onnxruntime/d", "litert/e"]
+    assert turns(cases, forward=True) == [
+        "torch-eager/a",
+        "tf-savedmodel/c",
+        "onnxruntime/d",
+        "torchscript/b",
+        "litert/e",
+    ]
+    assert turns(cases, forward=False) == [
+        "onnxruntime/d",
+        "tf-savedmodel/c",
+        "torch-eager/a",
+        "litert/e",
+        "torchscript/b",
+    ]

@@ -3,39 +3,48 @@ worker. Per case: cold start (load, first inference), latency median/p90/p99 per
 MLPerf's SingleStream), throughput (the largest batch is its Offline), accuracy on the validation set
 and peak RSS (sampled from outside the worker).
 
-Every case is measured in rounds: in each round every case runs once, in worker order that alternates
-(torch, keras, native, then native, keras, torch: A B B A, so a linear drift falls on both sides
-alike), and by default every round after the first starts fresh workers (the first runs in those the
-export stage started), so what differs between two processes (memory placement, a thread pool's start,
-the clock) shows up between rounds, where the hierarchical bootstrap of `measure.rounds` sees it,
-instead of between runs, where only a second run would."""
+Every case is measured in rounds, and within a round in short blocks that take turns between the
+workers (measure.conduct): each round starts one worker per framework, loads every case once, then for
+each batch size times each case in a block, one case of each worker in turn (torch, keras, native, ...),
+then again in the reverse turn (A B B A within the round). The two sides of a comparison are timed
+a fraction of a second apart, so a change of the machine's speed (seconds long on a shared VM) falls on
+both. Rounds alternate the worker order too, and by default every round after the first starts fresh
+workers (the first runs in those the export stage started), so what differs between two processes
+(memory placement, a thread pool's start, the clock) shows up between rounds, where the hierarchical
+bootstrap of `measure.rounds` sees it, instead of between runs, where only a second run would."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bakeoff.measure.isolation import WorkerResult, case_loop, run_grouped
+from bakeoff.measure.conduct import serve_commands
+from bakeoff.measure.isolation import WorkerResult
 from bakeoff.measure.timer import measure
 from bakeoff.results.store import make_record
 from bakeoff.runtimes import DEFAULT_RUNTIMES, RUNTIMES, WORKERS, Runtime, bind
-from bakeoff.stages.export.artifacts import ARTIFACTS, Artifact
+from bakeoff.stages.export.artifacts import ARTIFACTS
 from bakeoff.stages.export.shared import ExportJob
 from bakeoff.stages.export.verify import check_outputs, judge, load_artifact
 
 DEFAULT_BATCH_SIZES = (1, 8, 64, 256)
+# Each round times every case twice per batch size: the cases in turn, then in the reverse turn (A B B A
+# within the round, so a linear drift falls on both sides of every pair alike), each block with half the
+# round's budget.
+BLOCKS = 2
 
 
 @dataclass(frozen=True)
 class InferOptions:
     runtimes: tuple[str, ...] = DEFAULT_RUNTIMES
     batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
-    min_time: float = 0.05  # per batch size and round: measure at least this long ...
+    min_time: float = 0.05  # per batch size and round (split over its blocks): at least this long ...
     max_time: float = 0.25  # ... and at most this long, once warm
     # Per round: five rounds give enough calls for a p99, few enough that the raw times stay small in
     # records.jsonl and the bootstrap of every ratio takes a fraction of a second.
@@ -77,15 +86,18 @@ class InferOptions:
             "host_device_copies": "included for every runtime: each call takes host numpy inputs and "
             "returns a host numpy output" + ("" if gpu else " (CPU only here: no copies to make)"),
             "inputs": "validation samples, repeated to fill the batch",
-            "rounds": f"{self.rounds} rounds, cases interleaved round by round in alternating order, "
+            "rounds": f"{self.rounds} rounds; in each, per batch size, {BLOCKS} timing blocks of each "
+            "case, the cases of all workers taking turns block by block (A B B A), worker order "
+            "alternating between rounds; "
             + self.restarts()
-            + "; times, round_sizes hold every call of every round; ratio CIs: bootstrap over rounds, "
-            "then calls",
+            + "; times, round_sizes (block_sizes within) hold every call of every round; ratio CIs: "
+            "bootstrap over rounds, then calls",
             "cold_start": "load = reading the artifact into a ready session in a worker that already "
             "imported and started its framework; first inference = the first batch-1 call (compilation "
             "included)",
-            "rss": "peak RSS of the worker during the case, and its RSS when the case began (workers are "
-            "shared by the cases of one framework)",
+            "rss": "peak RSS of the worker while the case loads, makes its first call and checks its "
+            "accuracy, and its RSS before (the cases of one framework share a worker and stay loaded for "
+            "the round)",
         }
 
 
@@ -110,34 +122,53 @@ def _batch(xs: list[np.ndarray], size: int) -> list[np.ndarray]:
     return [np.ascontiguousarray(np.concatenate([x] * reps)[:size]) for x in xs]
 
 
-def run_case(job: ExportJob, runtime: str, artifact: Artifact, request: dict[str, Any]) -> dict[str, Any]:
-    started = time.perf_counter()
-    predict = load_artifact(job, artifact, runtime)
-    load_s = time.perf_counter() - started
-    xs = job.inputs("val", artifact)
-    one = _batch(xs, 1)
-    t0 = time.perf_counter()
-    predict(one)
-    first_s = time.perf_counter() - t0
-    # Accuracy does not change between rounds: checked once.
-    quality = check_outputs(predict, artifact, job) if request.get("round", 0) == 0 else None
-    batches: dict[str, Any] = {}
-    for size in request["batch_sizes"]:
-        feed = _batch(xs, size)
+@dataclass
+class _Loaded:
+    predict: Any
+    xs: list[np.ndarray]
+    call: Any = None  # the bound call of the batch size being timed
+    size: int = 0
+
+
+class _Cases:
+    """Worker side of a conducted infer job: loads each case once per round, then times it one block
+    at a time as the parent asks."""
+
+    def __init__(self, job: ExportJob, request: dict[str, Any]) -> None:
+        self.job = job
+        self.first_round = request.get("round", 0) == 0
+        self.loaded: dict[str, _Loaded] = {}
+
+    def load(self, command: dict[str, Any]) -> dict[str, Any]:
+        runtime, artifact = command["case"].split("/", 1)
+        art = ARTIFACTS[artifact]
+        started = time.perf_counter()
+        predict = load_artifact(self.job, art, runtime)
+        load_s = time.perf_counter() - started
+        xs = self.job.inputs("val", art)
         t0 = time.perf_counter()
-        call = bind(predict, feed)
-        bind_s = time.perf_counter() - t0
+        predict(_batch(xs, 1))
+        first_s = time.perf_counter() - t0
+        # Accuracy does not change between rounds: checked once.
+        quality = check_outputs(predict, art, self.job) if self.first_round else None
+        self.loaded[command["case"]] = _Loaded(predict, xs)
+        return {"load_s": load_s, "first_inference_s": first_s, "quality": quality}
+
+    def measure(self, command: dict[str, Any]) -> dict[str, Any]:
+        case, size = self.loaded[command["case"]], int(command["size"])
+        bind_s = 0.0
+        if case.size != size:
+            feed = _batch(case.xs, size)
+            t0 = time.perf_counter()
+            case.call, case.size = bind(case.predict, feed), size
+            bind_s = time.perf_counter() - t0
         m = measure(
-            call, min_time=request["min_time"], max_time=request["max_time"], max_runs=request["max_runs"]
+            case.call,
+            min_time=command["min_time"],
+            max_time=command["max_time"],
+            max_runs=command["max_runs"],
         )
-        batches[str(size)] = {
-            **m.to_dict(),
-            "samples_per_s": size / m.stats.median,
-            # Binding re-plans LiteRT's graph for a new batch size, work other runtimes do in their
-            # first call (a retrace, a recompile): it is charged to the first call alike.
-            "first_call_s": None if m.first_call is None else m.first_call + bind_s,
-        }
-    return {"load_s": load_s, "first_inference_s": first_s, "quality": quality, "batches": batches}
+        return {**m.to_dict(), "bind_s": bind_s}
 
 
 def prewarm(worker: str, threads: int) -> None:
@@ -157,13 +188,10 @@ def prewarm(worker: str, threads: int) -> None:
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     job = ExportJob.from_request(request)
     prewarm(request["framework"], job.threads)
-
-    def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        runtime, artifact = case.split("/", 1)
-        return {}, run_case(job, runtime, ARTIFACTS[artifact], request)
-
+    cases = _Cases(job, request)
     with _scope(request["framework"]):
-        return case_loop(request, run_one)
+        serve_commands({"load": cases.load, "measure": cases.measure})
+    return {}, {}
 
 
 def _scope(worker: str) -> contextlib.AbstractContextManager[Any]:
@@ -179,13 +207,13 @@ def _scope(worker: str) -> contextlib.AbstractContextManager[Any]:
 # ---------------------------------------------------------------- parent side
 
 
-def merge_rounds(results: list[WorkerResult]) -> WorkerResult:
+def merge_rounds(results: list[WorkerResult], total: int) -> WorkerResult:
     """One case's rounds as one result: every call's time in `times`, `round_sizes` to split them, the
     cold start and accuracy of the first round (each later round's cold start kept beside it), the peak
-    RSS of all rounds. A round that failed fails the case, saying which."""
+    RSS of all rounds. A round that failed fails the case, saying which of the `total`."""
     for index, result in enumerate(results):
         if not result.ok:
-            where = f" (round {index + 1} of {len(results)})" if len(results) > 1 else ""
+            where = f" (round {index + 1} of {total})" if total > 1 else ""
             return WorkerResult(
                 result.framework, False, result.seconds, error=result.error + where, kind=result.kind
             )
@@ -206,6 +234,7 @@ def merge_rounds(results: list[WorkerResult]) -> WorkerResult:
             "round_medians": [r["stats"]["median"] for r in rounds],
             "warmup_times": [t for r in rounds for t in r["warmup_times"]],
             "stopped": [r["stopped"] for r in rounds],
+            "block_sizes": [r.get("block_sizes", [len(r["times"])]) for r in rounds],
             "total_seconds": sum(r["total_seconds"] for r in rounds),
             "samples_per_s": int(size) / stats.median,
         }
@@ -290,6 +319,133 @@ def summary_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     )
 
 
+def turns(cases: list[str], forward: bool) -> list[str]:
+    """The cases' order in a round: one case of each worker in turn (torch, keras, native, torch, ...;
+    the reverse worker order when not `forward`), so the cases of different frameworks are timed a
+    block apart instead of a worker's whole share apart."""
+    order = WORKERS if forward else WORKERS[::-1]
+    groups = [[c for c in cases if RUNTIMES[c.split("/", 1)[0]].worker == w] for w in order]
+    return [c for tier in itertools.zip_longest(*groups) for c in tier if c is not None]
+
+
+@dataclass
+class _Round:
+    """One round's results on the parent side, case by case."""
+
+    failed: dict[str, WorkerResult] = field(default_factory=dict)
+    meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    blocks: dict[str, dict[int, list[dict[str, Any]]]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def fail(self, case: str, result: WorkerResult, what: str) -> None:
+        self.failed[case] = WorkerResult(
+            result.framework, False, result.seconds, error=f"{what}: {result.error}", kind=result.kind
+        )
+
+    def live(self, cases: list[str]) -> list[str]:
+        return [c for c in cases if c not in self.failed]
+
+    def result(self, case: str, framework: str) -> WorkerResult:
+        if case in self.failed:
+            return self.failed[case]
+        batches = {str(size): _join(blocks) for size, blocks in self.blocks[case].items()}
+        return WorkerResult(framework, True, self.seconds[case], meta={**self.meta[case], "batches": batches})
+
+
+def _join(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """One round's blocks of one batch size as one entry; the first call (plus binding) is the first
+    block's."""
+    from bakeoff.measure.stats import summarize
+
+    times = [t for b in blocks for t in b["times"]]
+    first = blocks[0]
+    return {
+        "stats": summarize(times).to_dict(),
+        "times": times,
+        "warmup_times": [t for b in blocks for t in b["warmup_times"]],
+        "warmup_runs": sum(b["warmup_runs"] for b in blocks),
+        "block_sizes": [len(b["times"]) for b in blocks],
+        "stopped": [b["stopped"] for b in blocks],
+        "total_seconds": sum(b["total_seconds"] for b in blocks),
+        "first_call": first["first_call"],
+        # Binding re-plans LiteRT's graph for a new batch size, work other runtimes do in their first
+        # call (a retrace, a recompile): it is charged to the first call alike.
+        "first_call_s": None if first["first_call"] is None else first["first_call"] + first["bind_s"],
+    }
+
+
+def conduct_round(
+    request: dict[str, Any], cases: list[str], options: InferOptions, workdir: Path
+) -> dict[str, WorkerResult]:
+    """One round: every case's worker started together, each case loaded (its cold start and, from
+    outside, its worker's memory), then timed block by block in turns. A case whose command fails
+    fails alone; a worker that dies or times out takes the case it was running, and a fresh one loads
+    that worker's other cases again (their first load's cold start is kept) and goes on."""
+    from bakeoff.measure.conduct import Conductor, Lost
+    from bakeoff.measure.isolation import _rss
+    from bakeoff.measure.sampler import ResourceSampler
+
+    worker_of = {c: RUNTIMES[c.split("/", 1)[0]].worker for c in cases}
+    got = _Round()
+    block = {
+        "min_time": options.min_time / BLOCKS,
+        "max_time": options.max_time / BLOCKS,
+        "max_runs": max(1, options.max_runs // BLOCKS),
+    }
+    with Conductor(request, workdir) as conductor:
+
+        def start(frameworks: list[str]) -> None:
+            for framework, result in conductor.start(frameworks).items():
+                for case in got.live([c for c in cases if worker_of[c] == framework]):
+                    got.fail(case, result, "its worker did not start")
+
+        def ask(case: str, command: dict[str, Any], what: str) -> dict[str, Any] | None:
+            framework = worker_of[case]
+            if framework not in conductor.jobs:  # it could not start again: its cases have failed
+                return None
+            t0 = time.perf_counter()
+            try:
+                reply = conductor.ask(framework, {**command, "case": case}, options.case_timeout)
+            except Lost as lost:
+                got.fail(case, lost.result, what)
+                reload(framework)
+                return None
+            finally:
+                got.seconds[case] = got.seconds.get(case, 0.0) + time.perf_counter() - t0
+            if not reply["ok"]:
+                got.fail(case, WorkerResult(framework, False, 0.0, error=reply["error"], kind="case"), what)
+                return None
+            return dict(reply["meta"])
+
+        def load(case: str) -> None:
+            if worker_of[case] not in conductor.jobs:
+                return
+            pid = conductor.jobs[worker_of[case]].pid
+            before = _rss(pid)
+            with ResourceSampler(pid) as sampler:
+                meta = ask(case, {"op": "load"}, "load")
+            if meta is not None and case not in got.meta:
+                got.meta[case] = {**meta, "resources": {**sampler.usage.to_dict(), "rss_start_bytes": before}}
+
+        def reload(framework: str) -> None:
+            start([framework])
+            for case in [c for c in cases if worker_of[c] == framework and c in got.meta]:
+                if case not in got.failed:
+                    load(case)
+
+        start(list(dict.fromkeys(worker_of[c] for c in cases)))
+        for case in cases:
+            if case not in got.failed and case not in got.meta:
+                load(case)
+        for size in options.batch_sizes:
+            for turn in range(BLOCKS):
+                for case in got.live(cases if turn % 2 == 0 else cases[::-1]):
+                    meta = ask(case, {"op": "measure", "size": size, **block}, f"batch {size}")
+                    if meta is not None:
+                        got.blocks.setdefault(case, {}).setdefault(size, []).append(meta)
+    return {case: got.result(case, worker_of[case]) for case in cases}
+
+
 def run_inference(
     request: dict[str, Any],
     cases: list[str],
@@ -299,38 +455,23 @@ def run_inference(
     on_record: Any,
     progress: Any = lambda _message: None,
 ) -> None:
-    """Runs the cases in rounds (see the module docstring), worker by worker within a round, never two
-    workers at once; each case's record is made when its last round is done."""
+    """Runs the cases in rounds (see the module docstring); each case's record is made when its last
+    round is done, or when it fails."""
     from bakeoff.measure.isolation import POOL
 
-    request = {
-        **request,
-        "job": "infer",
-        "batch_sizes": list(options.batch_sizes),
-        "min_time": options.min_time,
-        "max_time": options.max_time,
-        "max_runs": options.max_runs,
-    }
+    request = {**request, "job": "infer"}
     results: dict[str, list[WorkerResult]] = {case: [] for case in cases}
-
-    def keep(case: str, result: WorkerResult) -> None:
-        results[case].append(result)
-        if not result.ok or len(results[case]) == options.rounds:
-            on_record(infer_record(case, merge_rounds(results[case]), settings))
-
     for index in range(options.rounds):
         live = [c for c in cases if all(r.ok for r in results[c])]
-        forward = index % 2 == 0
+        if not live:
+            return
         if options.rounds > 1:
             progress(f"infer: round {index + 1} of {options.rounds}, {len(live)} case(s)")
         if options.fresh(index):
             POOL.close()  # fresh processes: what differs between two of them is seen between rounds
-        run_grouped(
-            {**request, "round": index},
-            live if forward else live[::-1],
-            lambda case: RUNTIMES[case.split("/", 1)[0]].worker,
-            WORKERS if forward else WORKERS[::-1],
-            workdir / f"round-{index}",
-            case_timeout=options.case_timeout,
-            on_case=keep,
-        )
+        order = turns(live, forward=index % 2 == 0)
+        got = conduct_round({**request, "round": index}, order, options, workdir / f"round-{index}")
+        for case in live:
+            results[case].append(got[case])
+            if not got[case].ok or len(results[case]) == options.rounds:
+                on_record(infer_record(case, merge_rounds(results[case], options.rounds), settings))
