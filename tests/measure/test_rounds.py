@@ -57,3 +57,19 @@ def test_one_round_is_the_block_bootstrap_and_bad_input_is_refused() -> None:
         hierarchical_ratio_ci([], b)
     with pytest.raises(ValueError, match="positive"):
         hierarchical_ratio_ci([np.array([1.0, -1.0])], b)
+
+
+def test_training_modes_are_compared_over_their_timing_rounds_paired_where_both_have_them() -> None:
+    steps = {"step_times": [0.5] + [0.002] * 40, "step_s": {"median": 0.002}}
+    timing = {"modes": {"a": {"times": [1.0, 1.1, 2.0, 2.1], "round_sizes": [2, 2], "median": 1.55}}}
+    timing["modes"]["b"] = {"times": [0.5, 0.55, 1.0, 1.05], "round_sizes": [2, 2], "median": 0.775}
+    a_rounds, b_rounds, paired = rounds.pair_rounds(steps, steps, timing, "a", "b")
+    assert paired and [list(r) for r in a_rounds] == [[1.0, 1.1], [2.0, 2.1]]
+    # a is twice as slow as b in each round: paired, the round-to-round swing (2x) cancels.
+    r = rounds.step_ratio(steps, steps, timing, "a", "b")
+    assert 1.8 <= r.low <= r.high <= 2.2, r
+    assert rounds.ratio(a_rounds, b_rounds, paired=False).low < 1.5
+    assert rounds.step_median(steps, timing, "a") == 1.55 and rounds.step_median(steps, timing, "c") == 0.002
+    # A mode without timing rounds: both fall back to their training steps' segments, unpaired.
+    _, c_rounds, paired = rounds.pair_rounds(steps, steps, timing, "a", "c")
+    assert not paired and len(c_rounds) == 5 and sum(len(c) for c in c_rounds) == 40

@@ -211,14 +211,18 @@ def _trained(run: Run) -> dict[str, dict[str, Any]]:
     }
 
 
-def _steps(metrics: dict[str, Any]) -> list[np.ndarray]:
-    """Steady steps (the first, compile/trace, left out) in contiguous segments: a run's rounds."""
-    return rounds.segments(metrics["step_times"])
+def _step_compare(
+    run: Run, done: dict[str, dict[str, Any]], a: str, b: str, margin: float, what: str, a_label: str = ""
+) -> Comparison:
+    """Two training modes' step times: their timing rounds, paired, where both have them; else their
+    training runs' steady steps in contiguous segments (measure.rounds.pair_rounds)."""
+    a_rounds, b_rounds, paired = rounds.pair_rounds(done[a], done[b], run.train_timing, a, b)
+    return compare(what, a_label or a, a_rounds, b, b_rounds, margin, paired=paired)
 
 
-def _fastest(cases: dict[str, dict[str, Any]], names: Sequence[str]) -> str | None:
+def _fastest(run: Run, cases: dict[str, dict[str, Any]], names: Sequence[str]) -> str | None:
     found = [n for n in names if n in cases]
-    return min(found, key=lambda n: cases[n]["step_s"]["median"]) if found else None
+    return min(found, key=lambda n: rounds.step_median(cases[n], run.train_timing, n)) if found else None
 
 
 def _train_device_note(run: Run) -> list[str]:
@@ -277,14 +281,7 @@ def compile_vs_xla(run: Run, margin: float) -> Finding:
     missing = [m for m in ("torch-compile", "keras-xla") if m not in done]
     if missing:
         return not_measured(run, "train", f"no finished {' or '.join(missing)} training mode in this run")
-    c = compare(
-        "training step time",
-        "torch-compile",
-        _steps(done["torch-compile"]),
-        "keras-xla",
-        _steps(done["keras-xla"]),
-        margin,
-    )
+    c = _step_compare(run, done, "torch-compile", "keras-xla", margin, "training step time")
     firsts = ", ".join(
         f"{m} {done[m]['first_step_s']:.2f} s"
         for m in ("torch-compile", "keras-xla")
@@ -311,28 +308,17 @@ def reduce_overhead(run: Run, margin: float) -> Finding:
     mode = _setting(record, "compile_mode") or "default"
     if mode != "reduce-overhead":
         return Finding(NOT_MEASURED, f"this run's torch-compile used --compile-mode {mode}")
-    tf = _fastest(done, ("keras-graph", "keras-xla"))
+    tf = _fastest(run, done, ("keras-graph", "keras-xla"))
     if tf is None:
         return Finding(
             NOT_MEASURED, "no compiled Keras mode (keras-graph or keras-xla) to measure the gap against"
         )
-    c = compare(
-        "training step time",
-        "torch-compile (reduce-overhead)",
-        _steps(done["torch-compile"]),
-        tf,
-        _steps(done[tf]),
-        margin,
-    )
+    label = "torch-compile (reduce-overhead)"
+    c = _step_compare(run, done, "torch-compile", tf, margin, "training step time", label)
     notes = list(_train_device_note(run))
     if "torch-eager" in done:
-        eager = compare(
-            "against eager PyTorch",
-            "torch-compile (reduce-overhead)",
-            _steps(done["torch-compile"]),
-            "torch-eager",
-            _steps(done["torch-eager"]),
-            margin,
+        eager = _step_compare(
+            run, done, "torch-compile", "torch-eager", margin, "against eager PyTorch", label
         )
         notes.append(eager.sentence(margin))
     says = {
@@ -869,11 +855,12 @@ def tiny_differences(run: Run, margin: float) -> Finding:
     comparisons = []
     done = _trained(run)
     sides = {
-        side: _fastest(done, [m for m in done if family(m) == side]) for side in ("PyTorch", "TensorFlow")
+        side: _fastest(run, done, [m for m in done if family(m) == side])
+        for side in ("PyTorch", "TensorFlow")
     }
     t, k = sides["PyTorch"], sides["TensorFlow"]
     if t and k:
-        comparisons.append(compare("training step time", t, _steps(done[t]), k, _steps(done[k]), margin))
+        comparisons.append(_step_compare(run, done, t, k, margin, "training step time"))
     for device in ("cpu", "cuda"):
         cases = {
             c: m for c, m in _inferred(run, device).items() if c.split("/")[0] in NATIVE_RUNTIMES and _fp32(c)

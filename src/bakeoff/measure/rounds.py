@@ -2,9 +2,10 @@
 
 A timed case is measured in several rounds (see the infer stage), and its record keeps every call's
 time in one list, `times`, with `round_sizes` saying how many calls each round holds, so readers that
-want all calls have them and readers that want the rounds can split them. Training measures in one
-process; its steady steps are cut into contiguous segments, which see drift inside the run but not
-between runs (the record says which it is).
+want all calls have them and readers that want the rounds can split them. Training modes are timed
+again after training in rounds that take turns between the workers (the train summary's `timing`);
+where a mode has none (a run from before them, or a mode whose timing failed), its training run's
+steady steps are cut into contiguous segments, which see drift inside the run but not between runs.
 """
 
 from __future__ import annotations
@@ -49,3 +50,36 @@ def ratio(
     """median(a) / median(b) with a CI over rounds first, calls second (`paired`: measured side by
     side, round k of each in the same stretch of time)."""
     return hierarchical_ratio_ci(a, b, paired=paired, n_boot=n_boot, seed=seed)
+
+
+def of_mode(metrics: dict[str, Any], timing: dict[str, Any] | None, mode: str) -> list[np.ndarray]:
+    """A training mode's step times by round: its timing rounds where the run has them (the train
+    summary's `timing`), else contiguous segments of its training run's steps."""
+    timed = ((timing or {}).get("modes") or {}).get(mode)
+    if timed:
+        return split(timed["times"], timed["round_sizes"])
+    return segments(metrics["step_times"])
+
+
+def step_median(metrics: dict[str, Any], timing: dict[str, Any] | None, mode: str) -> float:
+    timed = ((timing or {}).get("modes") or {}).get(mode)
+    return float(timed["median"]) if timed else float(metrics["step_s"]["median"])
+
+
+def pair_rounds(
+    a: dict[str, Any], b: dict[str, Any], timing: dict[str, Any] | None, a_mode: str, b_mode: str
+) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
+    """Two training modes' step times by round, and whether they are paired: their timing rounds when
+    both took turns in them (paired), else their training runs' segments (not paired)."""
+    timed = (timing or {}).get("modes") or {}
+    if a_mode in timed and b_mode in timed:
+        return of_mode(a, timing, a_mode), of_mode(b, timing, b_mode), True
+    return segments(a["step_times"]), segments(b["step_times"]), False
+
+
+def step_ratio(
+    a: dict[str, Any], b: dict[str, Any], timing: dict[str, Any] | None, a_mode: str, b_mode: str
+) -> Ratio:
+    """Mode a's step over mode b's (see `pair_rounds`)."""
+    a_rounds, b_rounds, paired = pair_rounds(a, b, timing, a_mode, b_mode)
+    return ratio(a_rounds, b_rounds, paired=paired)

@@ -73,10 +73,6 @@ def _parity(run: Run, f: BackendFinding) -> None:
     )
 
 
-def _steps(metrics: dict[str, Any]) -> list[Any]:
-    return rounds.segments(metrics["step_times"])
-
-
 def _judge(f: BackendFinding, ratio: Any, margin: float, what: str, busy: bool) -> None:
     """A decided speed difference is a loss (Keras on TensorFlow faster) or a gain; on a busy machine
     it is neither."""
@@ -116,17 +112,19 @@ def _training(run: Run, f: BackendFinding, margin: float, busy: bool = False) ->
     tf_modes = [m for m in TF_KERAS_MODES if m in done]
     if not mine or not tf_modes:
         return
-    pairs = [(min(mine, key=lambda m: done[m]["step_s"]["median"]), "fastest")]
+    timing = run.train_timing
+    step = {m: rounds.step_median(done[m], timing, m) for m in done}
+    pairs = [(min(mine, key=step.__getitem__), "fastest")]
     eager = next((m for m in mine if m.endswith("-eager")), None)
     if eager and "keras-eager" in done:
         pairs.append((eager, "eager"))
     for mode, kind in pairs:
-        tf = min(tf_modes, key=lambda m: done[m]["step_s"]["median"]) if kind == "fastest" else "keras-eager"
-        ratio = rounds.ratio(_steps(done[mode]), _steps(done[tf]), paired=False)
+        tf = min(tf_modes, key=step.__getitem__) if kind == "fastest" else "keras-eager"
+        ratio = rounds.step_ratio(done[mode], done[tf], timing, mode, tf)
         sentence = ratio.practical_verdict(mode, tf, margin)
         f.reasons.append(
-            f"training step ({kind}): {mode} {done[mode]['step_s']['median'] * 1e3:.3g} ms, {tf} "
-            f"{done[tf]['step_s']['median'] * 1e3:.3g} ms; {sentence}"
+            f"training step ({kind}): {mode} {step[mode] * 1e3:.3g} ms, {tf} {step[tf] * 1e3:.3g} ms; "
+            f"{sentence}"
         )
         _judge(f, ratio, margin, f"training speed ({kind} mode: {sentence})", busy)
         if kind == "fastest" and done[mode].get("first_step_s") is not None:

@@ -14,6 +14,7 @@ import numpy as np
 from bakeoff.errors import UsageError
 from bakeoff.measure import DEFAULT_MARGIN, rounds
 from bakeoff.measure.guard import advice, noisy_stages
+from bakeoff.measure.stats import Ratio
 from bakeoff.report import wording
 from bakeoff.report.digest import family
 from bakeoff.report.targets import (
@@ -262,7 +263,10 @@ def _side_ratio(
     """Raw times, by round, of the best PyTorch and best TensorFlow contender: the winning side (None
     unless the CI of median(a)/median(b), bootstrapped over rounds then calls, lies wholly outside the
     margin) and the sentence that says so."""
-    ratio = rounds.ratio(a, b, paired=paired)
+    return _side_of(a_name, b_name, rounds.ratio(a, b, paired=paired), margin)
+
+
+def _side_of(a_name: str, b_name: str, ratio: Ratio, margin: float) -> tuple[str | None, str]:
     winner = None
     if ratio.practical(margin) == "win":
         winner = family(b_name) if ratio.low > 1.0 else family(a_name)  # a ratio above 1: a is slower
@@ -276,19 +280,20 @@ def _training(run: Run, margin: float) -> Dimension:
         for r in run.stage("train")
         if r["status"] == "ok" and len(r["metrics"].get("step_times", [])) > 2
     }
-    best = {side: _best(done, side, lambda m: m["step_s"]["median"]) for side in SIDES}
+    timing = run.train_timing
+    step = {mode: rounds.step_median(m, timing, mode) for mode, m in done.items()}
+    best = {
+        side: _best({m: {"step": v} for m, v in step.items()}, side, lambda m: m["step"]) for side in SIDES
+    }
     if not all(best.values()):
         return Dimension("training", title, None, "not measured: this run has no training mode of each side")
     t, k = best["PyTorch"], best["TensorFlow"]
     assert t and k
-    winner, sentence = _side_ratio(
-        t, rounds.segments(done[t]["step_times"]), k, rounds.segments(done[k]["step_times"]), margin, False
-    )
+    winner, sentence = _side_of(t, k, rounds.step_ratio(done[t], done[k], timing, t, k), margin)
+    where = "in the timing rounds that followed training" if timing and t in timing.get("modes", {}) else ""
     reasons = [
-        f"fastest PyTorch mode {t}: {_ms(done[t]['step_s']['median'])}/step, "
-        f"{done[t]['samples_per_s']['median']:,.0f} samples/s",
-        f"fastest TensorFlow mode {k}: {_ms(done[k]['step_s']['median'])}/step, "
-        f"{done[k]['samples_per_s']['median']:,.0f} samples/s",
+        f"fastest PyTorch mode {t}: {_ms(step[t])}/step {where}".rstrip(),
+        f"fastest TensorFlow mode {k}: {_ms(step[k])}/step {where}".rstrip(),
         f"step time: {sentence}",
     ]
     summary = run.case("train", "summary")
@@ -585,14 +590,8 @@ def _debuggability(run: Run, c: Constraints, margin: float) -> Dimension:
     done = {r["case"]: r["metrics"] for r in run.stage("train") if r["status"] == "ok"}
     if "torch-eager" in done and "keras-eager" in done:
         t, k = done["torch-eager"], done["keras-eager"]
-        _, sentence = _side_ratio(
-            "torch-eager",
-            rounds.segments(t["step_times"]),
-            "keras-eager",
-            rounds.segments(k["step_times"]),
-            margin,
-            paired=False,
-        )
+        ratio = rounds.step_ratio(t, k, run.train_timing, "torch-eager", "keras-eager")
+        _, sentence = _side_of("torch-eager", "keras-eager", ratio, margin)
         reasons.append(f"eager step time (where code is debugged; shown, not counted): {sentence}")
     if not measured:
         return Dimension("debuggability", title, None, "not measured: the debug stage did not run", reasons)

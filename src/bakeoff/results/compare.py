@@ -7,8 +7,9 @@ The regression rule, for every speed case measured in both runs (training step t
 first step, pipeline samples/s per pass, inference latency per batch size):
 
 - the ratio is B's median over A's, with a bootstrap 95% confidence interval over rounds first and
-  the calls inside each round second (inference: the rounds of each run; training: contiguous
-  segments of the run's steps; pipeline: passes), so drift between rounds widens the interval;
+  the calls inside each round second (inference: the rounds of each run; training: the timing
+  rounds that follow training, or contiguous segments of the run's steps in runs from before them;
+  pipeline: passes), so drift between rounds widens the interval;
 - where the whole interval lies beyond the practical margin (`threshold`, 5% by default) on the slow
   side, B is slower by more than the margin for sure: a REGRESSION; the mirror image is an
   improvement. Each case is judged against its stage's common shift (the machine's speed), and a
@@ -19,8 +20,8 @@ first step, pipeline samples/s per pass, inference latency per batch size):
   interval excludes 1.0, "no significant difference" when it does not. Neither is flagged.
 
 A stage the machine guard found busy in either run is shown but judges nothing. A training mode is timed
-in one window of one process per run, so where that window was noisy (IQR over 10% of the median in A
-or B) its regression or improvement is shown as "not judged: noisy training window".
+in the worker processes of one run, so where its times were noisy (IQR over 10% of the median in A or
+B) its regression or improvement is shown as "not judged: noisy training window".
 
 Two runs that are not like for like (another model or spec, other options, a quick run against a full
 one) are compared and shown, but nothing in them is called a regression: the difference may be the
@@ -307,13 +308,14 @@ def _pairs(a: Run, b: Run, stage: str, key: str) -> list[tuple[str, dict[str, An
 
 
 def _train_rows(a: Run, b: Run, judge: _Judge) -> list[SpeedRow]:
-    # Segments leave out the first step, which holds compile/trace time (as training.py's statistics).
+    # Each run's timing rounds where it has them, else its training steps' segments (which leave out
+    # the first step, compile/trace time, as training.py's statistics do).
     return [
         judge.row(
             ("train", case, None),
             "step ms",
-            rounds.segments(ma["step_times"]),
-            rounds.segments(mb["step_times"]),
+            rounds.of_mode(ma, a.train_timing, case),
+            rounds.of_mode(mb, b.train_timing, case),
             higher_is_better=False,
         )
         for case, ma, mb in _pairs(a, b, "train", "step_times")

@@ -43,6 +43,12 @@ class Run:
         return found[-1] if found else None
 
     @property
+    def train_timing(self) -> dict[str, Any] | None:
+        """The training modes' timing rounds (measure.rounds.of_mode), where the run has them."""
+        summary = self.case("train", "summary")
+        return None if summary is None else summary.get("metrics", {}).get("timing")
+
+    @property
     def model(self) -> str:
         return str(self.info.get("model", "?"))
 

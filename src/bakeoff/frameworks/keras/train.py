@@ -19,12 +19,15 @@ from bakeoff.spec.graph import Graph
 from bakeoff.stages.train.shared import (
     ADAM,
     DROPOUT_OFF_STEPS,
+    KEPT,
     MODES,
     PEAK_CASE,
     Setup,
+    Stepper,
     accuracy,
     has_dropout,
     matmul_peak,
+    serve_timing,
 )
 from bakeoff.twins.canonical import Weights
 
@@ -32,12 +35,22 @@ from bakeoff.twins.canonical import Weights
 def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     setup = Setup.from_request(request)
     configure(setup.options.thread_count)
+    if request.get("timing"):
+
+        def make(mode: str) -> Stepper:
+            model = compiled_model(setup.graph, setup.weights, setup.options.lr, MODES[mode][1])
+            return stepper(setup, model)
+
+        with backend.device(setup.options.device):
+            serve_timing(make)
+        return {}, {}
+    KEPT.clear()
 
     def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         with backend.device(setup.options.device):
             if case == PEAK_CASE:
                 return peak(request["peak_size"], setup.options.peak_seconds)
-            return train(setup, MODES[case][1])
+            return train(setup, MODES[case][1], keep_as=case)
 
     return case_loop(request, run_one)
 
@@ -106,7 +119,37 @@ def compiled_model(graph: Graph, weights: Weights, lr: float, mode: str) -> kera
     return model
 
 
-def train(setup: Setup, mode: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def stepper(setup: Setup, model: keras.Model) -> Stepper:
+    """Runs k more steps of `model`'s fit over the timing batches (shared.timing_indices), wrapping round:
+    one fit call per k steps, its set-up (the epoch's iterator) untimed, as in training."""
+    order = setup.timing_indices()
+    xs, y = [x[order] for x in setup.inputs("train")], setup.data["y_train"][order]
+    batch, n, at = setup.options.batch_size, len(order) // setup.options.batch_size, [0]
+
+    def run(k: int) -> list[float]:
+        rows = (((np.arange(k) + at[0]) % n)[:, None] * batch + np.arange(batch)).ravel()
+        timer = StepTimer()
+        chunk = [x[rows] for x in xs]
+        model.fit(
+            chunk[0] if len(chunk) == 1 else chunk,
+            y[rows],
+            batch_size=batch,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[timer],
+        )
+        at[0] = (at[0] + k) % n
+        return timer.times
+
+    return run
+
+
+def train(
+    setup: Setup, mode: str, keep_as: str | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Trains the Keras twin in `mode`; `keep_as`: its fit stays in this worker (shared.KEPT) under that
+    name for the timing rounds."""
     opts, graph = setup.options, setup.graph
     keras.utils.set_random_seed(opts.seed)
     model = compiled_model(graph, setup.weights, opts.lr, mode)
@@ -131,6 +174,8 @@ def train(setup: Setup, mode: str) -> tuple[dict[str, np.ndarray], dict[str, Any
         val_acc.append(evaluate(model, setup.inputs("val"), setup.data["y_val"], task))
     started = time.perf_counter()
     train_acc = evaluate(model, x_train, y_train, task)
+    if keep_as:
+        KEPT[keep_as] = stepper(setup, model)
     arrays = {
         "step_times": np.array(timer.times),
         "step_losses": np.array(timer.losses),

@@ -22,12 +22,15 @@ from bakeoff.stages.train.shared import (
     ADAM,
     DROPOUT_OFF_STEPS,
     FP32_DRIFT_RTOL,
+    KEPT,
     MODES,
     PEAK_CASE,
     Setup,
+    Stepper,
     accuracy,
     has_dropout,
     matmul_peak,
+    serve_timing,
 )
 
 
@@ -35,6 +38,11 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
     setup = Setup.from_request(request)
     configure(setup.options.thread_count)
     device = _device(setup.options.device)
+    if request.get("timing"):
+        data = _train_data(setup, device)
+        serve_timing(lambda mode: stepper(setup, device, _twin(setup, MODES[mode][1], device)[1], data))
+        return {}, {}
+    KEPT.clear()
 
     def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if case == PEAK_CASE:
@@ -146,7 +154,7 @@ def make_step(model: torch.nn.Module, forward: Any, graph: Graph, lr: float) -> 
 
 
 def train(setup: Setup, mode: str, device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    _, arrays, meta = fit(setup, mode, device)
+    _, arrays, meta = fit(setup, mode, device, keep=True)
     if mode == "eager":
         if has_dropout(setup.graph):
             plain = setup.without_dropout()
@@ -185,13 +193,16 @@ def _epoch(
 
 
 def fit(
-    setup: Setup, mode: str, device: torch.device
+    setup: Setup, mode: str, device: torch.device, keep: bool = False
 ) -> tuple[torch.nn.Module, dict[str, np.ndarray], dict[str, Any]]:
-    """Trains a twin in `mode`; returns the trained model beside the step times and accuracies."""
+    """Trains a twin in `mode`; returns the trained model beside the step times and accuracies. `keep`:
+    its step stays in this worker (shared.KEPT) for the timing rounds."""
     opts, graph = setup.options, setup.graph
     model, train_step = _twin(setup, mode, device)
     task = graph.spec.task
     (x_train, y_train), x_val = _train_data(setup, device), _on_device(setup.inputs("val"), device)
+    if keep:
+        KEPT[f"torch-{mode}"] = stepper(setup, device, train_step, (x_train, y_train))
     batch = opts.batch_size
 
     times: list[float] = []
@@ -227,6 +238,26 @@ def fit(
         "torch": torch.__version__,
     }
     return model, arrays, meta
+
+
+def stepper(
+    setup: Setup, device: torch.device, train_step: Step, data: tuple[list[torch.Tensor], torch.Tensor]
+) -> Stepper:
+    """Runs k more steps of `train_step` over the timing batches (shared.timing_indices), wrapping round."""
+    order = torch.from_numpy(setup.timing_indices()).to(data[1].device)
+    xs, ys = [x[order] for x in data[0]], data[1][order]
+    batch, n, at = setup.options.batch_size, len(order) // setup.options.batch_size, [0]
+
+    def step(i: int) -> torch.Tensor:
+        b = (at[0] + i) % n
+        return train_step([x[b * batch : (b + 1) * batch] for x in xs], ys[b * batch : (b + 1) * batch])
+
+    def run(k: int) -> list[float]:
+        times = time_loop(step, k, sync=_sync(device))
+        at[0] = (at[0] + k) % n
+        return times
+
+    return run
 
 
 def _untimed_losses(setup: Setup, device: torch.device) -> Iterator[float]:

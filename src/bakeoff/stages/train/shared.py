@@ -5,6 +5,7 @@ the options every worker reads, and the framework-neutral worker helpers (`Setup
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -98,6 +99,10 @@ class TrainOptions:
     # Train on the first this many samples of the (seeded, shuffled) training split; None: all of it.
     # --quick sets it, so an epoch is a few dozen steps; validation always uses the whole split.
     train_samples: int | None = None
+    # After training, the trained modes' steps are timed again in rounds of short blocks that take turns
+    # between the workers (training.time_in_rounds): this many rounds, each block at least this long.
+    timing_rounds: int = 5
+    timing_block_s: float = 0.1
 
     @property
     def thread_count(self) -> int:
@@ -125,13 +130,64 @@ class TrainOptions:
             "accuracy reaches the target (compile included, evaluation excluded; epoch granularity)",
             "utilization": "achieved GFLOP/s (3x the forward FLOPs x samples/s) over the machine's "
             "ceiling: the best fp32 matmul probe of any framework here, measured before any mode",
-            "ratio_ci": "bootstrap over up to 5 contiguous segments of each mode's steady steps, then "
-            "the steps inside them: one run of each mode, the modes one after another, not "
-            "interleaved, so drift inside a run is seen and drift between runs is not",
+            "step_timing": f"after training, every trained mode's step timed again in {self.timing_rounds} "
+            f"rounds in its worker: per round, {TIMING_BLOCKS} blocks of each mode (at least "
+            f"{self.timing_block_s:g} s and 5 steps, after {BLOCK_WARMUP_STEPS} untimed step) that take "
+            "turns between the workers (A B B A), cycling over the first epoch's first "
+            f"{TIMING_BATCHES} batches; the training run's own step times are kept beside them",
+            "ratio_ci": "between modes timed in rounds: bootstrap over the rounds (paired: the modes "
+            "took turns), then steps; otherwise over up to 5 contiguous segments of each mode's steady "
+            "training steps, which see drift inside the run and not between runs",
         }
 
 
 # ---------------------------------------------------------------- worker side
+
+# A trained mode's step, kept in its worker for the timing rounds that follow the training (the same
+# compiled model, so timing it costs no second compile): mode -> run k more steps, return their times.
+Stepper = Callable[[int], list[float]]
+KEPT: dict[str, Stepper] = {}
+# A timing block starts with this many untimed steps: Keras' first step of each fit call pulls its
+# iterator's first batch, which a steady step does not; both frameworks drop the same number.
+BLOCK_WARMUP_STEPS = 1
+# The timing rounds cycle over this many batches (a copy of that much data per mode, not of the data set).
+TIMING_BATCHES = 64
+# Blocks of each mode per timing round: the modes in turn, then in the reverse turn.
+TIMING_BLOCKS = 2
+TIMING_MIN_STEPS = 5
+TIMING_MAX_STEPS = 500
+
+
+def serve_timing(make: Callable[[str], Stepper]) -> None:
+    """Worker side of the timing rounds (measure.conduct): "load" takes the mode's kept step, or makes
+    one (`make`: the twin from the starting weights, compiled) when this worker did not train it; "steps"
+    runs one block: at least `min_steps` steps and `min_time` seconds, at most `max_steps`."""
+    from bakeoff.measure.conduct import serve_commands
+
+    steppers: dict[str, Stepper] = {}
+
+    def load(command: dict[str, Any]) -> dict[str, Any]:
+        mode = command["mode"]
+        kept = mode in KEPT
+        steppers[mode] = KEPT.pop(mode) if kept else make(mode)
+        steppers[mode](2)  # the first steps of a fresh twin hold its compile
+        return {"kept": kept}
+
+    def steps(command: dict[str, Any]) -> dict[str, Any]:
+        run, times = steppers[command["mode"]], []
+        chunk = command["min_steps"]
+        while True:
+            times += run(chunk + BLOCK_WARMUP_STEPS)[BLOCK_WARMUP_STEPS:]
+            if sum(times) >= command["min_time"] or len(times) >= command["max_steps"]:
+                return {"times": times}
+            # Steps of the size seen so far, to reach min_time in one more call.
+            left = (command["min_time"] - sum(times)) / (sum(times) / len(times))
+            chunk = max(1, min(command["max_steps"] - len(times), math.ceil(left)))
+
+    try:
+        serve_commands({"load": load, "steps": steps})
+    finally:
+        KEPT.clear()
 
 
 def matmul_peak(
@@ -175,6 +231,10 @@ class Setup:
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         return self.orders[epoch][: self.batches_per_epoch * self.options.batch_size]
+
+    def timing_indices(self) -> np.ndarray:
+        """The samples of the timing rounds' batches: the first epoch's first TIMING_BATCHES batches."""
+        return self.epoch_indices(0)[: TIMING_BATCHES * self.options.batch_size]
 
     def nudged(self) -> Setup:
         """The same setup with every nonzero starting weight moved one ulp up or down (a seeded coin per

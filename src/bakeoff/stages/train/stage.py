@@ -29,7 +29,7 @@ def options_for(
     quick: bool,
 ) -> dict[str, Any]:
     """The stage's entry in a run's options (run.json), read back by `options_of`; --quick trains one
-    epoch and probes the matmul peak briefly."""
+    epoch, probes the matmul peak briefly and times the steps again in 3 shorter rounds."""
     return {
         "modes": modes,
         "epochs": 1 if quick else epochs,
@@ -39,7 +39,16 @@ def options_for(
         "data": data,
         "compile_mode": compile_mode,
         # --quick: two dozen steps per epoch, on the first samples of the shuffled training split.
-        **({"peak_seconds": 0.1, "train_samples": 24 * batch_size} if quick else {}),
+        **(
+            {
+                "peak_seconds": 0.1,
+                "train_samples": 24 * batch_size,
+                "timing_rounds": 3,
+                "timing_block_s": 0.05,
+            }
+            if quick
+            else {}
+        ),
     }
 
 
@@ -52,7 +61,7 @@ def check(graph: Graph, options: dict[str, Any]) -> None:
 def run(ctx: RunContext) -> None:
     done = {case for stage, case, _ in ctx.done if stage == "train"}
     with tempfile.TemporaryDirectory(prefix="bakeoff-train-") as tmp:
-        run_training(
+        _, timing = run_training(
             ctx.graph,
             list(ctx.options["train"]["modes"]),
             options_of(ctx.options),
@@ -62,6 +71,6 @@ def run(ctx: RunContext) -> None:
             skip=done,
         )
     task = ctx.graph.spec.task.type
-    summary = summary_record(ctx.latest("train"), dropout=has_dropout(ctx.graph), task=task)
+    summary = summary_record(ctx.latest("train"), dropout=has_dropout(ctx.graph), task=task, timing=timing)
     if summary:
         ctx.record(summary)

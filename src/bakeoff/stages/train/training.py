@@ -8,6 +8,7 @@ into records. What the workers read (`Setup`, modes, Adam settings) lives in `sh
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import asdict
@@ -31,6 +32,9 @@ from bakeoff.stages.train.shared import (
     MODES,
     PEAK_CASE,
     PEAK_SIZE,
+    TIMING_BLOCKS,
+    TIMING_MAX_STEPS,
+    TIMING_MIN_STEPS,
     TrainOptions,
 )
 from bakeoff.twins.canonical import canonical_weights, save_weights
@@ -95,8 +99,9 @@ def run_training(
     on_record: Callable[[dict[str, Any]], None],
     progress: Callable[[str], None],
     skip: set[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Runs `modes` (less those in `skip`, already finished), calling `on_record` as each case ends."""
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Runs `modes` (less those in `skip`, already finished), calling `on_record` as each case ends, then
+    times every finished mode's step again in rounds (`time_in_rounds`; None: fewer than two modes)."""
     check_modes(modes)
     dataset = load_dataset(graph, options.data, options.seed)
     check_options(graph, options, dataset)
@@ -145,7 +150,85 @@ def run_training(
             case_timeout=options.case_timeout,
             on_case=on_case,
         )
-    return records
+    ok = {r["case"] for r in records if r["status"] == "ok"} | (skip or set())
+    finished = [m for m in modes if m in ok]
+    if len(finished) < 2 or options.timing_rounds < 1:
+        return records, None
+    return records, time_in_rounds(request, finished, options, workdir, progress)
+
+
+def time_in_rounds(
+    request: dict[str, Any],
+    modes: list[str],
+    options: TrainOptions,
+    workdir: Path,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """Every mode's training step timed again, in rounds of short blocks that take turns between the
+    workers (one mode of each framework in turn, then the reverse turn; rounds alternate the order),
+    so the sides of a comparison are timed a fraction of a second apart instead of a whole training
+    run apart. Each worker reuses the model it trained (no second compile) or builds the twin again
+    when it did not train it (a resumed run). A mode whose command fails is left out, saying why."""
+    from bakeoff.measure.conduct import Conductor, Lost
+
+    frameworks = list(dict.fromkeys(MODES[m][0] for m in modes))
+    groups = [[m for m in modes if MODES[m][0] == f] for f in frameworks]
+    order = [m for tier in itertools.zip_longest(*groups) for m in tier if m is not None]
+    failed: dict[str, str] = {}
+    blocks: dict[str, list[list[list[float]]]] = {m: [] for m in order}
+    block = {
+        "min_time": options.timing_block_s,
+        "min_steps": TIMING_MIN_STEPS,
+        "max_steps": TIMING_MAX_STEPS,
+    }
+    progress(f"train: timing {', '.join(order)} in {options.timing_rounds} rounds, taking turns")
+    with Conductor({**request, "timing": True}, workdir / "timing") as conductor:
+        for framework, result in conductor.start(frameworks).items():
+            failed.update(dict.fromkeys((m for m in order if MODES[m][0] == framework), result.error))
+
+        def ask(mode: str, command: dict[str, Any]) -> dict[str, Any] | None:
+            framework = MODES[mode][0]
+            if mode in failed:
+                return None
+            if framework not in conductor.jobs:
+                failed[mode] = "its worker left"
+                return None
+            try:
+                reply = conductor.ask(framework, {**command, "mode": mode}, options.case_timeout)
+            except Lost as lost:
+                failed.update(
+                    dict.fromkeys((m for m in order if MODES[m][0] == framework), lost.result.error)
+                )
+                return None
+            if not reply["ok"]:
+                failed[mode] = reply["error"]
+                return None
+            return dict(reply["meta"])
+
+        kept = [m for m in order if (ask(m, {"op": "load"}) or {}).get("kept")]
+        for index in range(options.timing_rounds):
+            turn = order if index % 2 == 0 else order[::-1]
+            for mode in turn:
+                blocks[mode].append([])
+            for pass_ in range(TIMING_BLOCKS):
+                for mode in turn if pass_ % 2 == 0 else turn[::-1]:
+                    meta = ask(mode, {"op": "steps", **block})
+                    if meta is not None:
+                        blocks[mode][index].append(meta["times"])
+    timed = {}
+    for mode in order:
+        if mode in failed:
+            continue
+        rounds_ = [[t for b in r for t in b] for r in blocks[mode]]
+        times = [t for r in rounds_ for t in r]
+        timed[mode] = {
+            "times": times,
+            "round_sizes": [len(r) for r in rounds_],
+            "block_sizes": [[len(b) for b in r] for r in blocks[mode]],
+            "median": float(np.median(times)),
+        }
+    # `kept`: the modes timed on the model their training left in the worker (no second compile).
+    return {"modes": timed, "failed": failed, "rounds": options.timing_rounds, "kept": kept}
 
 
 def peak_record(framework: str, result: WorkerResult) -> dict[str, Any]:
@@ -220,9 +303,11 @@ def summary_record(
     *,
     dropout: bool = False,
     task: str = "classification",
+    timing: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """Time to accuracy against one target for every mode, and the convergence check between eager
-    PyTorch and eager Keras (same weights, data, order and optimizer)."""
+    """Time to accuracy against one target for every mode, the convergence check between eager
+    PyTorch and eager Keras (same weights, data, order and optimizer), the timing rounds (`timing`) and
+    each mode's step against the fastest's."""
     from bakeoff.measure import rounds
 
     done = {
@@ -243,15 +328,14 @@ def summary_record(
             done["torch-eager"]["metrics"], done["keras-eager"]["metrics"], dropout=dropout, task=task
         )
     metrics["mode_convergence"] = mode_convergence({m: r["metrics"] for m, r in done.items()}, dropout)
-    fastest = min(done, key=lambda m: done[m]["metrics"]["step_s"]["median"])
+    if timing is not None:
+        metrics["timing"] = timing
+    steps = {mode: r["metrics"] for mode, r in done.items()}
+    fastest = min(done, key=lambda m: rounds.step_median(steps[m], timing, m))
     metrics["fastest"] = fastest
     metrics["vs_fastest"] = {
-        mode: rounds.ratio(
-            rounds.segments(r["metrics"]["step_times"]),
-            rounds.segments(done[fastest]["metrics"]["step_times"]),
-            paired=False,
-        ).to_dict()
-        for mode, r in done.items()
+        mode: rounds.step_ratio(steps[mode], steps[fastest], timing, mode, fastest).to_dict()
+        for mode in done
         if mode != fastest
     }
     status = "ok"
