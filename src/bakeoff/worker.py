@@ -84,11 +84,20 @@ def _block(request: dict[str, Any]) -> None:
             sys.modules[name] = None  # type: ignore[assignment]
 
 
+def _forget_kept(request: dict[str, Any]) -> None:
+    """Trained models kept for the training stage's timing rounds go with the first job of any other
+    kind: held through export and inference they would count in those cases' memory."""
+    shared = sys.modules.get("bakeoff.stages.train.shared")
+    if shared is not None and request.get("job") != "train":
+        shared.KEPT.clear()
+
+
 def main(argv: list[str]) -> int:
     request_path = Path(argv[0])
     request = json.loads(request_path.read_text())
     result_path = request_path.with_suffix(".result.json")
     _block(request)
+    _forget_kept(request)
     try:
         arrays, meta = JOBS[request["job"]](request)
         save_arrays(request_path.with_suffix(".npz"), arrays)

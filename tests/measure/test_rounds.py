@@ -69,7 +69,10 @@ def test_training_modes_are_compared_over_their_timing_rounds_paired_where_both_
     r = rounds.step_ratio(steps, steps, timing, "a", "b")
     assert 1.8 <= r.low <= r.high <= 2.2, r
     assert rounds.ratio(a_rounds, b_rounds, paired=False).low < 1.5
-    assert rounds.step_median(steps, timing, "a") == 1.55 and rounds.step_median(steps, timing, "c") == 0.002
+    # Medians from one source: the timing rounds only when every mode compared has them.
+    assert rounds.step_medians({"a": steps, "b": steps}, timing) == {"a": 1.55, "b": 0.775}
+    assert rounds.step_medians({"a": steps, "c": steps}, timing) == {"a": 0.002, "c": 0.002}
+    assert rounds.timing_of(timing, ["a", "c"]) is None and rounds.timing_of(None, ["a"]) is None
     # A mode without timing rounds: both fall back to their training steps' segments, unpaired.
     _, c_rounds, paired = rounds.pair_rounds(steps, steps, timing, "a", "c")
     assert not paired and len(c_rounds) == 5 and sum(len(c) for c in c_rounds) == 40

@@ -214,15 +214,18 @@ def _trained(run: Run) -> dict[str, dict[str, Any]]:
 def _step_compare(
     run: Run, done: dict[str, dict[str, Any]], a: str, b: str, margin: float, what: str, a_label: str = ""
 ) -> Comparison:
-    """Two training modes' step times: their timing rounds, paired, where both have them; else their
-    training runs' steady steps in contiguous segments (measure.rounds.pair_rounds)."""
-    a_rounds, b_rounds, paired = rounds.pair_rounds(done[a], done[b], run.train_timing, a, b)
+    """Two training modes' step times: their timing rounds, paired, where every trained mode has them;
+    else their training runs' steady steps in contiguous segments (measure.rounds.pair_rounds)."""
+    a_rounds, b_rounds, paired = rounds.pair_rounds(
+        done[a], done[b], rounds.timing_of(run.train_timing, done), a, b
+    )
     return compare(what, a_label or a, a_rounds, b, b_rounds, margin, paired=paired)
 
 
 def _fastest(run: Run, cases: dict[str, dict[str, Any]], names: Sequence[str]) -> str | None:
     found = [n for n in names if n in cases]
-    return min(found, key=lambda n: rounds.step_median(cases[n], run.train_timing, n)) if found else None
+    medians = rounds.step_medians(cases, run.train_timing)
+    return min(found, key=medians.__getitem__) if found else None
 
 
 def _train_device_note(run: Run) -> list[str]:

@@ -28,9 +28,9 @@ from typing import Any
 from bakeoff.errors import BakeoffError
 from bakeoff.measure.isolation import POLL_S, POOL, REPLY_FD_ENV, WorkerResult, _end, _Job, _submit
 
-# After a command, the next worker waits this long before its own: thread pools keep spinning a few
-# milliseconds after their work (libgomp's spin count, ONNX Runtime's and Eigen's spinning workers),
-# and on 2 cores that spin would compete with the next block.
+# Between the blocks of two cases (or modes) the parent waits this long: thread pools keep spinning a
+# few milliseconds after their work (libgomp's spin count, ONNX Runtime's and Eigen's spinning
+# workers), and on 2 cores that spin would compete with the next block.
 SETTLE_S = 0.01
 # How long a worker may take to import its framework and say it is ready.
 START_TIMEOUT_S = 300.0
@@ -139,7 +139,9 @@ class Conducted:
     def _read(self, deadline: float) -> dict[str, Any]:
         fd = self.job.worker.replies
         while b"\n" not in self._buffer:
-            if self.job.finished:  # the job ended before replying: its result says why
+            # The job ended before replying (its result says why), or the worker died: a child it
+            # forked could still hold the pipe's write end open, so the pipe alone may not say so.
+            if self.job.finished or not self.job.worker.alive:
                 raise self._lost(False)
             left = deadline - time.perf_counter()
             if left <= 0:
@@ -157,6 +159,9 @@ class Conducted:
     def _lost(self, timed_out: bool) -> Lost:
         self.ended = True
         result = _end(self.job, timed_out)
+        # Never back to the pool: a command it was sent may still wait on its stdin, where the serve
+        # loop would read it as a job path.
+        POOL.discard(self.job.worker)
         if result.ok:  # the job finished without the reply it owed
             result = WorkerResult(self.framework, False, result.seconds, error="the worker's job ended early")
         return Lost(result)
@@ -171,7 +176,7 @@ class Conductor:
         self.request = request
         self.workdir = workdir
         self.jobs: dict[str, Conducted] = {}
-        self._last: str | None = None
+        self._last: tuple[str, str] | None = None
         self._starts = 0
 
     def start(self, frameworks: list[str]) -> dict[str, WorkerResult]:
@@ -189,11 +194,13 @@ class Conductor:
                 failed[framework] = lost.result
         return failed
 
-    def ask(self, framework: str, command: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """The reply to `command`; raises Lost (and forgets the job) when the worker is gone."""
-        if self._last is not None and self._last != framework:
+    def ask(self, framework: str, command: dict[str, Any], timeout: float, key: str = "") -> dict[str, Any]:
+        """The reply to `command`; raises Lost (and forgets the job) when the worker is gone. `key`
+        names what the command times (a case, a mode): when it changes, the last one's thread pools
+        get SETTLE_S to stop spinning, also inside one worker (each ONNX Runtime session has its own)."""
+        if self._last is not None and self._last != (framework, key):
             time.sleep(SETTLE_S)
-        self._last = framework
+        self._last = (framework, key)
         job = self.jobs[framework]
         try:
             return job.ask(command, timeout)

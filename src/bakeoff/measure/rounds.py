@@ -10,7 +10,7 @@ steady steps are cut into contiguous segments, which see drift inside the run bu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,16 +54,29 @@ def ratio(
 
 def of_mode(metrics: dict[str, Any], timing: dict[str, Any] | None, mode: str) -> list[np.ndarray]:
     """A training mode's step times by round: its timing rounds where the run has them (the train
-    summary's `timing`), else contiguous segments of its training run's steps."""
+    summary's `timing`; pass None to take the training run), else contiguous segments of its training
+    run's steps."""
     timed = ((timing or {}).get("modes") or {}).get(mode)
     if timed:
         return split(timed["times"], timed["round_sizes"])
     return segments(metrics["step_times"])
 
 
-def step_median(metrics: dict[str, Any], timing: dict[str, Any] | None, mode: str) -> float:
-    timed = ((timing or {}).get("modes") or {}).get(mode)
-    return float(timed["median"]) if timed else float(metrics["step_s"]["median"])
+def timing_of(timing: dict[str, Any] | None, modes: Iterable[str]) -> dict[str, Any] | None:
+    """`timing` when every one of `modes` has timing rounds in it, else None: comparisons among modes
+    take one source for all of them (a timing median beside a training median would compare two
+    stretches of time)."""
+    timed = (timing or {}).get("modes") or {}
+    return timing if timed and all(mode in timed for mode in modes) else None
+
+
+def step_medians(modes: dict[str, dict[str, Any]], timing: dict[str, Any] | None) -> dict[str, float]:
+    """Each mode's median step, from the timing rounds when every mode has them (`timing_of`), else
+    from every mode's training run."""
+    timing = timing_of(timing, modes)
+    if timing is not None:
+        return {mode: float(timing["modes"][mode]["median"]) for mode in modes}
+    return {mode: float(m["step_s"]["median"]) for mode, m in modes.items()}
 
 
 def pair_rounds(

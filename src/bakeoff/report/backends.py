@@ -112,8 +112,8 @@ def _training(run: Run, f: BackendFinding, margin: float, busy: bool = False) ->
     tf_modes = [m for m in TF_KERAS_MODES if m in done]
     if not mine or not tf_modes:
         return
-    timing = run.train_timing
-    step = {m: rounds.step_median(done[m], timing, m) for m in done}
+    timing = rounds.timing_of(run.train_timing, done)
+    step = rounds.step_medians(done, timing)
     pairs = [(min(mine, key=step.__getitem__), "fastest")]
     eager = next((m for m in mine if m.endswith("-eager")), None)
     if eager and "keras-eager" in done:

@@ -280,8 +280,8 @@ def _training(run: Run, margin: float) -> Dimension:
         for r in run.stage("train")
         if r["status"] == "ok" and len(r["metrics"].get("step_times", [])) > 2
     }
-    timing = run.train_timing
-    step = {mode: rounds.step_median(m, timing, mode) for mode, m in done.items()}
+    timing = rounds.timing_of(run.train_timing, done)
+    step = rounds.step_medians(done, timing)
     best = {
         side: _best({m: {"step": v} for m, v in step.items()}, side, lambda m: m["step"]) for side in SIDES
     }
@@ -290,7 +290,7 @@ def _training(run: Run, margin: float) -> Dimension:
     t, k = best["PyTorch"], best["TensorFlow"]
     assert t and k
     winner, sentence = _side_of(t, k, rounds.step_ratio(done[t], done[k], timing, t, k), margin)
-    where = "in the timing rounds that followed training" if timing and t in timing.get("modes", {}) else ""
+    where = "in the timing rounds that followed training" if timing else "in its training run"
     reasons = [
         f"fastest PyTorch mode {t}: {_ms(step[t])}/step {where}".rstrip(),
         f"fastest TensorFlow mode {k}: {_ms(step[k])}/step {where}".rstrip(),
@@ -590,7 +590,8 @@ def _debuggability(run: Run, c: Constraints, margin: float) -> Dimension:
     done = {r["case"]: r["metrics"] for r in run.stage("train") if r["status"] == "ok"}
     if "torch-eager" in done and "keras-eager" in done:
         t, k = done["torch-eager"], done["keras-eager"]
-        ratio = rounds.step_ratio(t, k, run.train_timing, "torch-eager", "keras-eager")
+        eager_timing = rounds.timing_of(run.train_timing, ("torch-eager", "keras-eager"))
+        ratio = rounds.step_ratio(t, k, eager_timing, "torch-eager", "keras-eager")
         _, sentence = _side_of("torch-eager", "keras-eager", ratio, margin)
         reasons.append(f"eager step time (where code is debugged; shown, not counted): {sentence}")
     if not measured:

@@ -219,11 +219,12 @@ def _against_shift(row: SpeedRow, shift: float | None, threshold: float, spread:
 
 
 def _training_noise(row: SpeedRow) -> SpeedRow:
-    """A training mode is timed in one window of one process per run (inference in rounds of fresh
-    processes), so its interval cannot see how far the next run moves. Where that
-    window was itself noisy (IQR over 10% of the median in A or B), a regression or improvement is
-    shown, not called: three A/A full runs of simplenet on a 2-core VM had torch-eager's step at 1.57,
-    2.77 and 1.79 ms, each run's segments steady, and every mode's window noisy."""
+    """A training mode is timed in the worker processes of one run (its training, then its timing
+    rounds in the same process; inference starts fresh processes between rounds), so its interval
+    cannot see how far the next run moves. Where its times were noisy (IQR over 10% of the median in A
+    or B), a regression or improvement is shown, not called: three A/A full runs of simplenet on a
+    2-core VM had torch-eager's step at 1.57, 2.77 and 1.79 ms, each run's segments steady, and every
+    mode's window noisy."""
     if row.stage == "train" and row.noisy and row.verdict in (REGRESSION, IMPROVEMENT):
         return replace(row, verdict=NOISY_TRAINING)
     return row
@@ -308,17 +309,22 @@ def _pairs(a: Run, b: Run, stage: str, key: str) -> list[tuple[str, dict[str, An
 
 
 def _train_rows(a: Run, b: Run, judge: _Judge) -> list[SpeedRow]:
-    # Each run's timing rounds where it has them, else its training steps' segments (which leave out
-    # the first step, compile/trace time, as training.py's statistics do).
+    # Both runs' timing rounds where both have them for every mode compared, else both runs' training
+    # steps in segments (which leave out the first step, compile/trace time, as training.py's
+    # statistics do): a stage's rows and its shift come from one source.
+    pairs = _pairs(a, b, "train", "step_times")
+    modes = [case for case, _, _ in pairs]
+    both = rounds.timing_of(a.train_timing, modes) and rounds.timing_of(b.train_timing, modes)
+    ta, tb = (a.train_timing, b.train_timing) if both else (None, None)
     return [
         judge.row(
             ("train", case, None),
             "step ms",
-            rounds.of_mode(ma, a.train_timing, case),
-            rounds.of_mode(mb, b.train_timing, case),
+            rounds.of_mode(ma, ta, case),
+            rounds.of_mode(mb, tb, case),
             higher_is_better=False,
         )
-        for case, ma, mb in _pairs(a, b, "train", "step_times")
+        for case, ma, mb in pairs
     ]
 
 

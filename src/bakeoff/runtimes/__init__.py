@@ -51,7 +51,7 @@ def bind(predict: Predict, inputs: list[np.ndarray]) -> Call:
     return partial(predict, inputs)
 
 
-# The worker kinds, in the order their cases run: one after the other, never side by side.
+# The worker kinds, in the order their cases take turns (measure.conduct): never two side by side.
 WORKERS = ("torch", "keras", "keras-torch", "keras-jax", "native")
 
 

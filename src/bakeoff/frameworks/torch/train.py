@@ -116,6 +116,12 @@ class EpsilonHatAdam(torch.optim.Adam):
         # profiling hook, so an override runs that wrapper twice (~90 us more a step on a 2-core CPU).
         self.register_step_pre_hook(self._keras_rule)
 
+    def reserve(self, steps: int) -> None:
+        """Works out lr and eps of the next `steps` steps now, outside any clock (timing rounds can run
+        past the PRECOMPUTED_STEPS of a long training run)."""
+        want = self.t + steps
+        self._lr_eps += [self.lr_eps(t) for t in range(len(self._lr_eps) + 1, want + 1)]
+
     def lr_eps(self, t: int) -> tuple[float, float]:
         """The lr and eps that make torch's step t Keras' step t."""
         beta_1, beta_2 = ADAM["beta_1"], ADAM["beta_2"]
@@ -138,19 +144,24 @@ def keras_alpha(lr: float, beta_1: float, beta_2: float, t: int) -> float:
     return float(f(lr) * np.sqrt(one - f(beta_2) ** step) / (one - f(beta_1) ** step))
 
 
-def make_step(model: torch.nn.Module, forward: Any, graph: Graph, lr: float) -> Callable[..., torch.Tensor]:
+class TrainStep:
     """One optimizer step on a batch, with Adam following Keras' rule (EpsilonHatAdam)."""
-    optimizer = EpsilonHatAdam(model.parameters(), lr)
-    loss_name, probabilities = graph.spec.task.loss_name, graph.ends_in_softmax
 
-    def step(xs: list[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(forward(*xs), y, loss_name, probabilities)
+    def __init__(self, model: torch.nn.Module, forward: Any, graph: Graph, lr: float) -> None:
+        self.optimizer = EpsilonHatAdam(model.parameters(), lr)
+        self.forward = forward
+        self.loss_name, self.probabilities = graph.spec.task.loss_name, graph.ends_in_softmax
+
+    def __call__(self, xs: list[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(self.forward(*xs), y, self.loss_name, self.probabilities)
         loss.backward()
-        optimizer.step()
+        self.optimizer.step()
         return loss
 
-    return step
+
+def make_step(model: torch.nn.Module, forward: Any, graph: Graph, lr: float) -> TrainStep:
+    return TrainStep(model, forward, graph, lr)
 
 
 def train(setup: Setup, mode: str, device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -201,8 +212,6 @@ def fit(
     model, train_step = _twin(setup, mode, device)
     task = graph.spec.task
     (x_train, y_train), x_val = _train_data(setup, device), _on_device(setup.inputs("val"), device)
-    if keep:
-        KEPT[f"torch-{mode}"] = stepper(setup, device, train_step, (x_train, y_train))
     batch = opts.batch_size
 
     times: list[float] = []
@@ -223,6 +232,8 @@ def fit(
         val_acc.append(evaluate(model, x_val, setup.data["y_val"], task.type))
     started = time.perf_counter()
     train_acc = evaluate(model, x_train, setup.data["y_train"], task.type)
+    if keep:
+        KEPT[f"torch-{mode}"] = stepper(setup, device, train_step, (x_train, y_train))
     arrays = {
         "step_times": np.array(times),
         "step_losses": torch.stack(losses).cpu().numpy().astype(np.float64),
@@ -253,6 +264,8 @@ def stepper(
         return train_step([x[b * batch : (b + 1) * batch] for x in xs], ys[b * batch : (b + 1) * batch])
 
     def run(k: int) -> list[float]:
+        if isinstance(train_step, TrainStep):
+            train_step.optimizer.reserve(k)
         times = time_loop(step, k, sync=_sync(device))
         at[0] = (at[0] + k) % n
         return times

@@ -405,7 +405,7 @@ def conduct_round(
                 return None
             t0 = time.perf_counter()
             try:
-                reply = conductor.ask(framework, {**command, "case": case}, options.case_timeout)
+                reply = conductor.ask(framework, {**command, "case": case}, options.case_timeout, key=case)
             except Lost as lost:
                 got.fail(case, lost.result, what)
                 reload(framework)
