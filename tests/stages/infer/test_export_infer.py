@@ -136,6 +136,42 @@ def test_a_worker_that_dies_mid_round_takes_only_its_case(
     assert len(got["torch-eager/torch-twin"]["metrics"]["cold_starts"]) == 2
 
 
+def test_a_conducted_job_answers_a_failing_command_and_loses_a_worker_past_its_time(
+    run: dict[str, Any], tmp_path: Path
+) -> None:
+    """measure.conduct on real workers: a command that raises is answered with its error and the job
+    goes on; a command past its time kills that worker (and only it)."""
+    import psutil
+
+    from bakeoff.measure.conduct import Conductor, Lost
+    from bakeoff.measure.isolation import POOL
+    from bakeoff.spec.load import resolve
+    from bakeoff.stages.export.exporter import job_request
+
+    request = {
+        **job_request(resolve(TINY), Path(run["run_dir"]) / "artifacts", 1),
+        "job": "infer",
+        "round": 1,
+    }
+    POOL.close()
+    try:
+        with Conductor(request, tmp_path) as conductor:
+            assert conductor.start(["native", "torch"]) == {}
+            bad = conductor.ask("native", {"op": "load", "case": "onnxruntime/no-such-artifact"}, 60, key="a")
+            assert not bad["ok"] and bad["error"].startswith("KeyError"), bad
+            good = conductor.ask("native", {"op": "load", "case": "onnxruntime/torch-onnx"}, 60, key="b")
+            assert good["ok"] and good["meta"]["load_s"] > 0, good
+            pid = conductor.jobs["torch"].pid
+            with pytest.raises(Lost, match="timed out"):  # torch.compile's first call takes seconds
+                conductor.ask("torch", {"op": "load", "case": "torch-compile/torch-twin"}, 0.05, key="c")
+            assert "torch" not in conductor.jobs and not psutil.pid_exists(pid)
+            block = {"op": "measure", "case": "onnxruntime/torch-onnx", "size": 1}
+            timed = conductor.ask("native", {**block, "min_time": 0.001, "max_time": 0.01, "max_runs": 5}, 60)
+            assert timed["ok"] and 1 <= len(timed["meta"]["times"]) <= 5, timed
+    finally:
+        POOL.close()
+
+
 def test_a_corrupted_artifact_fails_verification_loudly(run: dict[str, Any], tmp_path: Path) -> None:
     import onnx
     from onnx import numpy_helper
