@@ -31,7 +31,7 @@ from bakeoff.measure.isolation import POLL_S, POOL, REPLY_FD_ENV, WorkerResult, 
 # Between the blocks of two cases (or modes) the parent waits this long: thread pools keep spinning a
 # few milliseconds after their work (libgomp's spin count, ONNX Runtime's and Eigen's spinning
 # workers), and on 2 cores that spin would compete with the next block.
-SETTLE_S = 0.01
+SETTLE_S = 0.005
 # How long a worker may take to import its framework and say it is ready.
 START_TIMEOUT_S = 300.0
 

@@ -102,7 +102,7 @@ class TrainOptions:
     # After training, the trained modes' steps are timed again in rounds of short blocks that take turns
     # between the workers (training.time_in_rounds): this many rounds, each block at least this long.
     timing_rounds: int = 5
-    timing_block_s: float = 0.1
+    timing_block_s: float = 0.05
 
     @property
     def thread_count(self) -> int:
