@@ -89,7 +89,7 @@ def _forget_kept(request: dict[str, Any]) -> None:
     kind: held through export and inference they would count in those cases' memory."""
     shared = sys.modules.get("bakeoff.stages.train.shared")
     if shared is not None and request.get("job") != "train":
-        shared.KEPT.clear()
+        shared.forget_kept()
 
 
 def main(argv: list[str]) -> int:

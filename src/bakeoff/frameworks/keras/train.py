@@ -4,6 +4,7 @@ trains Keras on TensorFlow, PyTorch or JAX: the worker's KERAS_BACKEND decides (
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -25,6 +26,7 @@ from bakeoff.stages.train.shared import (
     Setup,
     Stepper,
     accuracy,
+    forget_kept,
     has_dropout,
     matmul_peak,
     serve_timing,
@@ -44,7 +46,7 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
         with backend.device(setup.options.device):
             serve_timing(make)
         return {}, {}
-    KEPT.clear()
+    forget_kept()
 
     def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         with backend.device(setup.options.device):
@@ -119,30 +121,95 @@ def compiled_model(graph: Graph, weights: Weights, lr: float, mode: str) -> kera
     return model
 
 
+class PacedFit(keras.callbacks.Callback):
+    """The timing rounds' steps of one Keras mode: a single `fit` over the timing batches, run on a
+    thread of its own and held between blocks inside its callback, so a block costs no `fit` call
+    (each call builds its data pipeline: 0.2-0.3 s here) and no step pays for one. Step times are taken
+    as StepTimer takes them, from one batch's end to the next; a block's first step (held, or first
+    after an epoch's set-up) is dropped with the other side's (BLOCK_WARMUP_STEPS)."""
+
+    def __init__(self, setup: Setup, model: keras.Model) -> None:
+        super().__init__()
+        order = setup.timing_indices()
+        self._x = [x[order] for x in setup.inputs("train")]
+        self._y = setup.data["y_train"][order]
+        self._batch = setup.options.batch_size
+        self._device = setup.options.device
+        self._fit_model = model
+        self._cond = threading.Condition()
+        self._quota = 0
+        self._stop = False
+        self._times: list[float] = []
+        self._last = 0.0
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, k: int) -> list[float]:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._fit, name="bakeoff-timing-fit", daemon=True)
+            self._thread.start()
+        with self._cond:
+            start = len(self._times)
+            self._quota = k
+            self._cond.notify_all()
+            while self._quota > 0 and self._error is None and self._thread.is_alive():
+                self._cond.wait(0.1)
+            if self._error is not None:
+                raise self._error
+            return self._times[start : start + k]
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _fit(self) -> None:
+        try:
+            xs = self._x
+            with backend.device(self._device):  # a device scope is the thread's own
+                self._fit_model.fit(
+                    xs[0] if len(xs) == 1 else xs,
+                    self._y,
+                    batch_size=self._batch,
+                    epochs=1_000_000,  # until close(): the callback stops it
+                    shuffle=False,
+                    verbose=0,
+                    callbacks=[self],
+                )
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            with self._cond:
+                self._cond.notify_all()
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        held = False
+        with self._cond:
+            while self._quota == 0 and not self._stop:
+                held = True
+                self._cond.wait()
+            if self._stop:
+                self._fit_model.stop_training = True
+        # After fit has made the epoch's iterator, or after a hold: neither is a step.
+        if batch == 0 or held:
+            self._last = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        float((logs or {})["loss"])  # materialises the step's result: fairness rule 7
+        now = time.perf_counter()
+        with self._cond:
+            if self._quota > 0:
+                self._times.append(now - self._last)
+                self._quota -= 1
+                if self._quota == 0:
+                    self._cond.notify_all()
+        self._last = now
+
+
 def stepper(setup: Setup, model: keras.Model) -> Stepper:
-    """Runs k more steps of `model`'s fit over the timing batches (shared.timing_indices), wrapping round:
-    one fit call per k steps, its set-up (the epoch's iterator) untimed, as in training."""
-    order = setup.timing_indices()
-    xs, y = [x[order] for x in setup.inputs("train")], setup.data["y_train"][order]
-    batch, n, at = setup.options.batch_size, len(order) // setup.options.batch_size, [0]
-
-    def run(k: int) -> list[float]:
-        rows = (((np.arange(k) + at[0]) % n)[:, None] * batch + np.arange(batch)).ravel()
-        timer = StepTimer()
-        chunk = [x[rows] for x in xs]
-        model.fit(
-            chunk[0] if len(chunk) == 1 else chunk,
-            y[rows],
-            batch_size=batch,
-            epochs=1,
-            shuffle=False,
-            verbose=0,
-            callbacks=[timer],
-        )
-        at[0] = (at[0] + k) % n
-        return timer.times
-
-    return run
+    return PacedFit(setup, model)
 
 
 def train(

@@ -28,6 +28,7 @@ from bakeoff.stages.train.shared import (
     Setup,
     Stepper,
     accuracy,
+    forget_kept,
     has_dropout,
     matmul_peak,
     serve_timing,
@@ -42,7 +43,7 @@ def collect(request: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, A
         data = _train_data(setup, device)
         serve_timing(lambda mode: stepper(setup, device, _twin(setup, MODES[mode][1], device)[1], data))
         return {}, {}
-    KEPT.clear()
+    forget_kept()
 
     def run_one(case: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if case == PEAK_CASE:

@@ -187,7 +187,16 @@ def serve_timing(make: Callable[[str], Stepper]) -> None:
     try:
         serve_commands({"load": load, "steps": steps})
     finally:
-        KEPT.clear()
+        forget_kept(steppers)
+
+
+def forget_kept(more: dict[str, Stepper] | None = None) -> None:
+    """Lets go of the kept steps (and `more`), ending those that hold a thread (Keras' PacedFit)."""
+    for stepper in [*KEPT.values(), *(more or {}).values()]:
+        close = getattr(stepper, "close", None)
+        if close is not None:
+            close()
+    KEPT.clear()
 
 
 def matmul_peak(

@@ -43,7 +43,7 @@ def options_for(
             {
                 "peak_seconds": 0.1,
                 "train_samples": 24 * batch_size,
-                "timing_rounds": 3,
+                "timing_rounds": 0,
                 "timing_block_s": 0.03,
             }
             if quick
