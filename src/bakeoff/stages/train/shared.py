@@ -130,11 +130,16 @@ class TrainOptions:
             "accuracy reaches the target (compile included, evaluation excluded; epoch granularity)",
             "utilization": "achieved GFLOP/s (3x the forward FLOPs x samples/s) over the machine's "
             "ceiling: the best fp32 matmul probe of any framework here, measured before any mode",
-            "step_timing": f"after training, every trained mode's step timed again in {self.timing_rounds} "
-            f"rounds in its worker: per round, {TIMING_BLOCKS} blocks of each mode (at least "
-            f"{self.timing_block_s:g} s and 5 steps, after {BLOCK_WARMUP_STEPS} untimed step) that take "
-            "turns between the workers (A B B A), cycling over the first epoch's first "
-            f"{TIMING_BATCHES} batches; the training run's own step times are kept beside them",
+            "step_timing": (
+                f"after training, every trained mode's step timed again in {self.timing_rounds} rounds "
+                f"in its worker: per round, {TIMING_BLOCKS} blocks of each mode (at least "
+                f"{self.timing_block_s:g} s and {TIMING_MIN_STEPS} steps, the first step of each "
+                "dropped) that take turns between the workers (A B B A), cycling over the first "
+                f"epoch's first {TIMING_BATCHES} batches; the training run's own step times are kept "
+                "beside them"
+                if self.timing_rounds
+                else "not timed again: the modes are compared on their training runs"
+            ),
             "ratio_ci": "between modes timed in rounds: bootstrap over the rounds (paired: the modes "
             "took turns), then steps; otherwise over up to 5 contiguous segments of each mode's steady "
             "training steps, which see drift inside the run and not between runs",
