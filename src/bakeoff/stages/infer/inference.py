@@ -34,9 +34,9 @@ from bakeoff.stages.export.shared import ExportJob
 from bakeoff.stages.export.verify import check_outputs, judge, load_artifact
 
 DEFAULT_BATCH_SIZES = (1, 8, 64, 256)
-# Each round times every case twice per batch size: the cases in turn, then in the reverse turn (A B B A
-# within the round, so a linear drift falls on both sides of every pair alike), each block with half the
-# round's budget.
+# Each round times every case twice at the smallest and the largest batch size: the cases in turn, then
+# in the reverse turn (A B B A within the round, so a linear drift falls on both sides of every pair
+# alike), each block with half the round's budget; sizes between get one such block a round.
 BLOCKS = 2
 
 
@@ -86,9 +86,9 @@ class InferOptions:
             "host_device_copies": "included for every runtime: each call takes host numpy inputs and "
             "returns a host numpy output" + ("" if gpu else " (CPU only here: no copies to make)"),
             "inputs": "validation samples, repeated to fill the batch",
-            "rounds": f"{self.rounds} rounds; in each, per batch size, {BLOCKS} timing blocks of each "
-            "case, the cases of all workers taking turns block by block (A B B A), worker order "
-            "alternating between rounds; "
+            "rounds": f"{self.rounds} rounds; in each, {BLOCKS} timing blocks of each case at the "
+            "smallest and the largest batch size (one at sizes between), the cases of all workers "
+            "taking turns block by block (A B B A), worker order alternating between rounds; "
             + self.restarts()
             + "; times, round_sizes (block_sizes within) hold every call of every round; ratio CIs: "
             "bootstrap over rounds, then calls",
@@ -437,8 +437,11 @@ def conduct_round(
         for case in cases:
             if case not in got.failed and case not in got.meta:
                 load(case)
+        ends = (min(options.batch_sizes), max(options.batch_sizes))
         for size in options.batch_sizes:
-            for turn in range(BLOCKS):
+            # The verdict reads batch 1 and the largest batch; sizes between draw the latency curve and
+            # take one block a round (the turn still alternates between rounds): 9 s of a default run.
+            for turn in range(BLOCKS if size in ends else 1):
                 for case in got.live(cases if turn % 2 == 0 else cases[::-1]):
                     meta = ask(case, {"op": "measure", "size": size, **block}, f"batch {size}")
                     if meta is not None:
