@@ -14,13 +14,14 @@ goes on; a worker that dies or runs past the timeout is replaced by the pool, an
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import select
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,6 +35,13 @@ from bakeoff.measure.isolation import POLL_S, POOL, REPLY_FD_ENV, WorkerResult, 
 SETTLE_S = 0.005
 # How long a worker may take to import its framework and say it is ready.
 START_TIMEOUT_S = 300.0
+
+
+def take_turns(items: list[str], worker_of: Callable[[str], str], order: Sequence[str]) -> list[str]:
+    """One item of each worker in turn, workers in `order` (torch, keras, native, torch, ...), so the
+    items of different workers are timed a block apart instead of a worker's whole share apart."""
+    groups = [[i for i in items if worker_of(i) == w] for w in order]
+    return [i for tier in itertools.zip_longest(*groups) for i in tier if i is not None]
 
 
 # ---------------------------------------------------------------- worker side

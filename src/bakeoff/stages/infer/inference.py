@@ -16,7 +16,6 @@ bootstrap of `measure.rounds` sees it, instead of between runs, where only a sec
 from __future__ import annotations
 
 import contextlib
-import itertools
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bakeoff.measure.conduct import serve_commands
+from bakeoff.measure.conduct import serve_commands, take_turns
 from bakeoff.measure.isolation import WorkerResult
 from bakeoff.measure.timer import measure
 from bakeoff.results.store import make_record
@@ -53,8 +52,7 @@ class InferOptions:
     # Fresh worker processes every `restart_every` rounds. A fresh set costs the workers' start: 10-20 s
     # here (TensorFlow's import alone 4-10 s). Every other round kept the default run near 150 s on a
     # slow stretch of this machine, against 161-191 s, but its bootstrap over rounds counts two rounds of
-    # one process as two draws. (Three A/A full runs moved the cloud-inference winner between TensorFlow
-    # and "not decided" with either policy: see docs/measurement.md.) --quick keeps its workers.
+    # one process as two draws. --quick keeps its workers.
     restart_workers: bool = True
     restart_every: int = 1
     case_timeout: float = 600.0
@@ -234,7 +232,7 @@ def merge_rounds(results: list[WorkerResult], total: int) -> WorkerResult:
             "round_medians": [r["stats"]["median"] for r in rounds],
             "warmup_times": [t for r in rounds for t in r["warmup_times"]],
             "stopped": [r["stopped"] for r in rounds],
-            "block_sizes": [r.get("block_sizes", [len(r["times"])]) for r in rounds],
+            "block_sizes": [r["block_sizes"] for r in rounds],
             "total_seconds": sum(r["total_seconds"] for r in rounds),
             "samples_per_s": int(size) / stats.median,
         }
@@ -320,12 +318,10 @@ def summary_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def turns(cases: list[str], forward: bool) -> list[str]:
-    """The cases' order in a round: one case of each worker in turn (torch, keras, native, torch, ...;
-    the reverse worker order when not `forward`), so the cases of different frameworks are timed a
-    block apart instead of a worker's whole share apart."""
-    order = WORKERS if forward else WORKERS[::-1]
-    groups = [[c for c in cases if RUNTIMES[c.split("/", 1)[0]].worker == w] for w in order]
-    return [c for tier in itertools.zip_longest(*groups) for c in tier if c is not None]
+    """The cases' order in a round (conduct.take_turns), the reverse worker order when not `forward`."""
+    return take_turns(
+        cases, lambda c: RUNTIMES[c.split("/", 1)[0]].worker, WORKERS if forward else WORKERS[::-1]
+    )
 
 
 @dataclass

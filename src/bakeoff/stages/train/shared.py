@@ -152,8 +152,8 @@ class TrainOptions:
 # compiled model, so timing it costs no second compile): mode -> run k more steps, return their times.
 Stepper = Callable[[int], list[float]]
 KEPT: dict[str, Stepper] = {}
-# A timing block starts with this many untimed steps: Keras' first step of each fit call pulls its
-# iterator's first batch, which a steady step does not; both frameworks drop the same number.
+# A timing block starts with this many untimed steps: Keras' first step after a hold (or an epoch's
+# new iterator) is not a steady step; both frameworks drop the same number.
 BLOCK_WARMUP_STEPS = 1
 # The timing rounds cycle over this many batches (a copy of that much data per mode, not of the data set).
 TIMING_BATCHES = 64

@@ -8,7 +8,6 @@ into records. What the workers read (`Setup`, modes, Adam settings) lives in `sh
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import asdict
@@ -173,11 +172,10 @@ def time_in_rounds(
     so the sides of a comparison are timed a fraction of a second apart instead of a whole training
     run apart. Each worker reuses the model it trained (no second compile) or builds the twin again
     when it did not train it (a resumed run). A mode whose command fails is left out, saying why."""
-    from bakeoff.measure.conduct import Conductor, Lost
+    from bakeoff.measure.conduct import Conductor, Lost, take_turns
 
     frameworks = list(dict.fromkeys(MODES[m][0] for m in modes))
-    groups = [[m for m in modes if MODES[m][0] == f] for f in frameworks]
-    order = [m for tier in itertools.zip_longest(*groups) for m in tier if m is not None]
+    order = take_turns(modes, lambda m: MODES[m][0], frameworks)
     failed: dict[str, str] = {}
     blocks: dict[str, list[list[list[float]]]] = {m: [] for m in order}
     block = {
