@@ -1,5 +1,6 @@
 """Entry point of a framework worker process: `python -m bakeoff.worker --serve` (long-lived: one job
-per request path read from stdin) or `python -m bakeoff.worker REQUEST.json` (one job).
+per request path read from stdin), `python -m bakeoff.worker REQUEST.json` (one job) or
+`python -m bakeoff.worker --zygote` (a template that forks `--serve` workers: measure.zygote).
 
 A worker imports exactly one framework; for each job it writes REQUEST.npz (arrays) and
 REQUEST.result.json (metadata or the error). The parent never imports torch or TensorFlow itself.
@@ -126,5 +127,14 @@ def serve() -> int:
     return 0
 
 
+def zygote() -> int:
+    """A template process that fresh workers of one framework are forked from (measure.zygote)."""
+    from bakeoff.measure.zygote import ZYGOTE_FRAMEWORK_ENV, serve_zygote
+
+    _block({"framework": os.environ[ZYGOTE_FRAMEWORK_ENV], "job": "zygote"})
+    return serve_zygote(serve)
+
+
 if __name__ == "__main__":
-    sys.exit(serve() if sys.argv[1:] == ["--serve"] else main(sys.argv[1:]))
+    modes = {"--serve": serve, "--zygote": zygote}
+    sys.exit(modes[sys.argv[1]]() if sys.argv[1:2] and sys.argv[1] in modes else main(sys.argv[1:]))

@@ -31,6 +31,7 @@ import psutil
 
 from bakeoff.errors import BakeoffError
 from bakeoff.measure.sampler import ResourceSampler
+from bakeoff.measure.zygote import Forked, Zygote
 from bakeoff.npz import load_arrays, save_arrays
 
 # How often the parent looks for finished jobs and cases: each job's end is noticed this late at most.
@@ -68,7 +69,8 @@ class Worker:
 
     _ids = itertools.count()
 
-    def __init__(self, framework: str, logdir: Path) -> None:
+    def __init__(self, framework: str, logdir: Path, zygote: Zygote | None = None) -> None:
+        """Starts `python -m bakeoff.worker --serve`, or forks it from `zygote` (measure.zygote)."""
         self.framework = framework
         self.log_path = logdir / f"{framework}-{next(self._ids)}.log"
         self._log: IO[str] = self.log_path.open("w")
@@ -76,13 +78,17 @@ class Worker:
         # paths do. Only the worker holds the write end, so its death reads as the pipe's end here.
         self.replies, write_end = os.pipe()
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bakeoff.worker", "--serve"],
-                stdin=subprocess.PIPE,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                env={**worker_env(framework), REPLY_FD_ENV: str(write_end)},
-                pass_fds=(write_end,),
+            self.proc: subprocess.Popen[bytes] | Forked = (
+                zygote.fork(self._log, write_end)
+                if zygote
+                else subprocess.Popen(
+                    [sys.executable, "-m", "bakeoff.worker", "--serve"],
+                    stdin=subprocess.PIPE,
+                    stdout=self._log,
+                    stderr=subprocess.STDOUT,
+                    env={**worker_env(framework), REPLY_FD_ENV: str(write_end)},
+                    pass_fds=(write_end,),
+                )
             )
         except BaseException:
             os.close(self.replies)
@@ -124,6 +130,7 @@ class Worker:
 class Pool:
     def __init__(self) -> None:
         self._workers: dict[str, Worker] = {}
+        self._zygotes: dict[str, Zygote] = {}
         self._logdir: Path | None = None
 
     def logdir(self) -> Path:
@@ -139,15 +146,49 @@ class Pool:
         if current is None or not current.alive:
             if current is not None:
                 current.stop()
-            current = self._workers[framework] = Worker(framework, self.logdir())
+            current = self._workers[framework] = self._new(framework)
         return current
+
+    def _new(self, framework: str) -> Worker:
+        zygote = self._zygotes.get(framework)
+        if zygote is not None:
+            try:
+                return Worker(framework, self.logdir(), zygote)
+            except OSError:  # the zygote is gone: workers are started the slow way again
+                self._zygotes.pop(framework).stop()
+        return Worker(framework, self.logdir())
+
+    def templates(self, modules: dict[str, list[str]], timeout: float = 300.0) -> list[str]:
+        """Starts a zygote for each framework, all at once, importing its `modules`: the pooled workers
+        started from now on are forked from it (measure.zygote). Returns the frameworks whose zygote
+        could not start; their workers start the slow way."""
+        new = {
+            framework: Zygote(framework, names, self.logdir(), worker_env(framework))
+            for framework, names in modules.items()
+            if framework not in self._zygotes
+        }
+        deadline = time.perf_counter() + timeout
+        failed = []
+        for framework, zygote in new.items():
+            if zygote.ready(max(0.0, deadline - time.perf_counter())):
+                self._zygotes[framework] = zygote
+            else:
+                zygote.stop()
+                failed.append(framework)
+        return failed
+
+    def drop_templates(self) -> None:
+        for zygote in self._zygotes.values():
+            zygote.stop()
+        self._zygotes.clear()
 
     def discard(self, worker: Worker) -> None:
         worker.stop(kill=True)
         if self._workers.get(worker.framework) is worker:
             del self._workers[worker.framework]
 
-    def close(self) -> None:
+    def close(self, keep_templates: bool = False) -> None:
+        """Stops every pooled worker, and the zygotes unless `keep_templates`."""
         # All at once: each gets its moment to leave on its own side by side with the others.
         workers = list(self._workers.values())
         for worker in workers:
@@ -156,6 +197,9 @@ class Pool:
         for worker in workers:
             worker.stop(grace=max(0.0, deadline - time.perf_counter()))
         self._workers.clear()
+        if keep_templates:
+            return
+        self.drop_templates()
         if self._logdir is not None:
             shutil.rmtree(self._logdir, ignore_errors=True)
             self._logdir = None
