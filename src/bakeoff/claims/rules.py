@@ -21,7 +21,7 @@ import numpy as np
 from bakeoff.measure import rounds
 from bakeoff.measure.stats import Ratio
 from bakeoff.report.digest import family
-from bakeoff.report.targets import NATIVE_RUNTIMES
+from bakeoff.report.targets import NATIVE_RUNTIMES, fp32
 from bakeoff.results.run import Run
 from bakeoff.stages.export.artifacts import ARTIFACTS
 from bakeoff.stages.serve import OWN_TFSERVING
@@ -254,11 +254,6 @@ def _batches(*cases: dict[str, Any]) -> list[int]:
     """Batch sizes every one of `cases` measured, ascending."""
     sets = [{int(b) for b in m.get("batches", {})} for m in cases]
     return sorted(set.intersection(*sets)) if sets else []
-
-
-def _fp32(case: str) -> bool:
-    artifact = ARTIFACTS.get(case.split("/")[-1])
-    return artifact is None or artifact.fp32
 
 
 def _origin(case: str) -> str:
@@ -568,7 +563,7 @@ def onnxruntime_extra(run: Run, margin: float) -> Finding:
     for origin in ("torch", "keras"):
         ort = f"onnxruntime/{origin}-onnx"
         natives = [
-            c for c in cases if c.split("/")[0] in NATIVE_RUNTIMES and _origin(c) == origin and _fp32(c)
+            c for c in cases if c.split("/")[0] in NATIVE_RUNTIMES and _origin(c) == origin and fp32(c)
         ]
         if ort not in cases or not natives:
             continue
@@ -627,7 +622,7 @@ def tensorrt(run: Run, margin: float) -> Finding:
     if not comparisons:
         return Finding(NOT_MEASURED, "needs onnxruntime-tensorrt and onnxruntime-cuda cases of one artifact")
     notes = []
-    if all(_fp32(c.a) for c in comparisons):
+    if all(fp32(c.a) for c in comparisons):
         notes.append(
             "TensorRT ran fp32 graphs here: the fusing is measured, the INT8 part of the claim is not"
         )
@@ -866,7 +861,7 @@ def tiny_differences(run: Run, margin: float) -> Finding:
         comparisons.append(_step_compare(run, done, t, k, margin, "training step time"))
     for device in ("cpu", "cuda"):
         cases = {
-            c: m for c, m in _inferred(run, device).items() if c.split("/")[0] in NATIVE_RUNTIMES and _fp32(c)
+            c: m for c, m in _inferred(run, device).items() if c.split("/")[0] in NATIVE_RUNTIMES and fp32(c)
         }
         torch_side = [c for c in cases if family(c) == "PyTorch"]
         tf_side = [c for c in cases if family(c) == "TensorFlow"]

@@ -5,6 +5,8 @@ dimensions.
 
 from __future__ import annotations
 
+from typing import Any
+
 # Each framework's own inference paths. On a server the framework choice decides which of these you
 # run; ONNX Runtime runs either exporter's graph, so it compares exporters, not frameworks.
 NATIVE_RUNTIMES = (
@@ -28,6 +30,40 @@ TARGET_RUNTIMES = {
     "browser": ("onnxruntime",),
 }
 SERVER_TARGETS = ("cloud", "containers")
+SIDES = ("PyTorch", "TensorFlow")
+
+
+def fp32(case: str) -> bool:
+    """Whether an inference case (runtime/artifact) runs an fp32 artifact (or a twin)."""
+    from bakeoff.stages.export.artifacts import ARTIFACTS
+
+    artifact = ARTIFACTS.get(case.split("/")[-1])
+    return artifact is None or artifact.fp32
+
+
+def contenders(done: dict[str, dict[str, Any]], deploy: str) -> tuple[int, dict[str, str | None]] | None:
+    """What the verdict's inference dimension compares for `deploy`, among `done` (the metrics of the
+    inference cases that ran ok on one device and passed the accuracy gate, by case): the batch size,
+    and each side's case with the lowest median latency at it (None for a side with none). None when
+    no case of the target's runtimes ran. A server runs the model as trained: fp32 on both sides
+    (fairness rule 5)."""
+    from bakeoff.report.digest import family
+
+    paths = {case: m for case, m in done.items() if case.split("/")[0] in TARGET_RUNTIMES[deploy]}
+    if deploy in SERVER_TARGETS:
+        paths = {case: m for case, m in paths.items() if fp32(case)}
+    sizes = sorted({int(b) for m in paths.values() for b in m.get("batches", {})})
+    if not sizes:
+        return None
+    batch = sizes[-1] if deploy in SERVER_TARGETS else sizes[0]
+    have = {case: m for case, m in paths.items() if str(batch) in m["batches"]}
+    best: dict[str, str | None] = {}
+    for side in SIDES:
+        mine = [case for case in have if family(case) == side]
+        best[side] = min(mine, key=lambda c: have[c]["batches"][str(batch)]["stats"]["median"], default=None)
+    return batch, best
+
+
 # The fp32 ONNX graph each framework's exporter writes, compared in the same ONNX Runtime.
 EXPORTER_CASES = ("onnxruntime/torch-onnx", "onnxruntime/keras-onnx")
 # The artifacts each side ships to a target with (the deployment path), best first.

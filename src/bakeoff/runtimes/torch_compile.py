@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch._inductor.compile_fx  # with this module, so a zygote (measure.zygote) pays it once
 
 from bakeoff.runtimes import LoadOptions, Predict
 from bakeoff.runtimes.torch_eager import on_device, wrap

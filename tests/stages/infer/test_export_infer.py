@@ -117,10 +117,10 @@ def test_a_worker_that_dies_mid_round_takes_only_its_case(
     POOL.close()
     try:
         run_inference(request, cases, options, {}, tmp_path, records.append)
-        workers = [p.pid for p in psutil.Process().children() if p.pid != killed[0]]
+        workers = [p.pid for p in psutil.Process().children(recursive=True) if p.pid != killed[0]]
     finally:
         POOL.close()
-    assert not set(workers) & {p.pid for p in psutil.Process().children()}
+    assert not set(workers) & {p.pid for p in psutil.Process().children(recursive=True)}
     got = {r["case"]: r for r in records}
     assert set(got) == set(cases)
     failed = got[victim]
@@ -303,3 +303,46 @@ def test_gpu_runtimes_run_and_are_ranked_apart(tmp_path: Path) -> None:
         assert infers[case]["status"] == "ok", infers[case]["message"]
         assert infers[case]["metrics"]["device"] == "cuda"
     assert set(infers["summary"]["metrics"]["by_device"]) == {"cpu", "cuda"}
+
+
+def test_undecided_comparisons_take_more_rounds_at_the_smallest_and_largest_batch(
+    run: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cases `undecided` names get `decide_rounds` more rounds, in workers forked from a zygote, at
+    the ends of the batch sizes only; the others keep their rounds; no zygote or worker is left."""
+    import psutil
+
+    from bakeoff.measure.isolation import POOL
+    from bakeoff.spec.load import resolve
+    from bakeoff.stages.export.exporter import job_request
+    from bakeoff.stages.infer import inference
+
+    pair = ["torchscript/torch-torchscript", "litert/keras-tflite-fp32"]
+    asked: list[list[str]] = []
+
+    def undecided(records: list[dict[str, Any]], margin: float) -> list[str]:
+        asked.append(sorted(r["case"] for r in records))
+        return pair
+
+    monkeypatch.setattr(inference, "undecided", undecided)
+    options = inference.InferOptions(
+        batch_sizes=(1, 2, 4), rounds=2, decide_rounds=2, min_time=0.005, max_time=0.01, max_runs=20
+    )
+    cases = [*pair, "onnxruntime/torch-onnx"]
+    request = job_request(resolve(TINY), Path(run["run_dir"]) / "artifacts", 1)
+    records: list[dict[str, Any]] = []
+    POOL.close()
+    try:
+        inference.run_inference(request, cases, options, {}, tmp_path, records.append)
+    finally:
+        POOL.close()
+    assert not psutil.Process().children(recursive=True)
+    assert asked == [sorted(cases)]  # asked once, after the main rounds, with every case's record
+    got = {r["case"]: r for r in records}
+    assert records[0]["case"] == "onnxruntime/torch-onnx"  # recorded first: it waits for no extra round
+    assert got["onnxruntime/torch-onnx"]["metrics"]["rounds"] == 2
+    for case in pair:
+        m = got[case]["metrics"]
+        assert got[case]["status"] == "ok", got[case]["message"]
+        assert m["rounds"] == 4 and m["decide_rounds"] == 2 and len(m["cold_starts"]) == 4
+        assert [len(m["batches"][size]["round_sizes"]) for size in ("1", "2", "4")] == [4, 2, 4]

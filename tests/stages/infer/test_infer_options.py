@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bakeoff.stages.infer.inference import InferOptions
 from bakeoff.stages.infer.stage import options_for, options_of
 
@@ -43,3 +45,29 @@ def test_a_round_takes_one_case_of_each_worker_in_turn() -> None:
         "litert/e",
         "torchscript/b",
     ]
+
+
+def _record(case: str, medians: list[float], gate: str = "pass") -> dict[str, Any]:
+    """An ok inference record at batch 256 whose rounds have these medians (20 calls each, +-1%)."""
+    import numpy as np
+
+    spread = np.linspace(0.99, 1.01, 20)
+    times = [float(m * s) for m in medians for s in spread]
+    batch = {"times": times, "round_sizes": [20] * len(medians), "stats": {"median": float(np.median(times))}}
+    metrics = {"device": "cpu", "gate": gate, "batches": {"256": batch}}
+    return {"stage": "infer", "case": case, "status": "ok", "metrics": metrics}
+
+
+def test_undecided_names_the_pairs_a_verdict_compares_whose_ci_straddles_the_margin() -> None:
+    from bakeoff.stages.infer.inference import undecided
+
+    torch_, lite = "torchscript/torch-torchscript", "litert/keras-tflite-fp32"
+    spread = [1.0, 1.3, 0.8, 1.25, 0.9]  # each round's worker 0.8-1.3x: a 10% difference is not decided
+    assert undecided([_record(torch_, [1.1 * s for s in spread]), _record(lite, [1.0] * 5)], 0.05) == [
+        torch_,
+        lite,
+    ]
+    assert undecided([_record(torch_, [2.0] * 5), _record(lite, [1.0] * 5)], 0.05) == []  # a clear win
+    assert undecided([_record(torch_, [1.0] * 5), _record(lite, [1.01] * 5)], 0.05) == []  # no difference
+    # A case the accuracy gate failed is never a contender; one side alone compares nothing.
+    assert undecided([_record(torch_, spread), _record(lite, [1.0] * 5, gate="fail")], 0.05) == []

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bakeoff.measure import DEFAULT_MARGIN
 from bakeoff.measure.conduct import serve_commands, take_turns
 from bakeoff.measure.isolation import WorkerResult
 from bakeoff.measure.timer import measure
@@ -55,6 +56,11 @@ class InferOptions:
     # one process as two draws. --quick keeps its workers.
     restart_workers: bool = True
     restart_every: int = 1
+    # Rounds more for the cases a verdict compares whose comparison the rounds above left undecided
+    # (its CI straddles the margin), at the smallest and largest batch only: a worker's speed differs
+    # from the next one's by up to 1.5x here (LiteRT at batch 256: 413-684 us), so five processes
+    # leave a 15-20% difference undecided about half the time. About 1.3 s a round for four cases.
+    decide_rounds: int = 12
     case_timeout: float = 600.0
 
     def fresh(self, index: int) -> bool:
@@ -65,15 +71,22 @@ class InferOptions:
             index > 0 and self.restart_workers and self.restart_every > 0 and index % self.restart_every == 0
         )
 
+    def extra_rounds(self) -> int:
+        """The rounds that decide (`decide_rounds`): only after more than one round, which a bootstrap
+        over rounds needs to say whether a comparison is decided."""
+        return self.decide_rounds if self.rounds > 1 else 0
+
     def restarts(self) -> str:
         fresh = [i + 1 for i in range(self.rounds) if self.fresh(i)]
         first = "round 1 in the workers the earlier stages started"
         if not fresh:
             return "the same workers in every round, those the earlier stages started where they did"
+        forked = ", forked from a template process per framework that imported it once"
         if len(fresh) == self.rounds - 1:
-            return f"fresh workers each round after the first ({first})"
+            return f"fresh workers each round after the first ({first}{forked})"
         return (
-            f"fresh workers at rounds {', '.join(map(str, fresh))} ({first}; the rounds between share theirs)"
+            f"fresh workers at rounds {', '.join(map(str, fresh))} ({first}; the rounds between share "
+            f"theirs{forked})"
         )
 
     def settings(self, threads: int, gpu: bool) -> dict[str, Any]:
@@ -88,6 +101,13 @@ class InferOptions:
             "smallest and the largest batch size (one at sizes between), the cases of all workers "
             "taking turns block by block (A B B A), worker order alternating between rounds; "
             + self.restarts()
+            + (
+                f"; then {self.decide_rounds} more rounds, in fresh workers, of the cases a verdict "
+                "compares where the rounds above left their comparison undecided (CI across the margin), "
+                "at the smallest and largest batch only (a record's decide_rounds says how many it took)"
+                if self.extra_rounds()
+                else ""
+            )
             + "; times, round_sizes (block_sizes within) hold every call of every round; ratio CIs: "
             "bootstrap over rounds, then calls",
             "cold_start": "load = reading the artifact into a ready session in a worker that already "
@@ -221,7 +241,7 @@ def merge_rounds(results: list[WorkerResult], total: int) -> WorkerResult:
     metas = [r.meta for r in results]
     batches: dict[str, Any] = {}
     for size, entry in first.meta["batches"].items():
-        rounds = [m["batches"][size] for m in metas]
+        rounds = [m["batches"][size] for m in metas if size in m["batches"]]  # deciding rounds: the ends
         times = [t for r in rounds for t in r["times"]]
         stats = summarize(times)
         batches[size] = {
@@ -453,24 +473,125 @@ def run_inference(
     workdir: Path,
     on_record: Any,
     progress: Any = lambda _message: None,
+    margin: float = DEFAULT_MARGIN,
 ) -> None:
-    """Runs the cases in rounds (see the module docstring); each case's record is made when its last
-    round is done, or when it fails."""
+    """Runs the cases in rounds (see the module docstring), then more rounds of the cases a verdict
+    compares where their comparison is not decided (`undecided`); each case's record is made when its
+    last round is done, or when it fails."""
     from bakeoff.measure.isolation import POOL
 
     request = {**request, "job": "infer"}
+    if any(options.fresh(i) for i in range(options.rounds + options.extra_rounds())):
+        progress("infer: starting a template process per framework to fork fresh workers from")
+        POOL.templates(preload(cases))
+    try:
+        _run(request, cases, options, settings, workdir, on_record, progress, margin)
+    finally:
+        POOL.drop_templates()
+
+
+def preload(cases: list[str]) -> dict[str, list[str]]:
+    """What a zygote of each worker imports (measure.zygote): what an infer job imports before its
+    first case, and every runtime module its cases load."""
+    from bakeoff.frameworks import package
+
+    modules: dict[str, list[str]] = {}
+    for case in cases:
+        runtime = RUNTIMES[case.split("/", 1)[0]]
+        if runtime.worker not in modules:
+            modules[runtime.worker] = [__name__] + (
+                [] if runtime.worker == "native" else [f"bakeoff.frameworks.{package(runtime.worker)}.parity"]
+            )
+        name = f"bakeoff.runtimes.{runtime.module}"
+        if name not in modules[runtime.worker]:
+            modules[runtime.worker].append(name)
+    return modules
+
+
+def _run(
+    request: dict[str, Any],
+    cases: list[str],
+    options: InferOptions,
+    settings: dict[str, Any],
+    workdir: Path,
+    on_record: Any,
+    progress: Any,
+    margin: float,
+) -> None:
+    from bakeoff.measure.isolation import POOL
+
     results: dict[str, list[WorkerResult]] = {case: [] for case in cases}
+
+    def round_of(index: int, live: list[str], opts: InferOptions) -> dict[str, WorkerResult]:
+        if opts.fresh(index):
+            # Fresh processes (forked from the zygotes): what differs between two is seen between rounds.
+            POOL.close(keep_templates=True)
+        order = turns(live, forward=index % 2 == 0)
+        return conduct_round({**request, "round": index}, order, opts, workdir / f"round-{index}")
+
     for index in range(options.rounds):
         live = [c for c in cases if all(r.ok for r in results[c])]
         if not live:
             return
         if options.rounds > 1:
             progress(f"infer: round {index + 1} of {options.rounds}, {len(live)} case(s)")
-        if options.fresh(index):
-            POOL.close()  # fresh processes: what differs between two of them is seen between rounds
-        order = turns(live, forward=index % 2 == 0)
-        got = conduct_round({**request, "round": index}, order, options, workdir / f"round-{index}")
+        got = round_of(index, live, options)
         for case in live:
             results[case].append(got[case])
-            if not got[case].ok or len(results[case]) == options.rounds:
+            if not got[case].ok:
                 on_record(infer_record(case, merge_rounds(results[case], options.rounds), settings))
+    done = {
+        c: infer_record(c, merge_rounds(results[c], options.rounds), settings)
+        for c in cases
+        if results[c] and results[c][-1].ok
+    }
+    deciding = undecided(list(done.values()), margin) if options.extra_rounds() else []
+    for case, record in done.items():
+        if case not in deciding:
+            on_record(record)
+    if not deciding:
+        return
+    ends = replace(options, batch_sizes=(min(options.batch_sizes), max(options.batch_sizes)))
+    progress(
+        f"infer: not decided yet: {', '.join(deciding)}; {options.extra_rounds()} more round(s) of those "
+        "cases at the smallest and largest batch"
+    )
+    lost: dict[str, str] = {}
+    for index in range(options.rounds, options.rounds + options.extra_rounds()):
+        live = [c for c in deciding if c not in lost]
+        if not live:
+            break
+        got = round_of(index, live, ends)
+        for case in live:
+            if got[case].ok:
+                results[case].append(got[case])
+            else:  # the rounds it has stand; it takes no more
+                lost[case] = f"round {index + 1}: {got[case].error}"
+    for case in deciding:
+        result = merge_rounds(results[case], len(results[case]))
+        result.meta["decide_rounds"] = len(results[case]) - options.rounds
+        if case in lost:
+            result.meta["decide_error"] = lost[case]
+        on_record(infer_record(case, result, settings))
+
+
+def undecided(records: list[dict[str, Any]], margin: float) -> list[str]:
+    """The cases of every comparison a verdict's inference dimension makes (each deployment target, on
+    each device: report.targets.contenders) whose ratio is not decided: its CI straddles the margin."""
+    from bakeoff.measure import rounds
+    from bakeoff.report.targets import TARGET_RUNTIMES, contenders
+
+    ok = [r for r in records if r["status"] == "ok" and r["metrics"].get("gate") != "fail"]
+    found: list[str] = []
+    for device in sorted({r["metrics"]["device"] for r in ok}):
+        done = {r["case"]: r["metrics"] for r in ok if r["metrics"]["device"] == device}
+        for deploy in TARGET_RUNTIMES:
+            pair = contenders(done, deploy)
+            if pair is None or not all(pair[1].values()):
+                continue
+            batch, best = pair
+            t, k = str(best["PyTorch"]), str(best["TensorFlow"])
+            times = [rounds.of_batch(done[c]["batches"][str(batch)]) for c in (t, k)]
+            if rounds.ratio(times[0], times[1], paired=True).practical(margin) == "undecided":
+                found += [c for c in (t, k) if c not in found]
+    return found

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff.errors import UsageError
+from bakeoff.measure import DEFAULT_MARGIN
 from bakeoff.measure.env import gpus
 from bakeoff.results.store import make_record
 from bakeoff.runtimes import DEFAULT_RUNTIMES, RUNTIMES, check_runtimes
@@ -20,13 +21,20 @@ from bakeoff.stages.infer.inference import InferOptions, cases_for, run_inferenc
 def options_for(runtimes: list[str] | None, batch_sizes: list[int], quick: bool) -> dict[str, Any]:
     """The stage's entry in a run's options (run.json), read back by `options_of`. `runtimes` None: every
     one but Keras on other backends (--backends adds those). --quick times batch 1 and the largest batch,
-    briefly, in 3 rounds of the same workers."""
+    briefly, in 3 rounds of the same workers, and adds no rounds for undecided comparisons."""
     sizes = [min(batch_sizes), max(batch_sizes)] if quick and len(batch_sizes) > 2 else batch_sizes
     return {
         "runtimes": list(DEFAULT_RUNTIMES) if runtimes is None else runtimes,
         "batch_sizes": sizes,
         **(
-            {"min_time": 0.02, "max_time": 0.05, "max_runs": 100, "rounds": 3, "restart_workers": False}
+            {
+                "min_time": 0.02,
+                "max_time": 0.05,
+                "max_runs": 100,
+                "rounds": 3,
+                "restart_workers": False,
+                "decide_rounds": 0,
+            }
             if quick
             else {}
         ),
@@ -91,6 +99,7 @@ def run(ctx: RunContext) -> None:
             Path(jobs),
             on_record,
             ctx.progress,
+            float(ctx.options.get("margin", DEFAULT_MARGIN)),
         )
     summary = summary_record(ctx.latest("infer"))
     if summary:
