@@ -101,7 +101,10 @@ class TrainOptions:
     train_samples: int | None = None
     # After training, the trained modes' steps are timed again in rounds of short blocks that take turns
     # between the workers (training.time_in_rounds): this many rounds, each block at least this long.
-    timing_rounds: int = 5
+    # Eight, not five: a slow patch of the machine that falls on one mode's blocks of one round (3.4x
+    # here once) is drawn three times or more in ~5% of the bootstrap's resamples of five rounds, and
+    # that stretched a 2x win's CI to 0.47-1.57; of eight rounds, four or more draws in ~1%.
+    timing_rounds: int = 8
     timing_block_s: float = 0.05
 
     @property
