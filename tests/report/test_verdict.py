@@ -196,3 +196,42 @@ def test_a_quick_run_shows_but_does_not_decide_training_and_inference(tmp_path: 
         "training": "PyTorch",
         "inference": "TensorFlow",
     }
+
+
+def _infer_rounds(case: str, framework: str, medians: list[float]) -> dict:
+    """Batch 256, one round per median (40 calls each, within ±1% of it): the rounds of a full run."""
+    times = [m * s for m in medians for s in np.linspace(0.99, 1.01, 40)]
+    batch = {"times": times, "round_sizes": [40] * len(medians), "stats": {"median": float(np.median(times))}}
+    return make_record(
+        "infer", case, "ok", framework=framework, metrics={"device": "cpu", "batches": {"256": batch}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("torch_scale", "overall", "lean"),
+    [
+        (1.12, None, "TensorFlow"),  # leans TensorFlow, undecided: it could overturn training's win
+        (1.60, "TensorFlow", None),  # decided: it outweighs training
+        (0.88, "PyTorch", "PyTorch"),  # leans the leader's way: the lead stands
+        (1.00, "PyTorch", None),  # no lean: the lead stands
+    ],
+)
+def test_an_undecided_dimension_that_could_overturn_the_lead_makes_it_too_close_to_call(
+    tmp_path: Path, torch_scale: float, overall: str | None, lean: str | None
+) -> None:
+    rng = np.random.default_rng(7)
+    workers = [1.0, 1.3, 0.8, 1.25, 0.9]  # each round's worker 0.8-1.3x: 12% is not decided from five
+    records = [
+        _train("torch-eager", "torch", 0.002, rng),
+        _train("keras-graph", "keras", 0.004, rng),
+        _infer_rounds("torchscript/torch-torchscript", "torch", [torch_scale * w for w in workers]),
+        _infer_rounds("litert/keras-tflite-fp32", "native", [1.0] * 5),
+    ]
+    verdict = recommend(load_run(_run(tmp_path, records)), Constraints(goal="production", deploy="cloud"))
+    dims = {d.name: d for d in verdict.dimensions}
+    assert dims["training"].winner == "PyTorch" and dims["inference"].lean == lean
+    assert verdict.overall == overall, verdict.headline
+    if overall is None:
+        assert verdict.headline.startswith("Too close to call for production, deploying to cloud on cpu:")
+        assert "inference for cloud leans TensorFlow but is not decided" in verdict.headline
+        assert verdict.to_dict()["dimensions"][1]["lean"] == "TensorFlow"

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
 from bakeoff.errors import UsageError
 from bakeoff.measure import DEFAULT_MARGIN, rounds
 from bakeoff.measure.guard import advice, noisy_stages
@@ -20,14 +18,14 @@ from bakeoff.report.digest import family
 from bakeoff.report.targets import (
     EXPORTER_CASES,
     SERVER_TARGETS,
+    SIDES,
     TARGET_ARTIFACTS,
     TARGET_NOTES,
-    TARGET_RUNTIMES,
     WEIGHTS,
+    contenders,
 )
 from bakeoff.results.run import Run
 from bakeoff.results.runs import QUICK_WHY
-from bakeoff.stages.export.artifacts import ARTIFACTS
 
 CHOICES = {
     "goal": ("research", "production", "scale-out"),
@@ -36,7 +34,6 @@ CHOICES = {
     "hardware": ("cpu", "gpu"),
 }
 DEFAULTS = {"goal": "production", "team": "pythonic", "deploy": "cloud", "hardware": "cpu"}
-SIDES = ("PyTorch", "TensorFlow")
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,9 @@ class Dimension:
     finding: str  # one line: who wins and by how much, "no practical difference", or "not measured"
     reasons: list[str] = field(default_factory=list)
     weight: int = 1
+    # A speed dimension left undecided (its CI straddles the margin) whose point estimate lies beyond
+    # the margin: the side it leans to. It wins nothing, but an overall winner it could overturn is none.
+    lean: str | None = None
 
 
 @dataclass
@@ -132,14 +132,14 @@ def recommend(run: Run, constraints: Constraints, margin: float | None = None) -
             # may put the same pair outside the margin.
             if dim.name in QUICK_UNDECIDED and not dim.finding.startswith(("not measured", "not decided")):
                 dim.reasons.append(f"measured: {dim.finding}")
-                dim.winner, dim.finding = None, QUICK
+                dim.winner, dim.finding, dim.lean = None, QUICK, None
     busy = noisy_stages(run.info.get("guard"))
     for dim in dims:
         stage = DIMENSION_STAGES.get(dim.name)
         if stage in busy and not dim.finding.startswith("not measured"):
             # A win measured on a busy machine may be the other processes': it is shown, not counted.
             dim.reasons.append(f"measured: {dim.finding}")
-            dim.winner = None
+            dim.winner, dim.lean = None, None
             dim.finding = f"{BUSY} during the {stage} stage ({busy[stage]})"
     unbuilt = _twins_not_built(run)
     if unbuilt:
@@ -151,6 +151,12 @@ def recommend(run: Run, constraints: Constraints, margin: float | None = None) -
     score = {side: sum(d.weight for d in dims if d.winner == side) for side in SIDES}
     decided = [d for d in dims if d.winner]
     overall = None if score["PyTorch"] == score["TensorFlow"] else max(score, key=lambda s: score[s])
+    against = [d for d in dims if d.winner is None and d.lean and d.lean != overall]
+    if overall and score[overall] - score[_other(overall)] <= sum(d.weight for d in against):
+        # A lead that the undecided dimensions leaning the other way could overturn is no verdict: the
+        # next run of the same config, deciding one of them, would name the other side.
+        headline = _close_call(overall, dims, against, constraints)
+        return Verdict(constraints, None, headline, dims + backends, caveats, margin)
     headline = _headline(overall, dims, score, constraints, decided, margin)
     # Shown beside the dimensions, never scored: Keras on another backend is neither side of the question.
     return Verdict(constraints, overall, headline, dims + backends, caveats, margin)
@@ -220,6 +226,15 @@ def _headline(
     return text + "."
 
 
+def _close_call(leader: str, dims: list[Dimension], against: list[Dimension], c: Constraints) -> str:
+    won = "; ".join(f"{d.title} ({d.finding})" for d in dims if d.winner == leader)
+    leaning = "; ".join(f"{d.title} leans {d.lean} but is {d.finding}" for d in against)
+    return (
+        f"Too close to call for {c.goal}, deploying to {c.deploy} on {c.hardware}: {leader} wins {won}; "
+        f"{leaning}. Decided that way, it would outweigh {leader}'s lead: rerun to decide it."
+    )
+
+
 def _caveats(run: Run, c: Constraints) -> list[str]:
     out = []
     byo = run.info.get("options", {}).get("byo")
@@ -257,20 +272,25 @@ def _caveats(run: Run, c: Constraints) -> list[str]:
     return out
 
 
-def _side_ratio(
-    a_name: str, a: list[np.ndarray], b_name: str, b: list[np.ndarray], margin: float, paired: bool
-) -> tuple[str | None, str]:
-    """Raw times, by round, of the best PyTorch and best TensorFlow contender: the winning side (None
-    unless the CI of median(a)/median(b), bootstrapped over rounds then calls, lies wholly outside the
-    margin) and the sentence that says so."""
-    return _side_of(a_name, b_name, rounds.ratio(a, b, paired=paired), margin)
-
-
 def _side_of(a_name: str, b_name: str, ratio: Ratio, margin: float) -> tuple[str | None, str]:
+    """The winning side of time(a)/time(b) (None unless its CI lies wholly outside the margin) and the
+    sentence that says so."""
     winner = None
     if ratio.practical(margin) == "win":
         winner = family(b_name) if ratio.low > 1.0 else family(a_name)  # a ratio above 1: a is slower
     return winner, ratio.practical_verdict(a_name, b_name, margin)
+
+
+def _lean(a_name: str, b_name: str, ratio: Ratio, margin: float) -> str | None:
+    """The side an undecided time(a)/time(b) leans to: the faster one, when the point estimate alone
+    lies beyond the margin."""
+    if ratio.practical(margin) != "undecided":
+        return None
+    if ratio.ratio > 1.0 + margin:
+        return family(b_name)
+    if ratio.ratio < 1.0 / (1.0 + margin):
+        return family(a_name)
+    return None
 
 
 def _training(run: Run, margin: float) -> Dimension:
@@ -289,7 +309,8 @@ def _training(run: Run, margin: float) -> Dimension:
         return Dimension("training", title, None, "not measured: this run has no training mode of each side")
     t, k = best["PyTorch"], best["TensorFlow"]
     assert t and k
-    winner, sentence = _side_of(t, k, rounds.step_ratio(done[t], done[k], timing, t, k), margin)
+    ratio = rounds.step_ratio(done[t], done[k], timing, t, k)
+    winner, sentence = _side_of(t, k, ratio, margin)
     where = "in the timing rounds that followed training" if timing else "in its training run"
     reasons = [
         f"fastest PyTorch mode {t}: {_ms(step[t])}/step {where}".rstrip(),
@@ -305,7 +326,7 @@ def _training(run: Run, margin: float) -> Dimension:
         reasons.append(
             f"time to {goal}: {t} {reached[t]:.2f} s, {k} {reached[k]:.2f} s (one run each, compile included)"
         )
-    return Dimension("training", title, winner, sentence, reasons)
+    return Dimension("training", title, winner, sentence, reasons, lean=_lean(t, k, ratio, margin))
 
 
 def _scale_out(run: Run, margin: float) -> Dimension:
@@ -363,7 +384,6 @@ def _scale_out(run: Run, margin: float) -> Dimension:
 
 def _inference(run: Run, c: Constraints, margin: float) -> Dimension:
     title = f"inference for {c.deploy}"
-    wanted = TARGET_RUNTIMES[c.deploy]
     device = "cuda" if c.hardware == "gpu" and _has_device(run, "cuda") else "cpu"
     done = {
         r["case"]: r["metrics"]
@@ -373,15 +393,10 @@ def _inference(run: Run, c: Constraints, margin: float) -> Dimension:
         and r["metrics"].get("gate") != "fail"
         and r["metrics"].get("device", "cpu") == device
     }
-    paths = {case: m for case, m in done.items() if case.split("/")[0] in wanted}
-    if c.deploy in SERVER_TARGETS:  # a server runs the model as trained: fp32 on both sides (rule 5)
-        paths = {case: m for case, m in paths.items() if _fp32(case)}
-    sizes = sorted({int(b) for m in paths.values() for b in m.get("batches", {})})
-    if not sizes:
+    found = contenders(done, c.deploy)
+    if found is None:
         return Dimension("inference", title, None, "not measured: no inference case for this target ran ok")
-    batch = sizes[-1] if c.deploy in SERVER_TARGETS else sizes[0]
-    have = {case: m for case, m in paths.items() if str(batch) in m["batches"]}
-    best = {side: _best(have, side, lambda m: m["batches"][str(batch)]["stats"]["median"]) for side in SIDES}
+    batch, best = found
     if not all(best.values()):
         missing = [s for s in SIDES if not best[s]]
         return Dimension(
@@ -389,21 +404,19 @@ def _inference(run: Run, c: Constraints, margin: float) -> Dimension:
         )
     t, k = best["PyTorch"], best["TensorFlow"]
     assert t and k
-    times = {case: rounds.of_batch(have[case]["batches"][str(batch)]) for case in (t, k)}
-    winner, sentence = _side_ratio(t, times[t], k, times[k], margin, paired=True)
+    # Paired: the cases of one round were timed side by side, block by block.
+    ratio = rounds.ratio(
+        *(rounds.of_batch(done[case]["batches"][str(batch)]) for case in (t, k)), paired=True
+    )
+    winner, sentence = _side_of(t, k, ratio, margin)
     reasons = [
-        f"{device}, batch {batch}: best PyTorch path {t} {_latency(have[t], batch)}",
-        f"{device}, batch {batch}: best TensorFlow path {k} {_latency(have[k], batch)}",
+        f"{device}, batch {batch}: best PyTorch path {t} {_latency(done[t], batch)}",
+        f"{device}, batch {batch}: best TensorFlow path {k} {_latency(done[k], batch)}",
         f"latency: {sentence}",
     ]
     if c.deploy in SERVER_TARGETS:
         reasons.append(_exporters(run, done, batch, device, margin))
-    return Dimension("inference", title, winner, sentence, reasons)
-
-
-def _fp32(case: str) -> bool:
-    artifact = ARTIFACTS.get(case.split("/")[-1])
-    return artifact is None or artifact.fp32
+    return Dimension("inference", title, winner, sentence, reasons, lean=_lean(t, k, ratio, margin))
 
 
 def _verification(run: Run, artifact: str) -> dict[str, Any]:
