@@ -162,6 +162,10 @@ class Pool:
         """Starts a zygote for each framework, all at once, importing its `modules`: the pooled workers
         started from now on are forked from it (measure.zygote). Returns the frameworks whose zygote
         could not start; their workers start the slow way."""
+        if sys.platform != "linux":
+            # Forking a process that imported a framework is tried on Linux only (macOS' system libraries
+            # do not allow it once initialised, and Windows has no fork).
+            return list(modules)
         new = {
             framework: Zygote(framework, names, self.logdir(), worker_env(framework))
             for framework, names in modules.items()

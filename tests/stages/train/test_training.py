@@ -49,11 +49,12 @@ def test_train_simplenet_one_epoch_all_modes(tmp_path: Path) -> None:
     pairs = summary["mode_convergence"]
     assert set(pairs) == {"torch-compile", "keras-graph", "keras-xla"}
     assert all(c["ok"] and c["steps"] == c["run_steps"] for c in pairs.values()), pairs
-    # Every mode timed again in 5 rounds of 2 blocks that took turns, on the model it trained.
+    # Every mode timed again in 8 rounds of 2 blocks that took turns, on the model it trained.
     timing = summary["timing"]
     assert not timing["failed"] and set(timing["modes"]) == set(timing["kept"]) == set(modes), timing
     for mode, timed in timing["modes"].items():
-        assert len(timed["round_sizes"]) == 5 and sum(timed["round_sizes"]) == len(timed["times"]), mode
+        assert len(timed["round_sizes"]) == timing["rounds"] == 8, (mode, timed["round_sizes"])
+        assert sum(timed["round_sizes"]) == len(timed["times"]), mode
         assert all(len(r) == 2 and min(r) >= 5 for r in timed["block_sizes"]), (mode, timed["block_sizes"])
     assert set(summary["vs_fastest"]) == set(modes) - {summary["fastest"]}
 
