@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -481,11 +482,72 @@ def run_inference(
     from bakeoff.measure.isolation import POOL
 
     request = {**request, "job": "infer"}
+    with _templates(cases, options, progress):
+        results: dict[str, list[WorkerResult]] = {case: [] for case in cases}
+
+        def round_of(index: int, live: list[str], opts: InferOptions) -> dict[str, WorkerResult]:
+            if opts.fresh(index):
+                # Fresh processes (forked from the zygotes): what differs between two shows between rounds.
+                POOL.close(keep_templates=True)
+            order = turns(live, forward=index % 2 == 0)
+            return conduct_round({**request, "round": index}, order, opts, workdir / f"round-{index}")
+
+        for index in range(options.rounds):
+            live = [c for c in cases if all(r.ok for r in results[c])]
+            if not live:
+                return
+            if options.rounds > 1:
+                progress(f"infer: round {index + 1} of {options.rounds}, {len(live)} case(s)")
+            got = round_of(index, live, options)
+            for case in live:
+                results[case].append(got[case])
+                if not got[case].ok:
+                    on_record(infer_record(case, merge_rounds(results[case], options.rounds), settings))
+        done = {
+            c: infer_record(c, merge_rounds(results[c], options.rounds), settings)
+            for c in cases
+            if results[c] and results[c][-1].ok
+        }
+        deciding = undecided(list(done.values()), margin) if options.extra_rounds() else []
+        for case, record in done.items():
+            if case not in deciding:
+                on_record(record)
+        if not deciding:
+            return
+        ends = replace(options, batch_sizes=(min(options.batch_sizes), max(options.batch_sizes)))
+        progress(
+            f"infer: not decided yet: {', '.join(deciding)}; {options.extra_rounds()} more round(s) of those "
+            "cases at the smallest and largest batch"
+        )
+        lost: dict[str, str] = {}
+        for index in range(options.rounds, options.rounds + options.extra_rounds()):
+            live = [c for c in deciding if c not in lost]
+            if not live:
+                break
+            got = round_of(index, live, ends)
+            for case in live:
+                if got[case].ok:
+                    results[case].append(got[case])
+                else:  # the rounds it has stand; it takes no more
+                    lost[case] = f"round {index + 1}: {got[case].error}"
+        for case in deciding:
+            result = merge_rounds(results[case], len(results[case]))
+            result.meta["decide_rounds"] = len(results[case]) - options.rounds
+            if case in lost:
+                result.meta["decide_error"] = lost[case]
+            on_record(infer_record(case, result, settings))
+
+
+@contextlib.contextmanager
+def _templates(cases: list[str], options: InferOptions, progress: Any) -> Iterator[None]:
+    """Zygotes for the workers of `cases` while the rounds run, when any round starts fresh workers."""
+    from bakeoff.measure.isolation import POOL
+
     if any(options.fresh(i) for i in range(options.rounds + options.extra_rounds())):
         progress("infer: starting a template process per framework to fork fresh workers from")
         POOL.templates(preload(cases))
     try:
-        _run(request, cases, options, settings, workdir, on_record, progress, margin)
+        yield
     finally:
         POOL.drop_templates()
 
@@ -506,73 +568,6 @@ def preload(cases: list[str]) -> dict[str, list[str]]:
         if name not in modules[runtime.worker]:
             modules[runtime.worker].append(name)
     return modules
-
-
-def _run(
-    request: dict[str, Any],
-    cases: list[str],
-    options: InferOptions,
-    settings: dict[str, Any],
-    workdir: Path,
-    on_record: Any,
-    progress: Any,
-    margin: float,
-) -> None:
-    from bakeoff.measure.isolation import POOL
-
-    results: dict[str, list[WorkerResult]] = {case: [] for case in cases}
-
-    def round_of(index: int, live: list[str], opts: InferOptions) -> dict[str, WorkerResult]:
-        if opts.fresh(index):
-            # Fresh processes (forked from the zygotes): what differs between two is seen between rounds.
-            POOL.close(keep_templates=True)
-        order = turns(live, forward=index % 2 == 0)
-        return conduct_round({**request, "round": index}, order, opts, workdir / f"round-{index}")
-
-    for index in range(options.rounds):
-        live = [c for c in cases if all(r.ok for r in results[c])]
-        if not live:
-            return
-        if options.rounds > 1:
-            progress(f"infer: round {index + 1} of {options.rounds}, {len(live)} case(s)")
-        got = round_of(index, live, options)
-        for case in live:
-            results[case].append(got[case])
-            if not got[case].ok:
-                on_record(infer_record(case, merge_rounds(results[case], options.rounds), settings))
-    done = {
-        c: infer_record(c, merge_rounds(results[c], options.rounds), settings)
-        for c in cases
-        if results[c] and results[c][-1].ok
-    }
-    deciding = undecided(list(done.values()), margin) if options.extra_rounds() else []
-    for case, record in done.items():
-        if case not in deciding:
-            on_record(record)
-    if not deciding:
-        return
-    ends = replace(options, batch_sizes=(min(options.batch_sizes), max(options.batch_sizes)))
-    progress(
-        f"infer: not decided yet: {', '.join(deciding)}; {options.extra_rounds()} more round(s) of those "
-        "cases at the smallest and largest batch"
-    )
-    lost: dict[str, str] = {}
-    for index in range(options.rounds, options.rounds + options.extra_rounds()):
-        live = [c for c in deciding if c not in lost]
-        if not live:
-            break
-        got = round_of(index, live, ends)
-        for case in live:
-            if got[case].ok:
-                results[case].append(got[case])
-            else:  # the rounds it has stand; it takes no more
-                lost[case] = f"round {index + 1}: {got[case].error}"
-    for case in deciding:
-        result = merge_rounds(results[case], len(results[case]))
-        result.meta["decide_rounds"] = len(results[case]) - options.rounds
-        if case in lost:
-            result.meta["decide_error"] = lost[case]
-        on_record(infer_record(case, result, settings))
 
 
 def undecided(records: list[dict[str, Any]], margin: float) -> list[str]:
