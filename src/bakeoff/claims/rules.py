@@ -21,7 +21,7 @@ import numpy as np
 from bakeoff.measure import rounds
 from bakeoff.measure.stats import Ratio
 from bakeoff.report.digest import family
-from bakeoff.report.targets import NATIVE_RUNTIMES, fp32
+from bakeoff.report.targets import NATIVE_RUNTIMES, fp32, runnable
 from bakeoff.results.run import Run
 from bakeoff.stages.export.artifacts import ARTIFACTS
 from bakeoff.stages.serve import OWN_TFSERVING
@@ -237,11 +237,7 @@ def _train_device_note(run: Run) -> list[str]:
 
 def _inferred(run: Run, device: str) -> dict[str, dict[str, Any]]:
     """Inference cases that finished on `device` and kept their outputs (quality gate not failed)."""
-    return {
-        case: r["metrics"]
-        for case, r in _ok(run, "infer").items()
-        if r["metrics"].get("gate") != "fail" and r["metrics"].get("device", "cpu") == device
-    }
+    return runnable(run.stage("infer"), device)
 
 
 def _batch_times(metrics: dict[str, Any], batch: int) -> list[np.ndarray] | None:

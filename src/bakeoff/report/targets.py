@@ -41,9 +41,22 @@ def fp32(case: str) -> bool:
     return artifact is None or artifact.fp32
 
 
+def runnable(records: list[dict[str, Any]], device: str) -> dict[str, dict[str, Any]]:
+    """The metrics, by case, of the inference records that ran ok on `device` and passed the accuracy
+    gate: what `contenders` chooses from."""
+    return {
+        r["case"]: r["metrics"]
+        for r in records
+        if r["status"] == "ok"
+        and r["case"] != "summary"
+        and r["metrics"].get("gate") != "fail"
+        and r["metrics"].get("device", "cpu") == device
+    }
+
+
 def contenders(done: dict[str, dict[str, Any]], deploy: str) -> tuple[int, dict[str, str | None]] | None:
-    """What the verdict's inference dimension compares for `deploy`, among `done` (the metrics of the
-    inference cases that ran ok on one device and passed the accuracy gate, by case): the batch size,
+    """What the verdict's inference dimension compares for `deploy`, among `done` (`runnable` on one
+    device): the batch size,
     and each side's case with the lowest median latency at it (None for a side with none). None when
     no case of the target's runtimes ran. A server runs the model as trained: fp32 on both sides
     (fairness rule 5)."""

@@ -23,6 +23,7 @@ from bakeoff.report.targets import (
     TARGET_NOTES,
     WEIGHTS,
     contenders,
+    runnable,
 )
 from bakeoff.results.run import Run
 from bakeoff.results.runs import QUICK_WHY
@@ -385,14 +386,7 @@ def _scale_out(run: Run, margin: float) -> Dimension:
 def _inference(run: Run, c: Constraints, margin: float) -> Dimension:
     title = f"inference for {c.deploy}"
     device = "cuda" if c.hardware == "gpu" and _has_device(run, "cuda") else "cpu"
-    done = {
-        r["case"]: r["metrics"]
-        for r in run.stage("infer")
-        if r["status"] == "ok"
-        and r["case"] != "summary"
-        and r["metrics"].get("gate") != "fail"
-        and r["metrics"].get("device", "cpu") == device
-    }
+    done = runnable(run.stage("infer"), device)
     found = contenders(done, c.deploy)
     if found is None:
         return Dimension("inference", title, None, "not measured: no inference case for this target ran ok")

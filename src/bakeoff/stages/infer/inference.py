@@ -574,12 +574,11 @@ def undecided(records: list[dict[str, Any]], margin: float) -> list[str]:
     """The cases of every comparison a verdict's inference dimension makes (each deployment target, on
     each device: report.targets.contenders) whose ratio is not decided: its CI straddles the margin."""
     from bakeoff.measure import rounds
-    from bakeoff.report.targets import TARGET_RUNTIMES, contenders
+    from bakeoff.report.targets import TARGET_RUNTIMES, contenders, runnable
 
-    ok = [r for r in records if r["status"] == "ok" and r["metrics"].get("gate") != "fail"]
     found: list[str] = []
-    for device in sorted({r["metrics"]["device"] for r in ok}):
-        done = {r["case"]: r["metrics"] for r in ok if r["metrics"]["device"] == device}
+    for device in sorted({r["metrics"].get("device", "cpu") for r in records if r["status"] == "ok"}):
+        done = runnable(records, device)
         for deploy in TARGET_RUNTIMES:
             pair = contenders(done, deploy)
             if pair is None or not all(pair[1].values()):
