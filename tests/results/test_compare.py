@@ -18,6 +18,7 @@ from bakeoff.results.comparison import (
     MINOR_SLOWDOWN,
     MINOR_SPEEDUP,
     NO_PRACTICAL_DIFFERENCE,
+    NOISY_PIPELINE,
     NOISY_TRAINING,
     NOT_COMPARED,
     REGRESSION,
@@ -239,6 +240,23 @@ def test_a_noisy_training_window_is_shown_but_not_called(tmp_path: Path) -> None
     text = _render(compare_tables(c))
     assert "not judged: noisy training window: B 1." in text
     assert "no regressions in B; 0 improvement(s), 1 training mode(s) not judged (noisy window)" in text
+
+
+def test_a_noisy_pipeline_window_is_shown_but_not_called(tmp_path: Path) -> None:
+    """A pipeline case 1.65x slower in B, its passes spread like tf.data/autotune's in two A/A quick runs
+    (12,310 and 7,476 samples/s): its passes ran in one worker per run, as a training mode's steps do."""
+    a = _write_run(tmp_path, "a", _records())
+    records = _records()
+    raw = records[3]["metrics"]["raw"]["samples_per_s"]
+    spread = [0.8, 1.2, 0.85, 1.15, 0.9, 1.1]  # IQR ~25% of the median
+    records[3]["metrics"]["raw"]["samples_per_s"] = [v / 1.65 * f for v, f in zip(raw, spread, strict=True)]
+    c = compare(load_run(a), load_run(_write_run(tmp_path, "b", records)))
+    row = _speed(c, "pipeline", "dataloader/workers=0")
+    assert row.noisy and row.ratio is not None and row.ratio.high < 0.9
+    assert row.verdict == NOISY_PIPELINE and c.regressions == []
+    text = _render(compare_tables(c))
+    assert "not judged: noisy pipeline window: B 1." in text
+    assert "0 improvement(s), 1 pipeline case(s) not judged (noisy window)" in text
 
 
 def _rounds(record: dict[str, Any], drift: list[float], factor: float = 1.0) -> dict[str, Any]:

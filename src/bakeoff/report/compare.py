@@ -12,8 +12,10 @@ from bakeoff.results.comparison import (
     MINOR_SLOWDOWN,
     MINOR_SPEEDUP,
     NO_PRACTICAL_DIFFERENCE,
+    NOISY_PIPELINE,
     NOISY_TRAINING,
     NOT_COMPARED,
+    NOT_JUDGED_WHEN_NOISY,
     REGRESSION,
     SAME,
     UNCHANGED,
@@ -133,10 +135,11 @@ def _speed_verdict(r: SpeedRow, margin: float) -> Text:
     if r.verdict == CHANGED and slow:
         word = f"{slow:.2f}x slower" if slow > 1 else f"{1 / slow:.2f}x faster"
         return Text(f"{CHANGED}: B {word}{noisy}", style="yellow")
-    if r.verdict == NOISY_TRAINING and slow:
+    if r.verdict in NOT_JUDGED_WHEN_NOISY.values() and slow:
         word = f"{slow:.2f}x slower" if slow > 1 else f"{1 / slow:.2f}x faster"
-        why = "; its step times spread over 10% of their median (IQR) in A or B"
-        return Text(f"{NOISY_TRAINING}: B {word}{than}{why}", style="yellow")
+        times = "step times" if r.verdict == NOISY_TRAINING else "pass times"
+        why = f"; its {times} spread over 10% of their median (IQR) in A or B"
+        return Text(f"{r.verdict}: B {word}{than}{why}", style="yellow")
     if r.verdict == WITHIN_SPREAD:
         return Text(f"{WITHIN_SPREAD} (±{r.margin:.0%}){noisy}", style="dim")
     if r.verdict == NO_PRACTICAL_DIFFERENCE:
@@ -198,11 +201,12 @@ def _status_table(rows: list[StatusRow]) -> FittedTable:
 
 def _verdict(c: Comparison) -> Text:
     bad, good = len(c.regressions), len(c.improvements)
-    noisy = sum(r.verdict == NOISY_TRAINING for r in c.speed)
-    if noisy:  # said on the last line too: a CI gate reading it must know training went unjudged
-        good_text = f"{good} improvement(s), {noisy} training mode(s) not judged (noisy window)"
-    else:
-        good_text = f"{good} improvement(s)"
+    # Said on the last line too: a CI gate reading it must know what went unjudged.
+    good_text = f"{good} improvement(s)"
+    for verdict, what in ((NOISY_TRAINING, "training mode(s)"), (NOISY_PIPELINE, "pipeline case(s)")):
+        noisy = sum(r.verdict == verdict for r in c.speed)
+        if noisy:
+            good_text += f", {noisy} {what} not judged (noisy window)"
     if bad:
         return Text(f"{bad} regression(s) in B; {good_text}", style="red bold")
     if c.unlike:

@@ -21,7 +21,8 @@ first step, pipeline samples/s per pass, inference latency per batch size):
 
 A stage the machine guard found busy in either run is shown but judges nothing. A training mode is timed
 in the worker processes of one run, so where its times were noisy (IQR over 10% of the median in A or
-B) its regression or improvement is shown as "not judged: noisy training window".
+B) its regression or improvement is shown as "not judged: noisy training window"; an input pipeline's
+passes likewise ("not judged: noisy pipeline window").
 
 Two runs that are not like for like (another model or spec, other options, a quick run against a full
 one) are compared and shown, but nothing in them is called a regression: the difference may be the
@@ -55,8 +56,8 @@ from bakeoff.results.comparison import (
     MINOR_SPEEDUP,
     MSE_RELATIVE,
     NO_PRACTICAL_DIFFERENCE,
-    NOISY_TRAINING,
     NOT_COMPARED,
+    NOT_JUDGED_WHEN_NOISY,
     REGRESSION,
     SAME,
     SPEED_THRESHOLD,
@@ -96,7 +97,7 @@ def compare(
     busy = {**noisy_stages(a.info.get("guard")), **noisy_stages(b.info.get("guard"))}
     # A slowdown measured on a busy machine may be the other processes': shown, not called.
     speed = [replace(r, verdict=_unjudged(r.verdict)) if r.stage in busy else r for r in speed]
-    speed = [_training_noise(r) for r in speed]
+    speed = [_one_process_noise(r) for r in speed]
     unlike = not_like_for_like(a, b)
     if unlike:
         speed = [replace(r, verdict=_unjudged(r.verdict)) for r in speed]
@@ -218,15 +219,16 @@ def _against_shift(row: SpeedRow, shift: float | None, threshold: float, spread:
     return replace(row, relative=judged if judged is not row.ratio else None, verdict=verdict, margin=margin)
 
 
-def _training_noise(row: SpeedRow) -> SpeedRow:
+def _one_process_noise(row: SpeedRow) -> SpeedRow:
     """A training mode is timed in the worker processes of one run (its training, then its timing
-    rounds in the same process; inference starts fresh processes between rounds), so its interval
-    cannot see how far the next run moves. Where its times were noisy (IQR over 10% of the median in A
-    or B), a regression or improvement is shown, not called: three A/A full runs of simplenet on a
-    2-core VM had torch-eager's step at 1.57, 2.77 and 1.79 ms, each run's segments steady, and every
-    mode's window noisy."""
-    if row.stage == "train" and row.noisy and row.verdict in (REGRESSION, IMPROVEMENT):
-        return replace(row, verdict=NOISY_TRAINING)
+    rounds in the same process; inference starts fresh processes between rounds), and an input
+    pipeline's passes in one worker too, so their intervals cannot see how far the next run moves.
+    Where their times were noisy (IQR over 10% of the median in A or B), a regression or improvement is
+    shown, not called: three A/A full runs of simplenet on a 2-core VM had torch-eager's step at 1.57,
+    2.77 and 1.79 ms, each run's segments steady, and every mode's window noisy; two A/A quick runs had
+    tf.data/autotune at 12,310 and 7,476 samples/s, its passes noisy."""
+    if row.stage in NOT_JUDGED_WHEN_NOISY and row.noisy and row.verdict in (REGRESSION, IMPROVEMENT):
+        return replace(row, verdict=NOT_JUDGED_WHEN_NOISY[row.stage])
     return row
 
 

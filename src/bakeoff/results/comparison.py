@@ -32,6 +32,10 @@ WITHIN_SPREAD = "within the run-to-run spread"
 CHANGED = "changed (not like for like)"
 # A training mode's regression or improvement whose step times are noisy in either run: shown, not called.
 NOISY_TRAINING = "not judged: noisy training window"
+# The same for an input pipeline's passes, timed in one worker process of each run as well.
+NOISY_PIPELINE = "not judged: noisy pipeline window"
+# Stages timed in one worker process per run, and what a noisy regression or improvement there is called.
+NOT_JUDGED_WHEN_NOISY = {"train": NOISY_TRAINING, "pipeline": NOISY_PIPELINE}
 MINOR_SLOWDOWN = "minor slowdown"
 MINOR_SPEEDUP = "minor speedup"
 NOT_COMPARED = "not compared"
